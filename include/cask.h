@@ -1,0 +1,409 @@
+/*
+ * cask.h - public API of libcask, an out-of-core blocked array engine on HDF5.
+ *
+ * Model.  A cask_array_t is a lazy, chunked n-d array: a node of an expression
+ * DAG whose leaves are HDF5 datasets, constants, generators or caller buffers.
+ * Building arrays does no I/O on data (only metadata).  cask_compute() and
+ * cask_store() turn the DAG into a task graph (cask_graph_t) and run it on an
+ * OpenMP thread team under the context's memory budget.
+ *
+ * Conventions (see docs/ARCHITECTURE.md).
+ *  - Fallible functions return int: 0 on success, a negative CASK_E* code on
+ *    failure; the detailed message is on the context (cask_ctx_message), valid
+ *    until the next call on that context.  The library never prints or exits.
+ *  - Out-parameters are written only on success.
+ *  - Array arguments are borrowed; an operation that keeps an input retains its
+ *    own reference, so the caller may destroy its handles in any order.
+ *    Every array returned through an out-parameter is owned by the caller and
+ *    released with cask_array_destroy().  destroy(NULL) is a no-op.
+ *  - Extents, indices and strides are int64_t; byte counts are size_t.
+ *  - A context and the arrays made from it are used by one caller thread at a
+ *    time (the library itself runs many threads inside a call).
+ */
+#ifndef CASK_H
+#define CASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CASK_VERSION_STRING "0.1.0"
+#define CASK_MAX_DIMS 32
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+	CASK_OK = 0,
+	CASK_EINVAL = -1,     /* invalid argument (bad axis, bad option, ...) */
+	CASK_ENOMEM = -2,     /* allocation failed */
+	CASK_EIO = -3,        /* file or HDF5 error */
+	CASK_ETYPE = -4,      /* unsupported or mismatched dtype */
+	CASK_ESHAPE = -5,     /* shapes do not broadcast / do not match */
+	CASK_EBUDGET = -6,    /* a task's working set does not fit the budget */
+	CASK_ECANCELED = -7,  /* cancelled by cask_ctx_cancel or progress callback */
+	CASK_EEXIST = -8,     /* output dataset exists and overwrite not set */
+	CASK_ENOTFOUND = -9,  /* file or dataset does not exist */
+	CASK_EOVERFLOW = -10, /* sizes overflow int64 / size_t */
+	CASK_EUSER = -11,     /* a user callback returned an error */
+	CASK_ECORRUPT = -12,  /* corrupt stored data (bad chunk, checksum) */
+	CASK_EPERM = -13,     /* refused (external link/storage not allowed) */
+	CASK_ENOTSUP = -14,   /* valid but not supported by this build */
+	CASK_EINTERNAL = -15, /* internal invariant broken: a bug */
+};
+
+/* A static string naming rc ("invalid argument", ...). */
+const char *cask_strerror(int rc);
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum {
+	CASK_BOOL = 0, /* stored in memory as one byte, 0 or 1 */
+	CASK_INT8,
+	CASK_INT16,
+	CASK_INT32,
+	CASK_INT64,
+	CASK_UINT8,
+	CASK_UINT16,
+	CASK_UINT32,
+	CASK_UINT64,
+	CASK_FLOAT32,
+	CASK_FLOAT64,
+	CASK_NDTYPES
+} cask_dtype_t;
+
+/* Bytes per element (1 for bool). */
+size_t cask_dtype_size(cask_dtype_t t);
+/* Short NumPy-style name: "bool" "int8" ... "float64". */
+const char *cask_dtype_name(cask_dtype_t t);
+/* Parse "bool" "i1".."i8" "u1".."u8" "f4" "f8" or the NumPy names
+ * ("int8".."uint64", "float32", "float64", also "?" "b1").  0 or CASK_EINVAL. */
+int cask_dtype_parse(const char *s, cask_dtype_t *out);
+/* NumPy's promotion of two array dtypes (np.result_type). */
+cask_dtype_t cask_dtype_promote(cask_dtype_t a, cask_dtype_t b);
+
+/* A typed scalar value. */
+typedef struct {
+	cask_dtype_t dtype;
+	union {
+		int64_t i; /* bool and signed ints */
+		uint64_t u; /* unsigned ints */
+		double f; /* floats */
+	} v;
+} cask_scalar_t;
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct cask_ctx cask_ctx_t;
+
+/* Progress callback: done and total tasks of the running call.  Return
+ * nonzero to cancel the run (the call then fails with CASK_ECANCELED).
+ * Called from one thread at a time, at most ~20 times a second. */
+typedef int (*cask_progress_fn)(void *user, int64_t done, int64_t total);
+
+typedef struct {
+	int64_t tasks_run;
+	int64_t tasks_total;
+	uint64_t bytes_read;     /* bytes of array data read from files */
+	uint64_t bytes_written;  /* bytes of array data written to files */
+	uint64_t budget;         /* the budget in force (bytes) */
+	uint64_t peak_memory;    /* peak bytes held inside the budget */
+	double wall_seconds;     /* wall time of the calls */
+	double io_seconds;       /* thread-seconds inside file I/O */
+	double compute_seconds;  /* thread-seconds computing */
+} cask_stats_t;
+
+/* Create a context: budget defaults to a quarter of physical RAM (override
+ * with env CASK_MEMORY, e.g. "512M"), threads to omp_get_max_threads(). */
+int cask_ctx_create(cask_ctx_t **out);
+void cask_ctx_destroy(cask_ctx_t *ctx);
+/* The message of the last failure ("" if none). Valid until the next call. */
+const char *cask_ctx_message(const cask_ctx_t *ctx);
+
+/* Memory budget in bytes for every live chunk buffer, partial result and
+ * HDF5 chunk cache of a run.  Minimum 64 KiB. */
+int cask_ctx_set_memory(cask_ctx_t *ctx, size_t bytes);
+size_t cask_ctx_memory(const cask_ctx_t *ctx);
+/* Number of worker threads (>= 1). */
+int cask_ctx_set_threads(cask_ctx_t *ctx, int n);
+int cask_ctx_threads(const cask_ctx_t *ctx);
+/* Allow inputs with external links or external raw storage (default: refuse). */
+void cask_ctx_set_allow_external(cask_ctx_t *ctx, int allow);
+void cask_ctx_set_progress(cask_ctx_t *ctx, cask_progress_fn fn, void *user);
+/* Ask the running call to stop; async-signal-safe (a flag store). */
+void cask_ctx_cancel(cask_ctx_t *ctx);
+/* Statistics accumulated since creation or the last reset. */
+void cask_ctx_stats(const cask_ctx_t *ctx, cask_stats_t *out);
+void cask_ctx_reset_stats(cask_ctx_t *ctx);
+
+/* Parse a size "1024", "64K", "512M", "2G", "1T" (powers of 1024; an
+ * optional trailing "B"/"iB" is accepted).  0 or CASK_EINVAL. */
+int cask_parse_size(const char *s, size_t *out);
+
+/* ---------------------------------------------------------------- arrays */
+
+typedef struct cask_array cask_array_t;
+
+/* Drop the caller's reference. */
+void cask_array_destroy(cask_array_t *a);
+/* Add a reference (returns a). */
+cask_array_t *cask_array_retain(cask_array_t *a);
+
+int cask_array_ndim(const cask_array_t *a);
+/* Borrowed pointers valid while a lives; ndim entries. */
+const int64_t *cask_array_shape(const cask_array_t *a);
+const int64_t *cask_array_chunks(const cask_array_t *a);
+cask_dtype_t cask_array_dtype(const cask_array_t *a);
+/* Number of elements (1 for 0-d). */
+int64_t cask_array_size(const cask_array_t *a);
+
+/* ---- sources */
+
+/* Open dataset `dset` ("/group/name") of HDF5 file `path` read-only.  chunks
+ * NULL: the dataset's own chunking (for a contiguous dataset, a grid fitting
+ * the budget).  Unsupported types are refused with CASK_ETYPE naming file,
+ * dataset and type.  The file stays open while the array lives. */
+int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
+                    const int64_t *chunks, cask_array_t **out);
+
+/* A constant array.  chunks NULL: a default grid (about 8 MiB blocks). */
+int cask_array_full(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t *shape,
+                    const int64_t *chunks, cask_scalar_t value, cask_array_t **out);
+int cask_array_zeros(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t *shape,
+                     const int64_t *chunks, cask_array_t **out);
+int cask_array_ones(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t *shape,
+                    const int64_t *chunks, cask_array_t **out);
+
+/* 1-d start, start+step, ... (n elements), as np.arange(n)*step + start cast to dtype. */
+int cask_array_arange(cask_ctx_t *ctx, cask_dtype_t dtype, int64_t n, double start,
+                      double step, const int64_t *chunks, cask_array_t **out);
+
+/* Generalisation of arange to n-d: element value = its C-order flat index
+ * times step plus start (used by `cask create --fill arange`). */
+int cask_array_indices(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t *shape,
+                       const int64_t *chunks, double start, double step,
+                       cask_array_t **out);
+
+typedef enum { CASK_RANDOM_UNIFORM = 0, CASK_RANDOM_NORMAL = 1 } cask_random_t;
+/* Pseudo-random float32/float64: uniform in [0,1) or standard normal.  The
+ * value of each element depends only on (seed, its flat index): the same
+ * seed gives the same array whatever the chunking and thread count
+ * (counter-based Philox4x32-10). */
+int cask_array_random(cask_ctx_t *ctx, cask_random_t kind, uint64_t seed, cask_dtype_t dtype,
+                      int ndim, const int64_t *shape, const int64_t *chunks,
+                      cask_array_t **out);
+
+/* A C-contiguous caller buffer.  BORROWED: data must stay valid and
+ * unchanged until every array depending on it is destroyed. */
+int cask_array_from_buffer(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim,
+                           const int64_t *shape, const int64_t *chunks, const void *data,
+                           cask_array_t **out);
+
+/* A 0-d array holding v.  weak != 0 makes it a Python-style scalar for type
+ * promotion (NumPy 2 / NEP 50): float32_array * weak 2.0 stays float32. */
+int cask_array_scalar(cask_ctx_t *ctx, cask_scalar_t v, int weak, cask_array_t **out);
+
+/* ---- elementwise (NumPy broadcasting and type promotion) */
+
+typedef enum {
+	/* binary */
+	CASK_ADD = 0, CASK_SUB, CASK_MUL, CASK_DIV /* true divide */, CASK_FLOORDIV,
+	CASK_MOD, CASK_POW,
+	CASK_LT, CASK_LE, CASK_GT, CASK_GE, CASK_EQ, CASK_NE,
+	CASK_AND, CASK_OR, CASK_XOR,  /* & | ^: logical on bool, bitwise on ints */
+	CASK_LOGICAL_AND, CASK_LOGICAL_OR, CASK_LOGICAL_XOR, /* any dtype -> bool */
+	CASK_MINIMUM, CASK_MAXIMUM, CASK_ARCTAN2, CASK_HYPOT,
+	/* unary */
+	CASK_NEG, CASK_ABS, CASK_SQRT, CASK_EXP, CASK_LOG, CASK_LOG2, CASK_LOG10,
+	CASK_LOG1P, CASK_EXPM1, CASK_SIN, CASK_COS, CASK_TAN, CASK_ARCSIN, CASK_ARCCOS,
+	CASK_ARCTAN, CASK_SINH, CASK_COSH, CASK_TANH, CASK_FLOOR, CASK_CEIL, CASK_RINT,
+	CASK_SIGN, CASK_ISNAN, CASK_ISINF, CASK_ISFINITE,
+	CASK_INVERT,      /* ~: logical not on bool, bitwise not on ints */
+	CASK_LOGICAL_NOT, /* any dtype -> bool */
+	CASK_NOPS
+} cask_op_t;
+
+/* Name of an op as NumPy spells the function ("add", "sqrt", ...). */
+const char *cask_op_name(cask_op_t op);
+/* 1 for binary ops, 0 for unary. */
+int cask_op_is_binary(cask_op_t op);
+
+int cask_unary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t **out);
+int cask_binary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t *b,
+                cask_array_t **out);
+/* np.where(cond, a, b); cond of any dtype (nonzero is true). */
+int cask_where(cask_ctx_t *ctx, cask_array_t *cond, cask_array_t *a, cask_array_t *b,
+               cask_array_t **out);
+/* np.clip(x, lo, hi) = minimum(maximum(x, lo), hi); lo or hi may be NULL. */
+int cask_clip(cask_ctx_t *ctx, cask_array_t *x, cask_array_t *lo, cask_array_t *hi,
+              cask_array_t **out);
+/* x.astype(dtype) with C casting semantics as NumPy (float->int truncates;
+ * NaN/out-of-range float->int is unspecified in NumPy, 0 here). */
+int cask_astype(cask_ctx_t *ctx, cask_array_t *x, cask_dtype_t dtype, cask_array_t **out);
+
+/* ---- reductions */
+
+typedef enum {
+	CASK_SUM = 0, CASK_PROD, CASK_MEAN, CASK_VAR, CASK_STD, CASK_MIN, CASK_MAX,
+	CASK_ARGMIN, CASK_ARGMAX, CASK_ANY, CASK_ALL, CASK_COUNT_NONZERO,
+	CASK_NANSUM, CASK_NANPROD, CASK_NANMEAN, CASK_NANVAR, CASK_NANSTD, CASK_NANMIN,
+	CASK_NANMAX,
+	CASK_NREDOPS
+} cask_redop_t;
+
+const char *cask_redop_name(cask_redop_t op);
+
+/* Reduce over the naxes axes listed (negative counts from the end; naxes 0
+ * with axes NULL means all axes).  ARGMIN/ARGMAX take all axes (flat index,
+ * as NumPy with axis=None) or exactly one.  ddof is used by var/std.
+ * Result dtypes as NumPy: sum/prod of bool and signed ints int64, of
+ * unsigned uint64; mean/var/std of ints float64; arg* and count_nonzero
+ * int64; any/all bool.  Reducing an empty extent with min/max/arg* is
+ * CASK_EINVAL (NumPy raises too); mean of nothing is NaN. */
+int cask_reduce(cask_ctx_t *ctx, cask_redop_t op, cask_array_t *a, int naxes,
+                const int *axes, int keepdims, int ddof, cask_array_t **out);
+
+/* ---- indexing and shape */
+
+typedef enum {
+	CASK_INDEX_SLICE = 0, /* start:stop:step */
+	CASK_INDEX_INT,       /* a single index: drops the axis */
+	CASK_INDEX_NEWAXIS,   /* None: inserts an axis of length 1 */
+	CASK_INDEX_ELLIPSIS   /* ...: as many full slices as needed */
+} cask_index_kind_t;
+
+typedef struct {
+	cask_index_kind_t kind;
+	int64_t start, stop, step; /* SLICE: Python semantics; INT: start */
+	int has_start, has_stop;   /* SLICE: 0 means omitted */
+} cask_index_t;
+
+/* Basic indexing a[idx...] with Python/NumPy semantics (negative indices and
+ * steps, clamping of slice bounds, out-of-range integer -> CASK_EINVAL). */
+int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *idx,
+               cask_array_t **out);
+/* Axis permutation; perm NULL reverses the axes (a.T). */
+int cask_transpose(cask_ctx_t *ctx, cask_array_t *a, const int *perm, cask_array_t **out);
+/* Insert/remove length-1 axes, or any reshape that keeps C order (ENOTSUP
+ * when it would need a data shuffle across chunks). */
+int cask_reshape(cask_ctx_t *ctx, cask_array_t *a, int ndim, const int64_t *shape,
+                 cask_array_t **out);
+int cask_concatenate(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
+                     cask_array_t **out);
+int cask_stack(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
+               cask_array_t **out);
+/* Same values on another chunk grid (entries <= 0 keep that axis' chunk). */
+int cask_rechunk(cask_ctx_t *ctx, cask_array_t *a, const int64_t *chunks, cask_array_t **out);
+
+/* ---- output */
+
+/* Compute a into buf (C order, a's dtype); bufsize must be at least
+ * size * dtype_size.  For results that fit in memory. */
+int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize);
+
+typedef struct {
+	const char *path;       /* HDF5 file: created if missing */
+	const char *dset;       /* dataset path in the file, "/a/b" */
+	const int64_t *chunks;  /* NULL: the array's chunks */
+	int gzip;               /* -1 none (default), 0..9 deflate level */
+	int shuffle;            /* byte shuffle filter */
+	int fletcher32;         /* checksum filter */
+	int overwrite;          /* replace an existing dataset of that name */
+} cask_store_t;
+
+/* Fill *o with defaults (no compression, array's chunks, no overwrite). */
+void cask_store_init(cask_store_t *o, const char *path, const char *dset);
+
+/* Store n arrays (opts has n entries, one per array) in one pass that
+ * evaluates shared inputs once per chunk.
+ * All outputs appear atomically at the end: a failed or interrupted run
+ * leaves every target file as it was (outputs are written to a temporary
+ * file renamed over the target at the end; the original file's other
+ * objects are preserved).  An output may overwrite one of the inputs. */
+int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_store_t *opts);
+
+/* ---- HDF5 file inspection (for `cask info`) */
+
+typedef struct {
+	char path[1024];          /* dataset path in the file */
+	char type[64];            /* dtype name, or a description of an unsupported type */
+	int supported;            /* 1 if cask can read it */
+	int ndim;
+	int64_t shape[CASK_MAX_DIMS];
+	int64_t chunks[CASK_MAX_DIMS]; /* 0s when contiguous */
+	char filters[256];        /* e.g. "shuffle,gzip=4" or "none" */
+	uint64_t stored_bytes;    /* H5Dget_storage_size */
+	uint64_t logical_bytes;   /* elements * element size */
+} cask_dset_info_t;
+
+/* Describe dataset dset of path, or (dset NULL) every dataset of the file in
+ * name order.  *out is a malloc'd array of *n entries, freed by the caller
+ * with free(). */
+int cask_h5_info(cask_ctx_t *ctx, const char *path, const char *dset, cask_dset_info_t **out,
+                 int64_t *n);
+
+/* ---------------------------------------------------------------- graphs */
+
+/* A plain task graph: tasks with integer ids, each naming its input tasks,
+ * its output size and its scratch size.  Usable without the array API. */
+typedef struct cask_graph cask_graph_t;
+
+/* Per-task execution environment handed to task functions. */
+typedef struct cask_task_env cask_task_env_t;
+
+/* A task body.  inputs[i] are the outputs of the input tasks (read-only),
+ * out has out_bytes bytes (NULL if 0).  Return 0 or a negative CASK_E code
+ * after setting a message with cask_task_error(). */
+typedef int (*cask_task_fn)(void *user, int64_t index, const void *const *inputs,
+                            const size_t *input_bytes, int ninputs, void *out,
+                            size_t out_bytes, cask_task_env_t *env);
+
+typedef struct {
+	cask_task_fn fn;
+	void *user;             /* borrowed, passed to fn */
+	int64_t index;          /* passed to fn (e.g. the output chunk number) */
+	const int64_t *inputs;  /* ids of input tasks (earlier ids only) */
+	int ninputs;
+	size_t out_bytes;       /* output held until every consumer ran */
+	size_t scratch_bytes;   /* freed when the task ends */
+	const char *label;      /* short text for dumps ("sum-partial") */
+	int keep;               /* 1: output kept after the run (cask_graph_output) */
+} cask_task_spec_t;
+
+int cask_graph_create(cask_ctx_t *ctx, cask_graph_t **out);
+void cask_graph_destroy(cask_graph_t *g);
+/* Append a task; *id receives its id (0, 1, 2, ...). */
+int cask_graph_add(cask_graph_t *g, const cask_task_spec_t *spec, int64_t *id);
+int64_t cask_graph_ntasks(const cask_graph_t *g);
+/* Sum of out_bytes + scratch_bytes over all tasks. */
+uint64_t cask_graph_bytes(const cask_graph_t *g);
+/* Largest single-task working set (inputs + output + scratch). */
+uint64_t cask_graph_max_task_bytes(const cask_graph_t *g);
+typedef enum { CASK_DUMP_TEXT = 0, CASK_DUMP_DOT = 1 } cask_dump_t;
+/* Write a description of the graph to f (the caller's stream). */
+int cask_graph_dump(const cask_graph_t *g, FILE *f, cask_dump_t format);
+/* Run every task under ctx's budget and threads. */
+int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g);
+/* Output of a task created with keep = 1, after a successful run. */
+const void *cask_graph_output(const cask_graph_t *g, int64_t id, size_t *bytes);
+
+/* Inside a task: set the run's error message (printf-style). Returns rc. */
+int cask_task_error(cask_task_env_t *env, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Inside a task: take bytes of scratch from the task's reservation (64-byte
+ * aligned, NULL if it exceeds scratch_bytes).  Freed when the task ends. */
+void *cask_task_scratch(cask_task_env_t *env, size_t bytes);
+
+/* The graph cask_store / cask_compute would run for these arrays (for
+ * inspection: `cask eval --graph`).  opts: n entries, or NULL to compute
+ * in memory. */
+int cask_array_graph(cask_ctx_t *ctx, int n, cask_array_t *const *arrays,
+                     const cask_store_t *opts, cask_graph_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CASK_H */

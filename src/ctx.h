@@ -1,0 +1,50 @@
+/*
+ * ctx.h - the context internals shared by the core modules: error message,
+ * budget, threads, stats.  Cross-file internals use the cask__ prefix.
+ */
+#ifndef CASK_CTX_H
+#define CASK_CTX_H
+
+#include <stdarg.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cask.h"
+
+#define CASK__MSG_MAX 4096
+
+struct cask_ctx {
+	char msg[CASK__MSG_MAX];
+	size_t budget;
+	int threads;
+	int allow_external;
+	cask_progress_fn progress;
+	void *progress_user;
+	volatile sig_atomic_t cancel;
+	/* statistics (updated by the scheduler under its lock, or atomically) */
+	cask_stats_t stats;
+	_Atomic uint64_t bytes_read, bytes_written;
+};
+
+/* Set ctx's message (printf-style) and return rc, so callers write
+ * `rc = cask__error(ctx, CASK_EINVAL, "...");`.  ctx may be NULL. */
+int cask__error(cask_ctx_t *ctx, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int cask__verror(cask_ctx_t *ctx, int rc, const char *fmt, va_list ap);
+/* Append text to ctx's message (e.g. the HDF5 error stack). */
+void cask__error_append(cask_ctx_t *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Checked arithmetic: 0 on success, CASK_EOVERFLOW on overflow (no message). */
+int cask__mul_i64(int64_t a, int64_t b, int64_t *out);
+int cask__mul_size(size_t a, size_t b, size_t *out);
+/* Product of n extents (1 for n == 0), overflow-checked. */
+int cask__prod_i64(int n, const int64_t *v, int64_t *out);
+
+#endif
+
+/* dtype classes */
+int cask__dtype_is_float(cask_dtype_t t);
+int cask__dtype_is_signed(cask_dtype_t t);
+int cask__dtype_is_unsigned(cask_dtype_t t);

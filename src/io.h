@@ -1,0 +1,83 @@
+/*
+ * io.h - the one module that calls HDF5.  Every HDF5 call in cask goes
+ * through these functions, which take the process-wide I/O lock (HDF5's
+ * serial build serialises calls anyway; the lock makes that explicit and
+ * lets the scheduler account I/O time).  Errors name file, dataset and the
+ * HDF5 error stack on ctx.  HDF5's automatic error printing is disabled.
+ *
+ * Thread safety: every function may be called from any worker thread.
+ */
+#ifndef CASK_IO_H
+#define CASK_IO_H
+
+#include <stdint.h>
+
+#include "cask.h"
+
+/* An open input dataset. */
+typedef struct cask__h5in cask__h5in_t;
+
+/* Metadata of an input dataset, filled by cask__io_open. */
+typedef struct {
+	cask_dtype_t dtype;
+	int ndim;
+	int64_t shape[CASK_MAX_DIMS];
+	int64_t chunks[CASK_MAX_DIMS]; /* 0 when contiguous/compact */
+	int chunked;
+	int filtered;                  /* any filter in the pipeline */
+	size_t chunk_bytes;            /* bytes of one uncompressed chunk (0 if not chunked) */
+} cask__h5meta_t;
+
+/* Open path:dset read-only.  Refuses (CASK_EPERM) files with external links
+ * reached on the way to dset or datasets with external storage unless
+ * allow_external.  Unsupported types -> CASK_ETYPE naming file, dataset and
+ * type; missing file/dataset -> CASK_ENOTFOUND; not HDF5 -> CASK_EIO. */
+int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow_external,
+                  cask__h5in_t **out, cask__h5meta_t *meta);
+void cask__io_close(cask__h5in_t *in);
+/* Read the hyperslab start[k] + j*stride[k], j < count[k] (stride >= 1) of
+ * every axis into buf (C order, native layout of meta.dtype).  0-d: ndim 0.
+ * Adds the bytes to ctx's bytes_read. */
+int cask__io_read(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *start,
+                  const int64_t *count, const int64_t *stride, void *buf);
+const char *cask__io_in_path(const cask__h5in_t *in);
+const char *cask__io_in_dset(const cask__h5in_t *in);
+
+/* Output transaction on one file: datasets are created and written in a
+ * temporary file in the target's directory (a copy of the target if it
+ * exists), then commit renames it over the target atomically.  abort
+ * deletes the temporary; the target is never touched before commit. */
+typedef struct cask__h5txn cask__h5txn_t;
+typedef struct cask__h5out cask__h5out_t;
+
+typedef struct {
+	cask_dtype_t dtype;
+	int ndim;
+	const int64_t *shape;
+	const int64_t *chunks; /* required (chunked layout) unless a dim is... any entry 0 -> contiguous */
+	int gzip;              /* -1 none, 0..9 */
+	int shuffle;
+	int fletcher32;
+	int overwrite;
+} cask__h5create_t;
+
+int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out);
+/* Create dataset dset (intermediate groups too) in the transaction.  An
+ * existing dataset of that name: CASK_EEXIST unless overwrite (then it is
+ * unlinked in the temporary copy).  bool is written as h5py's enum
+ * (FALSE=0, TRUE=1 over int8). */
+int cask__io_create(cask_ctx_t *ctx, cask__h5txn_t *txn, const char *dset,
+                    const cask__h5create_t *spec, cask__h5out_t **out);
+/* Write the block start[k] .. start[k]+count[k] from buf (C order, native).
+ * Adds the bytes to ctx's bytes_written. */
+int cask__io_write(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *start,
+                   const int64_t *count, const void *buf);
+/* Close datasets, flush, fsync and rename over the target. Frees txn. */
+int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn);
+/* Remove the temporary file. Frees txn. NULL is a no-op. */
+void cask__io_txn_abort(cask__h5txn_t *txn);
+
+/* Seconds spent inside HDF5 calls by all threads since process start. */
+double cask__io_seconds(void);
+
+#endif
