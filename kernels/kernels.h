@@ -78,6 +78,9 @@ void cask_k_random_uniform_f64(int64_t n, uint64_t seed, int64_t first, double *
 void cask_k_random_uniform_f32(int64_t n, uint64_t seed, int64_t first, float *out);
 void cask_k_random_normal_f64(int64_t n, uint64_t seed, int64_t first, double *out);
 void cask_k_random_normal_f32(int64_t n, uint64_t seed, int64_t first, float *out);
+/* The raw Philox4x32-10 block function (for known-answer tests): out =
+ * philox(ctr, key). */
+void cask__random_philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* ------------------------------------------------------------ reductions */
 

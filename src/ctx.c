@@ -3,6 +3,7 @@
  * (sizes, dtype names and promotion).
  */
 #include "ctx.h"
+#include "engine.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -34,9 +35,13 @@ const char *cask_strerror(int rc)
 	}
 }
 
+_Thread_local char *cask__tls_msg;
+
 int cask__verror(cask_ctx_t *ctx, int rc, const char *fmt, va_list ap)
 {
-	if (ctx != NULL)
+	if (cask__tls_msg != NULL)
+		vsnprintf(cask__tls_msg, CASK__MSG_MAX, fmt, ap);
+	else if (ctx != NULL)
 		vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
 	return rc;
 }
@@ -52,14 +57,15 @@ int cask__error(cask_ctx_t *ctx, int rc, const char *fmt, ...)
 
 void cask__error_append(cask_ctx_t *ctx, const char *fmt, ...)
 {
-	if (ctx == NULL)
+	char *msg = cask__tls_msg != NULL ? cask__tls_msg : (ctx != NULL ? ctx->msg : NULL);
+	if (msg == NULL)
 		return;
-	size_t len = strlen(ctx->msg);
-	if (len + 1 >= sizeof ctx->msg)
+	size_t len = strlen(msg);
+	if (len + 1 >= CASK__MSG_MAX)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ctx->msg + len, sizeof ctx->msg - len, fmt, ap);
+	vsnprintf(msg + len, CASK__MSG_MAX - len, fmt, ap);
 	va_end(ap);
 }
 
@@ -147,6 +153,8 @@ int cask_ctx_create(cask_ctx_t **out)
 
 void cask_ctx_destroy(cask_ctx_t *ctx)
 {
+	if (ctx != NULL && ctx->pool_free != NULL)
+		ctx->pool_free(ctx->pool);
 	free(ctx);
 }
 

@@ -25,6 +25,11 @@ struct cask_ctx {
 	/* statistics (updated by the scheduler under its lock, or atomically) */
 	cask_stats_t stats;
 	_Atomic uint64_t bytes_read, bytes_written;
+	/* The scheduler's buffer pool (src/pool.h), kept across runs so pages
+	 * are reused; created by the first cask_graph_run, released with
+	 * pool_free (a pointer so ctx.c does not depend on pool.c). */
+	void *pool;
+	void (*pool_free)(void *pool);
 };
 
 /* Set ctx's message (printf-style) and return rc, so callers write

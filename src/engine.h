@@ -24,4 +24,12 @@ int cask__eval_region(cask_task_env_t *env, cask_array_t *a, const int64_t *star
 /* The context a task runs under (for io.h calls and messages). */
 cask_ctx_t *cask__task_ctx(cask_task_env_t *env);
 
+/* Make the graph own p: free_fn(p) runs in cask_graph_destroy (graph.c). */
+int cask__graph_own(cask_graph_t *g, void (*free_fn)(void *), void *p);
+
+/* While set on a thread, cask__error() writes messages here (a task-local
+ * buffer of CASK__MSG_MAX bytes) instead of the shared context, so
+ * concurrent tasks do not garble each other's messages. */
+extern _Thread_local char *cask__tls_msg;
+
 #endif

@@ -72,12 +72,51 @@ int cask__io_create(cask_ctx_t *ctx, cask__h5txn_t *txn, const char *dset,
  * Adds the bytes to ctx's bytes_written. */
 int cask__io_write(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *start,
                    const int64_t *count, const void *buf);
-/* Close datasets, flush, fsync and rename over the target. Frees txn. */
+/* Close datasets, flush, fsync and rename over the target. Frees txn.
+ * The cask__h5out_t handles belong to their transaction: they are closed
+ * and freed by commit and abort, and invalid afterwards. */
 int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn);
 /* Remove the temporary file. Frees txn. NULL is a no-op. */
 void cask__io_txn_abort(cask__h5txn_t *txn);
 
 /* Seconds spent inside HDF5 calls by all threads since process start. */
 double cask__io_seconds(void);
+
+/* ---------------------------------------------------------------- direct chunk I/O
+ * (issue 6).  Whole stored chunks move through H5Dread_chunk/H5Dwrite_chunk
+ * under the lock; the filters (shuffle, deflate, fletcher32; filters.c) run
+ * on the calling thread outside it.  Chunk buffers always hold the FULL
+ * chunk extents, edge chunks included (HDF5 stores edge chunks whole). */
+
+/* 1 if chunks of in can be read raw and decoded by cask (chunked, only
+ * deflate/shuffle/fletcher32, a plain integer/float/bool layout in either
+ * byte order).  cask__io_read_chunk works either way (it falls back to
+ * H5Dread of the chunk's hyperslab). */
+int cask__io_chunk_direct_ok(const cask__h5in_t *in);
+/* Scratch bytes cask__io_read_chunk needs for in (0 if not chunked). */
+size_t cask__io_chunk_scratch_bytes(const cask__h5in_t *in);
+/* Read the chunk whose origin is chunk_start (multiples of meta.chunks) into
+ * buf (meta.chunk_bytes bytes, C order over the full chunk extents, native
+ * layout).  A chunk never written reads as the fill value; filter-mask bits
+ * are honoured; stored byte order is converted.  Outside the dataset, an
+ * edge chunk holds what the file holds (the fill value on the fallback
+ * path).  Errors: CASK_ECORRUPT (bad deflate stream, checksum mismatch)
+ * naming file, dataset and chunk; CASK_EIO; CASK_EINVAL (not a chunk origin,
+ * scratch too small). */
+int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
+                        void *scratch, size_t scratch_bytes);
+/* Bytes of one uncompressed chunk of o (0 if contiguous), whether o has
+ * filters, and the scratch cask__io_write_chunk needs. */
+size_t cask__io_out_chunk_bytes(const cask__h5out_t *o);
+int cask__io_out_filtered(const cask__h5out_t *o);
+size_t cask__io_out_chunk_scratch_bytes(const cask__h5out_t *o);
+/* Encode (shuffle, deflate, fletcher32 as created) the full chunk at
+ * buf_full_chunk on the calling thread and store it with H5Dwrite_chunk as
+ * the chunk at chunk_start.  Edge chunks are passed at full extents (the
+ * part outside the dataset is stored but never read).  Adds the bytes of
+ * the chunk's part inside the dataset to ctx's bytes_written (reads count
+ * the same way in bytes_read). */
+int cask__io_write_chunk(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *chunk_start,
+                         const void *buf_full_chunk, void *scratch, size_t scratch_bytes);
 
 #endif

@@ -1,0 +1,1334 @@
+/*
+ * ndimage.c - scipy.ndimage-compatible filter kernels on padded blocks
+ * (contract in ndimage.h).
+ *
+ * How scipy 1.10 computes, and what is reproduced here (read from
+ * scipy/ndimage/src/ni_filters.c, ni_support.c and _filters.py, and checked
+ * against /usr/bin/python3's scipy by tests/test_ndimage.c):
+ *  1. correlate1d (NI_Correlate1D): for an odd window whose weights are
+ *     symmetric (|w[c+i] - w[c-i]| <= DBL_EPSILON) the sum is
+ *     x0*w0 + (x[-c]+x[c])*w[-c] + ... + (x[-1]+x[1])*w[-1], antisymmetric
+ *     likewise with differences, otherwise x[s2]*w[s2] + x[-s1]*w[-s1] + ...
+ *     The same operations in the same order are done here, so results agree
+ *     bit for bit.
+ *  2. uniform_filter1d keeps a running SUM along the line, started at the
+ *     line's first window, and divides by the size for each output.  Blocks
+ *     start their running sum at the block, so float results may differ in
+ *     the last bits (far inside 1e-12 relative); integer data is exact.
+ *  3. minimum/maximum_filter1d: of equal extremes the last one wins (the
+ *     ring algorithm's <= / >=), reproduced by a <= / >= scan.
+ *  4. median (rank filter): cval is first cast to the input type; median of
+ *     a 1-cell window is the input, of a 2-cell window maximum_filter1d.
+ *  5. n-d correlate (NI_Correlate): weights with |w| <= DBL_EPSILON are
+ *     dropped, the rest summed in C order from 0.0.
+ *  6. Separable filters and sums of terms store every intermediate in the
+ *     output dtype (see ndimage.h), e.g. sobel on uint8 wraps, laplace adds
+ *     its terms with NumPy's wrapping integer +=, gaussian_gradient_magnitude
+ *     squares with wrapping *= and takes NumPy's sqrt loop chosen for the
+ *     dtype (float16 for 8-bit, float32 for 16-bit integers and float32).
+ * Known deviations: NaN inputs in min/max/median (scipy's ring and select
+ * algorithms treat NaN order-dependently); the sign of zero in medians;
+ * 32/64-bit integer outputs of gaussian_gradient_magnitude and sums whose
+ * products exceed 2^53; BOOL output is not supported.
+ */
+#include "ndimage.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- padding */
+
+int64_t cask_k_pad_index(cask_k_pad_mode_t mode, int64_t n, int64_t i)
+{
+	int64_t p, m;
+
+	if (n < 1)
+		return -1;
+	if (i >= 0 && i < n)
+		return i;
+	switch (mode) {
+	case CASK_K_PAD_NEAREST:
+		return i < 0 ? 0 : n - 1;
+	case CASK_K_PAD_WRAP:
+		m = i % n;
+		return m < 0 ? m + n : m;
+	case CASK_K_PAD_REFLECT:
+		if (n == 1)
+			return 0;
+		p = 2 * n;
+		m = i % p;
+		if (m < 0)
+			m += p;
+		return m < n ? m : p - 1 - m;
+	case CASK_K_PAD_MIRROR:
+		if (n == 1)
+			return 0;
+		p = 2 * n - 2;
+		m = i % p;
+		if (m < 0)
+			m += p;
+		return m < n ? m : p - m;
+	default:
+		return -1;
+	}
+}
+
+void cask_k_pad_hull(cask_k_pad_mode_t mode, int64_t n, int64_t g0, int64_t g1, int64_t *s0,
+                     int64_t *s1)
+{
+	int64_t a = INT64_MAX, b = INT64_MIN, lo, hi, g, cnt, s;
+	int side;
+
+	*s0 = 0;
+	*s1 = 0;
+	if (n < 1 || g1 <= g0)
+		return;
+	lo = g0 > 0 ? g0 : 0;
+	hi = g1 < n ? g1 : n;
+	if (lo < hi) {
+		a = lo;
+		b = hi - 1;
+	}
+	if (mode != CASK_K_PAD_CONSTANT) {
+		/* Outside runs: every mode is periodic with period <= 2n, so 2n
+		 * consecutive cells of a run show all its sources. */
+		for (side = 0; side < 2; side++) {
+			int64_t r0 = side == 0 ? g0 : (g0 > n ? g0 : n);
+			int64_t r1 = side == 0 ? (g1 < 0 ? g1 : 0) : g1;
+			if (r1 <= r0)
+				continue;
+			cnt = r1 - r0;
+			if (cnt > 2 * n)
+				cnt = 2 * n;
+			for (g = 0; g < cnt; g++) {
+				s = cask_k_pad_index(mode, n, side == 0 ? r1 - 1 - g : r0 + g);
+				if (s < a)
+					a = s;
+				if (s > b)
+					b = s;
+			}
+		}
+	}
+	if (a <= b) {
+		*s0 = a;
+		*s1 = b + 1;
+	}
+}
+
+int cask_k_pad_fill(int nd, const int64_t *ext, const int64_t *lo, const int64_t *pos,
+                    const int64_t *full, const cask_k_pad_mode_t *mode, double cval,
+                    double *block)
+{
+	int k;
+	int64_t j, o, i, outer, inner, L, g, s, b0;
+
+	/* Check every source first so that a refusal leaves the block as is. */
+	for (k = 0; k < nd; k++) {
+		if (mode[k] == CASK_K_PAD_CONSTANT)
+			continue;
+		b0 = pos[k] - lo[k];
+		for (j = 0; j < ext[k]; j++) {
+			g = b0 + j;
+			if (g >= 0 && g < full[k])
+				continue;
+			s = cask_k_pad_index(mode[k], full[k], g);
+			if (s < b0 || s >= b0 + ext[k])
+				return -1;
+		}
+	}
+	for (k = 0; k < nd; k++) {
+		outer = 1;
+		inner = 1;
+		for (i = 0; i < k; i++)
+			outer *= ext[i];
+		for (i = k + 1; i < nd; i++)
+			inner *= ext[i];
+		L = ext[k];
+		b0 = pos[k] - lo[k];
+		for (j = 0; j < L; j++) {
+			g = b0 + j;
+			if (g >= 0 && g < full[k])
+				continue;
+			s = cask_k_pad_index(mode[k], full[k], g) - b0;
+			for (o = 0; o < outer; o++) {
+				double *dst = block + (o * L + j) * inner;
+				if (mode[k] == CASK_K_PAD_CONSTANT) {
+					for (i = 0; i < inner; i++)
+						dst[i] = cval;
+				} else {
+					memcpy(dst, block + (o * L + s) * inner,
+					       (size_t)inner * sizeof(double));
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* One element of dtype t at index i of p, as double. */
+static double load1(cask_dtype_t t, const void *p, int64_t i)
+{
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_UINT8: return ((const uint8_t *)p)[i];
+	case CASK_INT8: return ((const int8_t *)p)[i];
+	case CASK_INT16: return ((const int16_t *)p)[i];
+	case CASK_UINT16: return ((const uint16_t *)p)[i];
+	case CASK_INT32: return ((const int32_t *)p)[i];
+	case CASK_UINT32: return ((const uint32_t *)p)[i];
+	case CASK_INT64: return (double)((const int64_t *)p)[i];
+	case CASK_UINT64: return (double)((const uint64_t *)p)[i];
+	case CASK_FLOAT32: return ((const float *)p)[i];
+	case CASK_FLOAT64: return ((const double *)p)[i];
+	default: return 0.0;
+	}
+}
+
+/* dst[0..n) = src[i0..i0+n) converted to double, one loop per dtype. */
+static void load_run(cask_dtype_t t, const void *p, int64_t i0, int64_t n, double *dst)
+{
+	int64_t i;
+
+#define LOAD_RUN(T)                                              \
+	do {                                                     \
+		const T *s_ = (const T *)p + i0;                 \
+		for (i = 0; i < n; i++)                          \
+			dst[i] = (double)s_[i];                  \
+	} while (0)
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_UINT8: LOAD_RUN(uint8_t); break;
+	case CASK_INT8: LOAD_RUN(int8_t); break;
+	case CASK_INT16: LOAD_RUN(int16_t); break;
+	case CASK_UINT16: LOAD_RUN(uint16_t); break;
+	case CASK_INT32: LOAD_RUN(int32_t); break;
+	case CASK_UINT32: LOAD_RUN(uint32_t); break;
+	case CASK_INT64: LOAD_RUN(int64_t); break;
+	case CASK_UINT64: LOAD_RUN(uint64_t); break;
+	case CASK_FLOAT32: LOAD_RUN(float); break;
+	case CASK_FLOAT64: LOAD_RUN(double); break;
+	default:
+		for (i = 0; i < n; i++)
+			dst[i] = 0.0;
+	}
+#undef LOAD_RUN
+}
+
+void cask_k_pad_gather(int nd, const int64_t *ext, const int64_t *g0, const int64_t *full,
+                       const cask_k_pad_mode_t *mode, double cval, cask_dtype_t wt,
+                       const void *win, const int64_t *w0, const int64_t *wext, double *block)
+{
+	int64_t idx[CASK_K_ND_MAXDIM] = {0}, wstr[CASK_K_ND_MAXDIM];
+	int64_t rows = 1, r, j, L, ja, jb, base, s;
+	int k, last = nd - 1, is_cval;
+	double *dst;
+
+	for (k = 0; k < nd; k++)
+		if (ext[k] == 0)
+			return;
+	wstr[last] = 1;
+	for (k = last - 1; k >= 0; k--)
+		wstr[k] = wstr[k + 1] * wext[k + 1];
+	for (k = 0; k < last; k++)
+		rows *= ext[k];
+	L = ext[last];
+	/* Inside run of the last axis: j in [ja, jb). */
+	ja = -g0[last];
+	if (ja < 0)
+		ja = 0;
+	jb = full[last] - g0[last];
+	if (jb > L)
+		jb = L;
+	if (jb < ja)
+		jb = ja;
+	dst = block;
+	for (r = 0; r < rows; r++, dst += L) {
+		is_cval = 0;
+		base = 0;
+		for (k = 0; k < last; k++) {
+			s = cask_k_pad_index(mode[k], full[k], g0[k] + idx[k]);
+			if (s < 0) {
+				is_cval = 1;
+				break;
+			}
+			base += (s - w0[k]) * wstr[k];
+		}
+		if (is_cval) {
+			for (j = 0; j < L; j++)
+				dst[j] = cval;
+		} else {
+			if (jb > ja)
+				load_run(wt, win, base + g0[last] + ja - w0[last], jb - ja, dst + ja);
+			for (j = 0; j < L; j++) {
+				if (j == ja && jb > ja) {
+					j = jb - 1;
+					continue;
+				}
+				s = cask_k_pad_index(mode[last], full[last], g0[last] + j);
+				dst[j] = s < 0 ? cval : load1(wt, win, base + s - w0[last]);
+			}
+		}
+		for (k = last - 1; k >= 0; k--) {
+			if (++idx[k] < ext[k])
+				break;
+			idx[k] = 0;
+		}
+	}
+}
+
+/* ------------------------------------------------------- dtype handling */
+
+/* x86-64's cvttsd2si with a 32-bit destination: truncation, and INT32_MIN
+ * for NaN and out-of-range values. */
+static int32_t cvt32(double v)
+{
+	if (v > -2147483649.0 && v < 2147483648.0)
+		return (int32_t)v;
+	return INT32_MIN;
+}
+
+/* The same with a 64-bit destination. */
+static int64_t cvt64(double v)
+{
+	if (v >= -9223372036854775808.0 && v < 9223372036854775808.0)
+		return (int64_t)v;
+	return INT64_MIN;
+}
+
+/* gcc's double -> uint64 sequence on x86-64. */
+static uint64_t cvtu64(double v)
+{
+	if (v < 9223372036854775808.0)
+		return (uint64_t)cvt64(v);
+	return (uint64_t)cvt64(v - 9223372036854775808.0) ^ (UINT64_C(1) << 63);
+}
+
+double cask_k_nd_quantize(cask_dtype_t t, double v)
+{
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_UINT8: return (double)(uint8_t)(uint32_t)cvt32(v);
+	case CASK_INT8: return (double)(int8_t)(uint8_t)(uint32_t)cvt32(v);
+	case CASK_INT16: return (double)(int16_t)(uint16_t)(uint32_t)cvt32(v);
+	case CASK_UINT16: return (double)(uint16_t)(uint32_t)cvt32(v);
+	case CASK_INT32: return (double)cvt32(v);
+	case CASK_UINT32: return (double)(uint32_t)(uint64_t)cvt64(v);
+	case CASK_INT64: return (double)cvt64(v);
+	case CASK_UINT64: return (double)cvtu64(v);
+	case CASK_FLOAT32: return (double)(float)v;
+	default: return v;
+	}
+}
+
+void cask_k_nd_store(int64_t n, cask_dtype_t t, const double *x, void *y)
+{
+	int64_t i;
+
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_UINT8:
+		for (i = 0; i < n; i++)
+			((uint8_t *)y)[i] = (uint8_t)(uint32_t)cvt32(x[i]);
+		break;
+	case CASK_INT8:
+		for (i = 0; i < n; i++)
+			((int8_t *)y)[i] = (int8_t)(uint8_t)(uint32_t)cvt32(x[i]);
+		break;
+	case CASK_INT16:
+		for (i = 0; i < n; i++)
+			((int16_t *)y)[i] = (int16_t)(uint16_t)(uint32_t)cvt32(x[i]);
+		break;
+	case CASK_UINT16:
+		for (i = 0; i < n; i++)
+			((uint16_t *)y)[i] = (uint16_t)(uint32_t)cvt32(x[i]);
+		break;
+	case CASK_INT32:
+		for (i = 0; i < n; i++)
+			((int32_t *)y)[i] = cvt32(x[i]);
+		break;
+	case CASK_UINT32:
+		for (i = 0; i < n; i++)
+			((uint32_t *)y)[i] = (uint32_t)(uint64_t)cvt64(x[i]);
+		break;
+	case CASK_INT64:
+		for (i = 0; i < n; i++)
+			((int64_t *)y)[i] = cvt64(x[i]);
+		break;
+	case CASK_UINT64:
+		for (i = 0; i < n; i++)
+			((uint64_t *)y)[i] = cvtu64(x[i]);
+		break;
+	case CASK_FLOAT32:
+		for (i = 0; i < n; i++)
+			((float *)y)[i] = (float)x[i];
+		break;
+	default:
+		memcpy(y, x, (size_t)n * sizeof(double));
+	}
+}
+
+/* NumPy's integer arithmetic result stored in t: v is an exact integer
+ * (a sum or product of stored values, below 2^53 in magnitude) reduced
+ * modulo 2^bits; floats round as the dtype's own operation would. */
+static double wrap_as(cask_dtype_t t, double v)
+{
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_UINT8:
+	case CASK_INT8:
+	case CASK_INT16:
+	case CASK_UINT16:
+	case CASK_INT32:
+	case CASK_UINT32:
+		return cask_k_nd_quantize(t, (double)(int32_t)(uint32_t)(uint64_t)(int64_t)v);
+	case CASK_FLOAT32:
+		return (double)(float)v;
+	default:
+		return v;
+	}
+}
+
+static void quantize_run(cask_dtype_t t, int64_t n, double *x)
+{
+	int64_t i;
+
+	if (t == CASK_FLOAT64)
+		return;
+	if (t == CASK_FLOAT32) {
+		for (i = 0; i < n; i++)
+			x[i] = (double)(float)x[i];
+		return;
+	}
+	for (i = 0; i < n; i++)
+		x[i] = cask_k_nd_quantize(t, x[i]);
+}
+
+/* Round a float to the nearest float16 value (ties to even), as NumPy's
+ * npy_float_to_half, returned as double. */
+static double round_half(double x)
+{
+	int e;
+	double ulp;
+
+	if (!isfinite(x) || x == 0.0)
+		return x;
+	(void)frexp(x, &e); /* |x| in [2^(e-1), 2^e) */
+	ulp = e - 1 < -14 ? ldexp(1.0, -24) : ldexp(1.0, e - 11);
+	x = rint(x / ulp) * ulp;
+	if (fabs(x) > 65504.0)
+		x = copysign(INFINITY, x);
+	return x;
+}
+
+/* ------------------------------------------------------ gaussian weights */
+
+int64_t cask_k_nd_gaussian_radius(double sigma, double truncate)
+{
+	return (int64_t)(truncate * sigma + 0.5);
+}
+
+/* NumPy 1.24's pairwise summation of a contiguous double array (what
+ * ndarray.sum() does), reproduced for bit-equal kernels. */
+static double pairwise_sum(const double *a, int64_t n)
+{
+	double r[8], res;
+	int64_t i;
+	int j;
+
+	if (n < 8) {
+		res = 0.0;
+		for (i = 0; i < n; i++)
+			res += a[i];
+		return res;
+	}
+	if (n <= 128) {
+		for (j = 0; j < 8; j++)
+			r[j] = a[j];
+		for (i = 8; i < n - (n % 8); i += 8)
+			for (j = 0; j < 8; j++)
+				r[j] += a[i + j];
+		res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+		for (; i < n; i++)
+			res += a[i];
+		return res;
+	}
+	i = n / 2;
+	i -= i % 8;
+	return pairwise_sum(a, i) + pairwise_sum(a + i, n - i);
+}
+
+void cask_k_nd_gaussian_weights(double sigma, int order, int64_t radius, double *w,
+                                double *tmp)
+{
+	int64_t n = 2 * radius + 1, i, x;
+	double sigma2 = sigma * sigma, c = -0.5 / sigma2, p = 1.0 / -sigma2, s, q;
+
+	/* phi_x = exp(-0.5 / sigma2 * x**2) / sum */
+	for (i = 0; i < n; i++) {
+		x = i - radius;
+		tmp[i] = exp(c * (double)(x * x));
+	}
+	s = pairwise_sum(tmp, n);
+	for (i = 0; i < n; i++)
+		tmp[i] = tmp[i] / s;
+	/* q(x) * phi(x); q comes from a dgemv that OpenBLAS evaluates with
+	 * fused multiply-adds: order 1: x*p, order 2: fma(x*x, p*p, p). */
+	for (i = 0; i < n; i++) {
+		x = i - radius;
+		if (order == 1)
+			q = (double)x * p + 0.0; /* +0.0 at x = 0, as the dgemv */
+		else if (order == 2)
+			q = fma((double)(x * x), p * p, p);
+		else
+			q = 1.0;
+		/* gaussian_filter1d correlates with the reversed kernel. */
+		w[n - 1 - i] = order == 0 ? tmp[i] : q * tmp[i];
+	}
+}
+
+/* ------------------------------------------------------------ 1-d passes */
+
+static int64_t prod(const int64_t *a, int from, int to)
+{
+	int64_t p = 1;
+	int k;
+
+	for (k = from; k < to; k++)
+		p *= a[k];
+	return p;
+}
+
+/* scipy's symmetry test of an odd window: 1 symmetric, -1 antisymmetric,
+ * 0 neither (or even length). */
+static int symmetry(int64_t n, const double *w)
+{
+	int64_t s1 = n / 2, i;
+
+	if (!(n & 1))
+		return 0;
+	for (i = 1; i <= s1; i++)
+		if (fabs(w[s1 + i] - w[s1 - i]) > DBL_EPSILON)
+			goto anti;
+	return 1;
+anti:
+	for (i = 1; i <= s1; i++)
+		if (fabs(w[s1 + i] + w[s1 - i]) > DBL_EPSILON)
+			return 0;
+	return -1;
+}
+
+void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
+                           const double *w, const double *x, double *y)
+{
+	int64_t outer = prod(ext, 0, axis), inner = prod(ext, axis + 1, nd);
+	int64_t L = ext[axis], Lo = L - n + 1, s1 = n / 2, s2 = n - s1 - 1;
+	int64_t o, l, i, jj;
+	const double *fw = w + s1;
+	int sym = symmetry(n, w);
+
+	if (Lo <= 0 || outer == 0 || inner == 0)
+		return;
+	for (o = 0; o < outer; o++) {
+		const double *xb = x + o * L * inner;
+		double *yb = y + o * Lo * inner;
+		if (inner == 1) {
+			/* Last axis: a line loop. */
+			for (l = 0; l < Lo; l++) {
+				const double *c = xb + l + s1;
+				double t;
+				if (sym > 0) {
+					t = c[0] * fw[0];
+					for (jj = -s1; jj < 0; jj++)
+						t += (c[jj] + c[-jj]) * fw[jj];
+				} else if (sym < 0) {
+					t = c[0] * fw[0];
+					for (jj = -s1; jj < 0; jj++)
+						t += (c[jj] - c[-jj]) * fw[jj];
+				} else {
+					t = c[s2] * fw[s2];
+					for (jj = -s1; jj < s2; jj++)
+						t += c[jj] * fw[jj];
+				}
+				yb[l] = t;
+			}
+			continue;
+		}
+		/* Other axes: weight times shifted row, accumulated into the
+		 * output row (the same operations per element as the line). */
+		for (l = 0; l < Lo; l++) {
+			const double *c = xb + (l + s1) * inner;
+			double *yr = yb + l * inner;
+			if (sym != 0) {
+				double w0 = fw[0];
+				for (i = 0; i < inner; i++)
+					yr[i] = c[i] * w0;
+				for (jj = -s1; jj < 0; jj++) {
+					const double *a = c + jj * inner, *b = c - jj * inner;
+					double wj = fw[jj];
+					if (sym > 0)
+						for (i = 0; i < inner; i++)
+							yr[i] += (a[i] + b[i]) * wj;
+					else
+						for (i = 0; i < inner; i++)
+							yr[i] += (a[i] - b[i]) * wj;
+				}
+			} else {
+				const double *r = c + s2 * inner;
+				double w2 = fw[s2];
+				for (i = 0; i < inner; i++)
+					yr[i] = r[i] * w2;
+				for (jj = -s1; jj < s2; jj++) {
+					const double *a = c + jj * inner;
+					double wj = fw[jj];
+					for (i = 0; i < inner; i++)
+						yr[i] += a[i] * wj;
+				}
+			}
+		}
+	}
+}
+
+/* uniform_filter1d pass: running sum per line (acc: inner doubles). */
+static void uniform1d(int nd, const int64_t *ext, int axis, int64_t n, const double *x,
+                      double *y, double *acc)
+{
+	int64_t outer = prod(ext, 0, axis), inner = prod(ext, axis + 1, nd);
+	int64_t L = ext[axis], Lo = L - n + 1, o, l, k, i;
+	double dn = (double)n;
+
+	if (Lo <= 0 || inner == 0)
+		return;
+	for (o = 0; o < outer; o++) {
+		const double *xb = x + o * L * inner;
+		double *yb = y + o * Lo * inner;
+		for (i = 0; i < inner; i++)
+			acc[i] = 0.0;
+		for (k = 0; k < n; k++)
+			for (i = 0; i < inner; i++)
+				acc[i] += xb[k * inner + i];
+		for (i = 0; i < inner; i++)
+			yb[i] = acc[i] / dn;
+		for (l = 1; l < Lo; l++) {
+			const double *a = xb + (l + n - 1) * inner, *b = xb + (l - 1) * inner;
+			double *yr = yb + l * inner;
+			for (i = 0; i < inner; i++) {
+				acc[i] += (a[i] - b[i]);
+				yr[i] = acc[i] / dn;
+			}
+		}
+	}
+}
+
+/* minimum/maximum_filter1d pass. */
+static void minmax1d(int nd, const int64_t *ext, int axis, int64_t n, int is_min,
+                     const double *x, double *y)
+{
+	int64_t outer = prod(ext, 0, axis), inner = prod(ext, axis + 1, nd);
+	int64_t L = ext[axis], Lo = L - n + 1, o, l, k, i;
+
+	if (Lo <= 0 || inner == 0)
+		return;
+	for (o = 0; o < outer; o++) {
+		const double *xb = x + o * L * inner;
+		double *yb = y + o * Lo * inner;
+		for (l = 0; l < Lo; l++) {
+			double *yr = yb + l * inner;
+			memcpy(yr, xb + l * inner, (size_t)inner * sizeof(double));
+			for (k = 1; k < n; k++) {
+				const double *a = xb + (l + k) * inner;
+				if (is_min) {
+					for (i = 0; i < inner; i++)
+						yr[i] = a[i] <= yr[i] ? a[i] : yr[i];
+				} else {
+					for (i = 0; i < inner; i++)
+						yr[i] = a[i] >= yr[i] ? a[i] : yr[i];
+				}
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------ n-d kernels */
+
+/* k-th smallest of buf[0..n) (reorders buf): Hoare partition selection. */
+static double select_kth(double *buf, int64_t n, int64_t k)
+{
+	int64_t lo = 0, hi = n - 1, i, j;
+	double pv, t;
+
+	while (lo < hi) {
+		pv = buf[lo + (hi - lo) / 2];
+		i = lo;
+		j = hi;
+		while (i <= j) {
+			while (buf[i] < pv)
+				i++;
+			while (buf[j] > pv)
+				j--;
+			if (i <= j) {
+				t = buf[i];
+				buf[i] = buf[j];
+				buf[j] = t;
+				i++;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return buf[k];
+	}
+	return buf[k];
+}
+
+/* Offsets in the padded block (extents ext) of the cells of a window of
+ * shape wsh, C order. */
+static void window_offsets(int nd, const int64_t *ext, const int64_t *wsh, int64_t fs,
+                           int64_t *off)
+{
+	int64_t str[CASK_K_ND_MAXDIM], idx[CASK_K_ND_MAXDIM] = {0}, j, o;
+	int k;
+
+	str[nd - 1] = 1;
+	for (k = nd - 2; k >= 0; k--)
+		str[k] = str[k + 1] * ext[k + 1];
+	for (j = 0; j < fs; j++) {
+		o = 0;
+		for (k = 0; k < nd; k++)
+			o += idx[k] * str[k];
+		off[j] = o;
+		for (k = nd - 1; k >= 0; k--) {
+			if (++idx[k] < wsh[k])
+				break;
+			idx[k] = 0;
+		}
+	}
+}
+
+/* Offset in the padded block (extents ext) of the window corner of output
+ * row r (rows: the C-order positions of all axes but the last of out). */
+static int64_t row_base(int nd, const int64_t *out, const int64_t *ext, int64_t r)
+{
+	int64_t base = 0, str = ext[nd - 1];
+	int k;
+
+	for (k = nd - 2; k >= 0; k--) {
+		base += (r % out[k]) * str;
+		r /= out[k];
+		str *= ext[k];
+	}
+	return base;
+}
+
+/* n-d correlation with compacted weights cw[nw] at offsets off[nw]: the
+ * output row accumulates weight times shifted input row, in weight order
+ * (the per-element order of NI_Correlate). */
+static void correlate_nd(int nd, const int64_t *out, const int64_t *ext, int64_t nw,
+                         const double *cw, const int64_t *off, const double *x, double *y)
+{
+	int64_t n = out[nd - 1], rows = prod(out, 0, nd - 1), r, j, i;
+
+	for (r = 0; r < rows; r++) {
+		int64_t base = row_base(nd, out, ext, r);
+		double *yrow = y + r * n;
+		for (i = 0; i < n; i++)
+			yrow[i] = 0.0;
+		for (j = 0; j < nw; j++) {
+			const double *xr = x + base + off[j];
+			double w = cw[j];
+			for (i = 0; i < n; i++)
+				yrow[i] += w * xr[i];
+		}
+	}
+}
+
+/* Rank filter over a window of fs cells at offsets off (buf: fs doubles). */
+static void rank_nd(int nd, const int64_t *out, const int64_t *ext, int64_t fs, int64_t rank,
+                    const int64_t *off, const double *x, double *y, double *buf)
+{
+	int64_t n = out[nd - 1], rows = prod(out, 0, nd - 1), r, j, i;
+
+	for (r = 0; r < rows; r++) {
+		int64_t base = row_base(nd, out, ext, r);
+		double *yrow = y + r * n;
+		for (i = 0; i < n; i++) {
+			const double *xc = x + base + i;
+			for (j = 0; j < fs; j++)
+				buf[j] = xc[off[j]];
+			yrow[i] = select_kth(buf, fs, rank);
+		}
+	}
+}
+
+/* --------------------------------------------------------- specification */
+
+static int64_t wsize(const cask_k_nd_spec_t *f, int k)
+{
+	return f->size[k] < 1 ? 1 : f->size[k];
+}
+
+static double trunc_of(const cask_k_nd_spec_t *f)
+{
+	return f->truncate == 0.0 ? 4.0 : f->truncate;
+}
+
+static int64_t wcount(const cask_k_nd_spec_t *f)
+{
+	int64_t fs = 1;
+	int k;
+
+	for (k = 0; k < f->nd; k++)
+		fs *= f->kind == CASK_K_ND_MEDIAN ? wsize(f, k) : f->wshape[k];
+	return fs;
+}
+
+static int is_gauss(cask_k_nd_filter_t kind)
+{
+	return kind == CASK_K_ND_GAUSSIAN || kind == CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE ||
+	       kind == CASK_K_ND_GAUSSIAN_LAPLACE;
+}
+
+static int origin_ok(int64_t n, int64_t o)
+{
+	return n / 2 + o >= 0 && n / 2 + o < n;
+}
+
+int cask_k_nd_check(const cask_k_nd_spec_t *f)
+{
+	int k;
+	int64_t j, fs;
+
+	if ((int)f->kind < 0 || f->kind >= CASK_K_ND_NFILTERS)
+		return CASK_K_ND_BAD_KIND;
+	if (f->nd < 1 || f->nd > CASK_K_ND_MAXDIM)
+		return CASK_K_ND_BAD_NDIM;
+	for (k = 0; k < f->nd; k++) {
+		if ((int)f->mode[k] < 0 || f->mode[k] >= CASK_K_PAD_NMODES)
+			return CASK_K_ND_BAD_MODE;
+		if (f->mode[k] != f->mode[0] &&
+		    (f->kind == CASK_K_ND_MEDIAN || f->kind == CASK_K_ND_CORRELATE ||
+		     f->kind == CASK_K_ND_CONVOLVE ||
+		     f->kind == CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE ||
+		     f->kind == CASK_K_ND_GAUSSIAN_LAPLACE))
+			return CASK_K_ND_BAD_MODE;
+	}
+	if (!isfinite(f->cval))
+		return CASK_K_ND_BAD_WEIGHTS;
+	switch (f->kind) {
+	case CASK_K_ND_GAUSSIAN:
+	case CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE:
+	case CASK_K_ND_GAUSSIAN_LAPLACE:
+		if (!(trunc_of(f) >= 0.0) || !isfinite(trunc_of(f)))
+			return CASK_K_ND_BAD_SIGMA;
+		for (k = 0; k < f->nd; k++) {
+			if (!(f->sigma[k] >= 0.0) || !isfinite(f->sigma[k]) ||
+			    trunc_of(f) * f->sigma[k] > 1048576.0)
+				return CASK_K_ND_BAD_SIGMA;
+			if (f->kind == CASK_K_ND_GAUSSIAN && (f->order[k] < 0 || f->order[k] > 2))
+				return CASK_K_ND_BAD_ORDER;
+		}
+		break;
+	case CASK_K_ND_UNIFORM:
+	case CASK_K_ND_MINIMUM:
+	case CASK_K_ND_MAXIMUM:
+	case CASK_K_ND_MEDIAN:
+		for (k = 0; k < f->nd; k++) {
+			if (f->size[k] < 0 || f->size[k] > (INT64_C(1) << 30))
+				return CASK_K_ND_BAD_SIZE;
+			if (!origin_ok(wsize(f, k), f->origin[k]))
+				return CASK_K_ND_BAD_ORIGIN;
+		}
+		if (f->kind == CASK_K_ND_MEDIAN) {
+			fs = 1;
+			for (k = 0; k < f->nd; k++) {
+				fs *= wsize(f, k);
+				if (fs > (INT64_C(1) << 24))
+					return CASK_K_ND_BAD_SIZE;
+			}
+		}
+		break;
+	case CASK_K_ND_SOBEL:
+	case CASK_K_ND_PREWITT:
+		if (f->axis < 0 || f->axis >= f->nd)
+			return CASK_K_ND_BAD_AXIS;
+		break;
+	case CASK_K_ND_LAPLACE:
+		break;
+	case CASK_K_ND_CORRELATE1D:
+	case CASK_K_ND_CONVOLVE1D:
+		if (f->axis < 0 || f->axis >= f->nd)
+			return CASK_K_ND_BAD_AXIS;
+		if (!f->weights || f->wshape[0] < 1 || f->wshape[0] > (INT64_C(1) << 24))
+			return CASK_K_ND_BAD_WEIGHTS;
+		for (j = 0; j < f->wshape[0]; j++)
+			if (!isfinite(f->weights[j]))
+				return CASK_K_ND_BAD_WEIGHTS;
+		if (!origin_ok(f->wshape[0], f->origin[f->axis]))
+			return CASK_K_ND_BAD_ORIGIN;
+		break;
+	case CASK_K_ND_CORRELATE:
+	case CASK_K_ND_CONVOLVE:
+		if (!f->weights)
+			return CASK_K_ND_BAD_WEIGHTS;
+		fs = 1;
+		for (k = 0; k < f->nd; k++) {
+			if (f->wshape[k] < 1 || f->wshape[k] > (INT64_C(1) << 24))
+				return CASK_K_ND_BAD_WEIGHTS;
+			fs *= f->wshape[k];
+			if (fs > (INT64_C(1) << 24))
+				return CASK_K_ND_BAD_WEIGHTS;
+			if (!origin_ok(f->wshape[k], f->origin[k]))
+				return CASK_K_ND_BAD_ORIGIN;
+		}
+		for (j = 0; j < fs; j++)
+			if (!isfinite(f->weights[j]))
+				return CASK_K_ND_BAD_WEIGHTS;
+		break;
+	default:
+		return CASK_K_ND_BAD_KIND;
+	}
+	return CASK_K_ND_OK;
+}
+
+/* The correlate origin of a convolution with origin o and length n. */
+static int64_t conv_origin(int64_t n, int64_t o)
+{
+	return -o - ((n & 1) ? 0 : 1);
+}
+
+static void window_halo(int64_t n, int64_t o, int64_t *lo, int64_t *hi)
+{
+	*lo = n / 2 + o;
+	*hi = n - 1 - *lo;
+}
+
+void cask_k_nd_halo(const cask_k_nd_spec_t *f, int64_t *lo, int64_t *hi)
+{
+	int k;
+	int64_t r;
+
+	for (k = 0; k < f->nd; k++) {
+		lo[k] = 0;
+		hi[k] = 0;
+		switch (f->kind) {
+		case CASK_K_ND_GAUSSIAN:
+		case CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE:
+		case CASK_K_ND_GAUSSIAN_LAPLACE:
+			if (f->sigma[k] > 1e-15) {
+				r = cask_k_nd_gaussian_radius(f->sigma[k], trunc_of(f));
+				lo[k] = r;
+				hi[k] = r;
+			}
+			break;
+		case CASK_K_ND_UNIFORM:
+		case CASK_K_ND_MINIMUM:
+		case CASK_K_ND_MAXIMUM:
+		case CASK_K_ND_MEDIAN:
+			if (wsize(f, k) > 1)
+				window_halo(wsize(f, k), f->origin[k], &lo[k], &hi[k]);
+			break;
+		case CASK_K_ND_SOBEL:
+		case CASK_K_ND_PREWITT:
+		case CASK_K_ND_LAPLACE:
+			lo[k] = 1;
+			hi[k] = 1;
+			break;
+		case CASK_K_ND_CORRELATE1D:
+			if (k == f->axis)
+				window_halo(f->wshape[0], f->origin[k], &lo[k], &hi[k]);
+			break;
+		case CASK_K_ND_CONVOLVE1D:
+			if (k == f->axis)
+				window_halo(f->wshape[0], conv_origin(f->wshape[0], f->origin[k]),
+				            &lo[k], &hi[k]);
+			break;
+		case CASK_K_ND_CORRELATE:
+			window_halo(f->wshape[k], f->origin[k], &lo[k], &hi[k]);
+			break;
+		case CASK_K_ND_CONVOLVE:
+			window_halo(f->wshape[k], conv_origin(f->wshape[k], f->origin[k]), &lo[k],
+			            &hi[k]);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+double cask_k_nd_pad_cval(const cask_k_nd_spec_t *f, cask_dtype_t in_dtype)
+{
+	if (f->kind == CASK_K_ND_MEDIAN && wcount(f) > 2)
+		return cask_k_nd_quantize(in_dtype, f->cval);
+	return f->cval;
+}
+
+/* Scratch layout, in doubles: two ping-pong buffers of the padded size, the
+ * accumulator of the output size, a row accumulator, weights space. */
+typedef struct {
+	int64_t nin, nout, nrow, nw;
+} layout_t;
+
+static int mul_ok(int64_t a, int64_t b, int64_t *p)
+{
+	if (a != 0 && b > INT64_MAX / a)
+		return 0;
+	*p = a * b;
+	return 1;
+}
+
+static int make_layout(const cask_k_nd_spec_t *f, const int64_t *out, layout_t *l)
+{
+	int64_t lo[CASK_K_ND_MAXDIM], hi[CASK_K_ND_MAXDIM], rmax = 0, r;
+	int k;
+
+	cask_k_nd_halo(f, lo, hi);
+	l->nin = 1;
+	l->nout = 1;
+	for (k = 0; k < f->nd; k++) {
+		if (!mul_ok(l->nin, out[k] + lo[k] + hi[k], &l->nin) ||
+		    !mul_ok(l->nout, out[k], &l->nout))
+			return 0;
+	}
+	l->nrow = 1;
+	for (k = 0; k < f->nd; k++)
+		l->nrow = l->nrow > l->nin / (out[k] + lo[k] + hi[k]) ? l->nrow
+		                                                       : l->nin / (out[k] + lo[k] + hi[k]);
+	l->nw = 0;
+	if (is_gauss(f->kind)) {
+		for (k = 0; k < f->nd; k++) {
+			r = 2 * cask_k_nd_gaussian_radius(f->sigma[k], trunc_of(f)) + 1;
+			rmax = r > rmax ? r : rmax;
+		}
+		l->nw = 2 * rmax;
+	} else if (f->kind == CASK_K_ND_CORRELATE1D || f->kind == CASK_K_ND_CONVOLVE1D) {
+		l->nw = f->wshape[0];
+	} else if (f->kind == CASK_K_ND_CORRELATE || f->kind == CASK_K_ND_CONVOLVE ||
+	           f->kind == CASK_K_ND_MEDIAN) {
+		l->nw = 3 * wcount(f); /* flipped, compact, offsets (int64) */
+	}
+	return 1;
+}
+
+size_t cask_k_nd_scratch_bytes(const cask_k_nd_spec_t *f, const int64_t *out)
+{
+	layout_t l;
+	int64_t tot;
+
+	if (!make_layout(f, out, &l))
+		return SIZE_MAX;
+	if (l.nout == 0)
+		return 0;
+	if (l.nin > INT64_MAX / 4)
+		return SIZE_MAX;
+	tot = 2 * l.nin;
+	if (tot > INT64_MAX - l.nout - l.nrow - l.nw - 8)
+		return SIZE_MAX;
+	tot += l.nout + l.nrow + l.nw + 8;
+	if ((uint64_t)tot > SIZE_MAX / sizeof(double))
+		return SIZE_MAX;
+	return (size_t)tot * sizeof(double);
+}
+
+/* ------------------------------------------------------------- the driver */
+
+enum { P_CORR, P_UNIF, P_MIN, P_MAX, P_GAUSS };
+
+typedef struct {
+	int axis, type, order;
+	int64_t n;
+	const double *w; /* P_CORR */
+} pass_t;
+
+typedef struct {
+	const cask_k_nd_spec_t *f;
+	cask_dtype_t odt;
+	int nd;
+	const int64_t *out, *pos, *full;
+	int64_t lo[CASK_K_ND_MAXDIM], hi[CASK_K_ND_MAXDIM];
+	const double *in;
+	double *buf[2], *acc, *row, *wbuf;
+} run_t;
+
+/* Set the cells of x (extents ext, remaining halos clo) outside the array
+ * along constant-mode axes other than done to cval. */
+static void reset_constant(const run_t *r, const int64_t *ext, const int64_t *clo, int done,
+                           double *x)
+{
+	int k;
+	int64_t outer, inner, L, j, g, o, i;
+
+	for (k = 0; k < r->nd; k++) {
+		if (k == done || r->f->mode[k] != CASK_K_PAD_CONSTANT || ext[k] == r->out[k])
+			continue;
+		outer = prod(ext, 0, k);
+		inner = prod(ext, k + 1, r->nd);
+		L = ext[k];
+		for (j = 0; j < L; j++) {
+			g = r->pos[k] - clo[k] + j;
+			if (g >= 0 && g < r->full[k])
+				continue;
+			for (o = 0; o < outer; o++) {
+				double *d = x + (o * L + j) * inner;
+				for (i = 0; i < inner; i++)
+					d[i] = r->f->cval;
+			}
+		}
+	}
+}
+
+/* Copy the out-shaped interior (offset clo) of x (extents ext) to y. */
+static void crop(int nd, const int64_t *ext, const int64_t *clo, const int64_t *out,
+                 const double *x, double *y)
+{
+	int64_t idx[CASK_K_ND_MAXDIM] = {0}, rows = prod(out, 0, nd - 1), r, off;
+	int64_t str[CASK_K_ND_MAXDIM];
+	int k;
+
+	str[nd - 1] = 1;
+	for (k = nd - 2; k >= 0; k--)
+		str[k] = str[k + 1] * ext[k + 1];
+	for (r = 0; r < rows; r++) {
+		off = clo[nd - 1];
+		for (k = 0; k < nd - 1; k++)
+			off += (idx[k] + clo[k]) * str[k];
+		memcpy(y + r * out[nd - 1], x + off, (size_t)out[nd - 1] * sizeof(double));
+		for (k = nd - 2; k >= 0; k--) {
+			if (++idx[k] < out[k])
+				break;
+			idx[k] = 0;
+		}
+	}
+}
+
+/* Run a sequence of 1-d passes on the padded input; returns the buffer
+ * holding the out-shaped, output-dtype-quantised result. */
+static double *run_term(run_t *r, const pass_t *ps, int np)
+{
+	int64_t ext[CASK_K_ND_MAXDIM], clo[CASK_K_ND_MAXDIM], nel;
+	const double *cur = r->in;
+	double *dst = NULL;
+	int p, k, which = 0, cropped = 1;
+
+	for (k = 0; k < r->nd; k++) {
+		ext[k] = r->out[k] + r->lo[k] + r->hi[k];
+		clo[k] = r->lo[k];
+	}
+	for (p = 0; p < np; p++) {
+		const pass_t *q = &ps[p];
+		int a = q->axis;
+		int64_t n = q->n;
+		const double *w = q->w;
+		dst = r->buf[which];
+		if (q->type == P_GAUSS) {
+			int64_t rad = (n - 1) / 2;
+			cask_k_nd_gaussian_weights(r->f->sigma[a], q->order, rad, r->wbuf,
+			                           r->wbuf + n);
+			w = r->wbuf;
+		}
+		switch (q->type) {
+		case P_CORR:
+		case P_GAUSS: cask_k_nd_correlate1d(r->nd, ext, a, n, w, cur, dst); break;
+		case P_UNIF: uniform1d(r->nd, ext, a, n, cur, dst, r->row); break;
+		default: minmax1d(r->nd, ext, a, n, q->type == P_MIN, cur, dst); break;
+		}
+		ext[a] -= n - 1;
+		clo[a] = 0;
+		nel = prod(ext, 0, r->nd);
+		quantize_run(r->odt, nel, dst);
+		reset_constant(r, ext, clo, a, dst);
+		cur = dst;
+		which ^= 1;
+	}
+	for (k = 0; k < r->nd; k++)
+		if (ext[k] != r->out[k])
+			cropped = 0;
+	if (!cropped || np == 0) {
+		dst = r->buf[which];
+		crop(r->nd, ext, clo, r->out, cur, dst);
+		if (np == 0)
+			quantize_run(r->odt, prod(r->out, 0, r->nd), dst);
+	}
+	return dst;
+}
+
+/* Gaussian passes with order[] (order_axis >= 0 overrides: that axis gets
+ * order ord, the others 0). */
+static int gauss_passes(const run_t *r, int order_axis, int ord, pass_t *ps)
+{
+	int k, np = 0;
+
+	for (k = 0; k < r->nd; k++) {
+		if (!(r->f->sigma[k] > 1e-15))
+			continue;
+		ps[np].axis = k;
+		ps[np].type = P_GAUSS;
+		ps[np].n = 2 * cask_k_nd_gaussian_radius(r->f->sigma[k], trunc_of(r->f)) + 1;
+		ps[np].order = order_axis < 0 ? r->f->order[k] : (k == order_axis ? ord : 0);
+		ps[np].w = NULL;
+		np++;
+	}
+	return np;
+}
+
+static const double k_deriv[3] = {-1.0, 0.0, 1.0};
+static const double k_sobel[3] = {1.0, 2.0, 1.0};
+static const double k_prewitt[3] = {1.0, 1.0, 1.0};
+static const double k_lap[3] = {1.0, -2.0, 1.0};
+
+/* sqrt as NumPy's loop for dtype t computes it (ggm's final step). */
+static double sqrt_as(cask_dtype_t t, double v)
+{
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_INT8:
+	case CASK_UINT8: return round_half((double)sqrtf((float)v));
+	case CASK_INT16:
+	case CASK_UINT16:
+	case CASK_FLOAT32: return (double)sqrtf((float)v);
+	default: return sqrt(v);
+	}
+}
+
+void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t *out,
+                     const int64_t *pos, const int64_t *full, const double *in, void *y,
+                     void *scratch)
+{
+	run_t r;
+	layout_t l;
+	pass_t ps[CASK_K_ND_MAXDIM];
+	int64_t ext[CASK_K_ND_MAXDIM], i, fs, nw, j;
+	int k, np = 0, t;
+	double *res = NULL, *d = (double *)scratch;
+
+	if (!make_layout(f, out, &l) || l.nout == 0)
+		return;
+	r.f = f;
+	r.odt = odt;
+	r.nd = f->nd;
+	r.out = out;
+	r.pos = pos;
+	r.full = full;
+	r.in = in;
+	cask_k_nd_halo(f, r.lo, r.hi);
+	for (k = 0; k < f->nd; k++)
+		ext[k] = out[k] + r.lo[k] + r.hi[k];
+	r.buf[0] = d;
+	r.buf[1] = d + l.nin;
+	r.acc = d + 2 * l.nin;
+	r.row = r.acc + l.nout;
+	r.wbuf = r.row + l.nrow;
+
+	switch (f->kind) {
+	case CASK_K_ND_GAUSSIAN:
+		np = gauss_passes(&r, -1, 0, ps);
+		res = run_term(&r, ps, np);
+		break;
+	case CASK_K_ND_UNIFORM:
+	case CASK_K_ND_MINIMUM:
+	case CASK_K_ND_MAXIMUM:
+		for (k = 0; k < f->nd; k++) {
+			if (wsize(f, k) <= 1)
+				continue;
+			ps[np].axis = k;
+			ps[np].type = f->kind == CASK_K_ND_UNIFORM   ? P_UNIF
+			              : f->kind == CASK_K_ND_MINIMUM ? P_MIN
+			                                             : P_MAX;
+			ps[np].n = wsize(f, k);
+			np++;
+		}
+		res = run_term(&r, ps, np);
+		break;
+	case CASK_K_ND_SOBEL:
+	case CASK_K_ND_PREWITT:
+		ps[np++] = (pass_t){f->axis, P_CORR, 0, 3, k_deriv};
+		for (k = 0; k < f->nd; k++)
+			if (k != f->axis)
+				ps[np++] = (pass_t){k, P_CORR, 0, 3,
+				                    f->kind == CASK_K_ND_SOBEL ? k_sobel : k_prewitt};
+		res = run_term(&r, ps, np);
+		break;
+	case CASK_K_ND_CORRELATE1D:
+		ps[np++] = (pass_t){f->axis, P_CORR, 0, f->wshape[0], f->weights};
+		res = run_term(&r, ps, np);
+		break;
+	case CASK_K_ND_CONVOLVE1D:
+		for (i = 0; i < f->wshape[0]; i++)
+			r.wbuf[i] = f->weights[f->wshape[0] - 1 - i];
+		ps[np++] = (pass_t){f->axis, P_CORR, 0, f->wshape[0], r.wbuf};
+		res = run_term(&r, ps, np);
+		break;
+	case CASK_K_ND_LAPLACE:
+	case CASK_K_ND_GAUSSIAN_LAPLACE:
+	case CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE:
+		for (t = 0; t < f->nd; t++) {
+			double *tr;
+			if (f->kind == CASK_K_ND_LAPLACE) {
+				ps[0] = (pass_t){t, P_CORR, 0, 3, k_lap};
+				np = 1;
+			} else {
+				np = gauss_passes(&r, t,
+				                  f->kind == CASK_K_ND_GAUSSIAN_LAPLACE ? 2 : 1, ps);
+			}
+			tr = run_term(&r, ps, np);
+			for (i = 0; i < l.nout; i++) {
+				double v = tr[i];
+				if (f->kind == CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE)
+					v = wrap_as(odt, v * v);
+				r.acc[i] = t == 0 ? v : wrap_as(odt, r.acc[i] + v);
+			}
+		}
+		if (f->kind == CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE)
+			for (i = 0; i < l.nout; i++)
+				r.acc[i] = sqrt_as(odt, r.acc[i]);
+		res = r.acc;
+		break;
+	case CASK_K_ND_MEDIAN: {
+		int64_t wsh[CASK_K_ND_MAXDIM];
+		int64_t *off = (int64_t *)(r.wbuf + wcount(f));
+		fs = wcount(f);
+		if (fs <= 2) {
+			/* scipy: minimum_filter (1 cell) or maximum_filter (2 cells). */
+			for (k = 0; k < f->nd; k++)
+				if (wsize(f, k) > 1)
+					ps[np++] = (pass_t){k, P_MAX, 0, wsize(f, k), NULL};
+			res = run_term(&r, ps, np);
+			break;
+		}
+		for (k = 0; k < f->nd; k++)
+			wsh[k] = wsize(f, k);
+		window_offsets(f->nd, ext, wsh, fs, off);
+		rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf);
+		quantize_run(odt, l.nout, r.acc);
+		res = r.acc;
+		break;
+	}
+	case CASK_K_ND_CORRELATE:
+	case CASK_K_ND_CONVOLVE: {
+		double *cw = r.wbuf;
+		int64_t *off = (int64_t *)(r.wbuf + 2 * wcount(f));
+		fs = wcount(f);
+		window_offsets(f->nd, ext, f->wshape, fs, off);
+		nw = 0;
+		for (j = 0; j < fs; j++) {
+			/* Full flip of all axes = reversed C order. */
+			double w = f->kind == CASK_K_ND_CONVOLVE ? f->weights[fs - 1 - j]
+			                                         : f->weights[j];
+			if (fabs(w) > DBL_EPSILON) {
+				cw[nw] = w;
+				off[nw] = off[j];
+				nw++;
+			}
+		}
+		correlate_nd(f->nd, out, ext, nw, cw, off, in, r.acc);
+		quantize_run(odt, l.nout, r.acc);
+		res = r.acc;
+		break;
+	}
+	default:
+		return;
+	}
+	cask_k_nd_store(l.nout, odt, res, y);
+}

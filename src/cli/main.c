@@ -1,0 +1,138 @@
+/*
+ * main.c - the `cask` command: finds the subcommand and runs it.
+ *
+ * Global options may come before or after the subcommand (`cask --memory 1G
+ * eval ...` and `cask eval ... --memory 1G` are the same): main moves the
+ * ones before it behind the subcommand name, and each subcommand parses all
+ * of them with cli_parse_args().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+typedef struct {
+	const char *name;
+	int (*fn)(int argc, char **argv); /* NULL: not in this build */
+} command_t;
+
+static void main_help(FILE *f)
+{
+	fprintf(f,
+	        "NAME\n"
+	        "       cask - out-of-core arrays on HDF5: inspect, create, evaluate\n\n"
+	        "SYNOPSIS\n"
+	        "       cask [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
+	        "       cask COMMAND --help\n\n"
+	        "DESCRIPTION\n"
+	        "       cask evaluates NumPy-style array expressions over HDF5 datasets larger\n"
+	        "       than memory, chunk by chunk, in parallel, under a memory budget.\n"
+	        "       Datasets are named PATH:/DATASET, e.g. data.h5:/group/x.\n\n"
+	        "COMMANDS\n"
+	        "       info      list the datasets of a file: shape, dtype, chunks, filters, size\n"
+	        "       create    make a dataset filled with zeros, ones, a value, arange or\n"
+	        "                 random numbers\n"
+	        "       eval      evaluate an expression; print the result or store it with -o\n"
+	        "       filter    apply one image filter (gaussian, sobel, median, ...)\n"
+	        "       export    write a 2-d dataset as a PNG image\n"
+	        "       qr, svd, lstsq\n"
+	        "                 tall-skinny QR, SVD and least squares\n\n"
+	        "EXAMPLES\n"
+	        "       cask create data.h5:/x --shape 4000,3000 --fill random --seed 1\n"
+	        "       cask info data.h5\n"
+	        "       cask eval -i x=data.h5:/x 'mean(x, axis=0)[:5]'\n"
+	        "       cask eval -i x=data.h5:/x 'x - mean(x, axis=0)' -o out.h5:/centred\n\n"
+	        "EXIT STATUS\n"
+	        "       0 success, 1 runtime error, 2 usage or expression error, 130 / 143\n"
+	        "       interrupted by SIGINT / SIGTERM.\n\n");
+	if (f == stdout)
+		cli_help_global();
+}
+
+static int takes_value(const char *a)
+{
+	return strcmp(a, "--memory") == 0 || strcmp(a, "--threads") == 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* Not static: the weak subcommands are NULL when their file is not in
+	 * the build. */
+	const command_t commands[] = {
+		{ "info", cli_cmd_info }, { "create", cli_cmd_create }, { "eval", cli_cmd_eval },
+		{ "filter", cli_cmd_filter }, { "export", cli_cmd_export }, { "qr", cli_cmd_qr },
+		{ "svd", cli_cmd_svd }, { "lstsq", cli_cmd_lstsq },
+	};
+	const int ncommands = (int)(sizeof commands / sizeof commands[0]);
+	int (*fn)(int, char **) = NULL;
+	const char *best = NULL;
+	char **args = NULL;
+	int i, k, ci = -1, bestd = 3, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (argv[i][0] != '-') {
+			ci = i;
+			break;
+		}
+		if (takes_value(argv[i]))
+			i++;
+	}
+	if (ci < 0) {
+		for (i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--version") == 0) {
+				printf("cask %s\n", CASK_VERSION_STRING);
+				return CLI_EXIT_OK;
+			}
+			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+				main_help(stdout);
+				return CLI_EXIT_OK;
+			}
+		}
+		main_help(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (k = 0; k < ncommands; k++) {
+		if (strcmp(argv[ci], commands[k].name) == 0) {
+			fn = commands[k].fn;
+			break;
+		}
+		if (cli_edit_distance(argv[ci], commands[k].name) < bestd) {
+			bestd = cli_edit_distance(argv[ci], commands[k].name);
+			best = commands[k].name;
+		}
+	}
+	if (k == ncommands) {
+		if (best)
+			return cli_usage_error(NULL, "unknown command '%s' (did you mean '%s'?)", argv[ci],
+			                       best);
+		return cli_usage_error(NULL, "unknown command '%s'", argv[ci]);
+	}
+	if (!fn) {
+		cli_error("the '%s' command is not available in this build", argv[ci]);
+		return CLI_EXIT_USAGE;
+	}
+	/* argv for the command: its name, then the global options that came
+	 * before it, then the rest. */
+	args = malloc(((size_t)argc + 1) * sizeof *args);
+	if (!args) {
+		cli_error("out of memory");
+		return CLI_EXIT_RUNTIME;
+	}
+	k = 0;
+	args[k++] = argv[ci];
+	for (i = 1; i < ci; i++)
+		args[k++] = argv[i];
+	for (i = ci + 1; i < argc; i++)
+		args[k++] = argv[i];
+	args[k] = NULL;
+	rc = fn(k, args);
+	free(args);
+	if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+		cli_error("cannot write the output");
+		rc = CLI_EXIT_RUNTIME;
+	}
+	return rc;
+}

@@ -1,0 +1,830 @@
+/*
+ * compute.c - turn arrays into a task graph and run it: cask_compute,
+ * cask_store, cask_array_graph.
+ *
+ * A run is a list of stages, each a family of tasks over one chunk grid:
+ *
+ *   reduction R (one per N_REDUCE node, inner reductions first):
+ *     leaf     one per chunk of R's input X: evaluate X over the chunk,
+ *              reduce it into a partial (kernels' red_block);
+ *     combine  merge up to FANIN partials in fixed order (post-order tree
+ *              per output block, so memory is freed depth-first);
+ *     mat      finalise every tree root into R's whole result, which later
+ *              stages read as an in-memory array (must fit the budget).
+ *   eval (one per group of roots with the same shape and output chunks):
+ *     one task per output chunk: evaluate every root of the group over the
+ *     chunk in one fused pass (shared inputs read once), then write the
+ *     chunk to its dataset or copy it into the caller's buffer.
+ *
+ * Tasks name chunks by number (index) and depend on other tasks by id
+ * only; a task's working set (scratch + output) is declared up front so
+ * the scheduler admits it under the budget.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "engine.h"
+#include "eval.h"
+#include "graph.h"
+#include "kernels.h"
+
+#define FANIN 8
+
+typedef enum { ST_EVAL, ST_RED } stage_kind_t;
+
+typedef struct stage {
+	stage_kind_t kind;
+	cask_ctx_t *ctx;
+	/* arrays whose materialised results the tasks read: inputs[0..nmat) */
+	int nmat;
+	cask_array_t **mat;
+	/* the grid: shape, chunks, chunks per axis */
+	int ndim;
+	int64_t shape[CASK_MAX_DIMS], chunks[CASK_MAX_DIMS], nch[CASK_MAX_DIMS];
+	size_t plan_bytes; /* eval scratch for the largest chunk */
+	/* ST_EVAL */
+	int nroots;
+	cask_array_t **roots;
+	cask__h5out_t **outs; /* per root, or NULL entries */
+	void *buf;            /* compute target (one root) */
+	/* ST_RED */
+	cask_array_t *red;
+} stage_t;
+
+typedef struct txn_ent {
+	const char *path;
+	cask__h5txn_t *txn;
+} txn_ent_t;
+
+typedef struct plan {
+	cask_ctx_t *ctx;
+	int nst, stcap;
+	stage_t **st;
+	/* reductions built so far and their mat task ids */
+	int nred, redcap;
+	cask_array_t **reds;
+	int64_t *red_task;
+	int ntxn;
+	txn_ent_t *txn;
+} plan_t;
+
+static void region_of(const stage_t *s, int64_t c, int64_t *start, int64_t *count)
+{
+	for (int k = s->ndim - 1; k >= 0; k--) {
+		int64_t i = c % s->nch[k];
+		c /= s->nch[k];
+		start[k] = i * s->chunks[k];
+		count[k] = s->chunks[k];
+		if (start[k] + count[k] > s->shape[k])
+			count[k] = s->shape[k] - start[k];
+	}
+}
+
+static int64_t prod(int nd, const int64_t *v)
+{
+	int64_t n = 1;
+	for (int k = 0; k < nd; k++)
+		n *= v[k];
+	return n;
+}
+
+static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+static void bind_mats(const stage_t *s, const void *const *inputs, cask__mats_t *m)
+{
+	m->n = s->nmat;
+	m->nodes = s->mat;
+	m->data = inputs;
+}
+
+/* ------------------------------------------------------------ task bodies */
+
+static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *const *inputs,
+                     void *out, cask_task_env_t *env);
+
+static int eval_task(void *user, int64_t index, const void *const *inputs,
+                     const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
+                     cask_task_env_t *env)
+{
+	(void)input_bytes, (void)ninputs, (void)out_bytes;
+	stage_t *s = user;
+	cask_ctx_t *ctx = cask__task_ctx(env);
+	char msg[CASK__MSG_MAX] = "";
+	cask__tls_msg = msg;
+	int rc = eval_body(s, ctx, index, inputs, out, env);
+	cask__tls_msg = NULL;
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s", msg);
+	return 0;
+}
+
+static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *const *inputs,
+                     void *out, cask_task_env_t *env)
+{
+	int64_t start[CASK_MAX_DIMS], count[CASK_MAX_DIMS];
+	region_of(s, index, start, count);
+	int64_t n = prod(s->ndim, count);
+	size_t obytes = 0;
+	for (int r = 0; r < s->nroots; r++)
+		obytes += r64((size_t)n * cask_dtype_size(s->roots[r]->dtype));
+	char *scratch = cask_task_scratch(env, obytes + s->plan_bytes);
+	if (scratch == NULL && obytes + s->plan_bytes > 0)
+		return cask__error(ctx, CASK_EINTERNAL, "task scratch unavailable");
+	void *outs[64];
+	size_t off = 0;
+	for (int r = 0; r < s->nroots; r++) {
+		outs[r] = scratch + off;
+		off += r64((size_t)n * cask_dtype_size(s->roots[r]->dtype));
+	}
+	/* keep: the caller asked for task outputs (cask_array_graph) */
+	if (out != NULL)
+		outs[0] = out;
+	cask__mats_t m;
+	bind_mats(s, inputs, &m);
+	int rc = cask__eval_roots(ctx, &m, s->nroots, s->roots, start, count, outs,
+	                          scratch + obytes, s->plan_bytes);
+	if (rc != 0)
+		return rc;
+	if (s->buf != NULL) {
+		size_t es = cask_dtype_size(s->roots[0]->dtype);
+		int64_t fs[CASK_MAX_DIMS], cs[CASK_MAX_DIMS], acc = 1, acc2 = 1;
+		for (int k = s->ndim - 1; k >= 0; k--) {
+			fs[k] = acc;
+			acc *= s->shape[k];
+			cs[k] = acc2;
+			acc2 *= count[k];
+		}
+		char *dst = s->buf;
+		for (int k = 0; k < s->ndim; k++)
+			dst += start[k] * fs[k] * (int64_t)es;
+		cask__copy_nd(s->ndim, count, es, outs[0], cs, dst, fs);
+	}
+	for (int r = 0; r < s->nroots; r++) {
+		if (s->outs == NULL || s->outs[r] == NULL)
+			continue;
+		rc = cask__io_write(ctx, s->outs[r], start, count, outs[r]);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Kept-axis sub-shape of an X chunk region. */
+static int64_t kept_entries(const cask_array_t *red, const int64_t *count)
+{
+	int64_t n = 1;
+	const cask_array_t *x = red->in[0];
+	for (int k = 0; k < x->ndim; k++)
+		if (!(red->u.reduce.redmask & (1u << k)))
+			n *= count[k];
+	return n;
+}
+
+static int red_leaf_task(void *user, int64_t index, const void *const *inputs,
+                         const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
+                         cask_task_env_t *env)
+{
+	(void)input_bytes, (void)ninputs, (void)out_bytes;
+	stage_t *s = user;
+	cask_ctx_t *ctx = cask__task_ctx(env);
+	cask_array_t *x = s->red->in[0];
+	int64_t start[CASK_MAX_DIMS], count[CASK_MAX_DIMS];
+	region_of(s, index, start, count);
+	size_t xb = r64((size_t)prod(x->ndim, count) * cask_dtype_size(x->dtype));
+	char *scratch = cask_task_scratch(env, xb + s->plan_bytes);
+	if (scratch == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");
+	cask__mats_t m;
+	bind_mats(s, inputs, &m);
+	void *outs[1] = {scratch};
+	char msg[CASK__MSG_MAX] = "";
+	cask__tls_msg = msg;
+	int rc = cask__eval_roots(ctx, &m, 1, &x, start, count, outs, scratch + xb, s->plan_bytes);
+	cask__tls_msg = NULL;
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s", msg);
+	cask_k_red_block(s->red->u.reduce.op, x->dtype, x->ndim, count, s->red->u.reduce.redmask,
+	                 scratch, start, x->shape, out);
+	return 0;
+}
+
+static int red_combine_task(void *user, int64_t index, const void *const *inputs,
+                            const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
+                            cask_task_env_t *env)
+{
+	(void)index, (void)env;
+	stage_t *s = user;
+	cask_redop_t op = s->red->u.reduce.op;
+	cask_dtype_t t = s->red->in[0]->dtype;
+	size_t ss = cask_k_red_state_size(op);
+	int64_t n = (int64_t)(out_bytes / ss);
+	if (ninputs == 0) {
+		cask_k_red_init(op, t, n, out);
+		return 0;
+	}
+	memcpy(out, inputs[0], input_bytes[0]);
+	for (int i = 1; i < ninputs; i++)
+		cask_k_red_merge(op, t, n, out, inputs[i]);
+	return 0;
+}
+
+/* Output blocks of a reduction: the grid of X over kept axes. */
+static int64_t red_blocks(const stage_t *s, int64_t *kept_nch)
+{
+	const cask_array_t *x = s->red->in[0];
+	int64_t n = 1;
+	for (int k = 0; k < x->ndim; k++) {
+		int red = (s->red->u.reduce.redmask >> k) & 1;
+		kept_nch[k] = red ? 1 : s->nch[k];
+		n *= kept_nch[k];
+	}
+	return n;
+}
+
+static int red_mat_task(void *user, int64_t index, const void *const *inputs,
+                        const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
+                        cask_task_env_t *env)
+{
+	(void)index, (void)input_bytes, (void)out_bytes;
+	stage_t *s = user;
+	cask_array_t *r = s->red, *x = r->in[0];
+	cask_redop_t op = r->u.reduce.op;
+	uint32_t mask = r->u.reduce.redmask;
+	size_t es = cask_dtype_size(r->dtype);
+	int64_t kn[CASK_MAX_DIMS];
+	int64_t nb = red_blocks(s, kn);
+	if (ninputs != nb)
+		return cask_task_error(env, CASK_EINTERNAL, "reduction has %d trees for %lld blocks",
+		                       ninputs, (long long)nb);
+	int64_t rs[CASK_MAX_DIMS], acc = 1;
+	for (int k = r->ndim - 1; k >= 0; k--) {
+		rs[k] = acc;
+		acc *= r->shape[k];
+	}
+	int64_t maxn = 1;
+	for (int k = 0; k < x->ndim; k++)
+		if (!(mask & (1u << k)))
+			maxn *= x->chunks[k] < x->shape[k] ? x->chunks[k] : x->shape[k];
+	char *tmp = cask_task_scratch(env, r64((size_t)maxn * es));
+	if (tmp == NULL && maxn > 0)
+		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");
+	for (int64_t b = 0; b < nb; b++) {
+		/* block coordinates over X's axes (reduced axes: 0) */
+		int64_t bi[CASK_MAX_DIMS], c = b;
+		for (int k = x->ndim - 1; k >= 0; k--) {
+			bi[k] = c % kn[k];
+			c /= kn[k];
+		}
+		int64_t rst[CASK_MAX_DIMS], rct[CASK_MAX_DIMS], rstr[CASK_MAX_DIMS], cs[CASK_MAX_DIMS];
+		int nd = 0;
+		for (int k = 0; k < x->ndim; k++) {
+			if (mask & (1u << k)) {
+				if (r->u.reduce.keepdims) {
+					rst[nd] = 0;
+					rct[nd++] = 1;
+				}
+			} else {
+				rst[nd] = bi[k] * x->chunks[k];
+				rct[nd] = x->chunks[k];
+				if (rst[nd] + rct[nd] > x->shape[k])
+					rct[nd] = x->shape[k] - rst[nd];
+				nd++;
+			}
+		}
+		int64_t n = prod(nd, rct);
+		if (cask_k_red_final(op, x->dtype, n, inputs[b], r->u.reduce.ddof, tmp) != 0)
+			return cask_task_error(env, CASK_EINVAL,
+			                       "zero-size array to reduction operation %s which has no identity",
+			                       cask_redop_name(op));
+		acc = 1;
+		for (int k = nd - 1; k >= 0; k--) {
+			cs[k] = acc;
+			acc *= rct[k];
+		}
+		char *dst = out;
+		for (int k = 0; k < nd; k++) {
+			dst += rst[k] * rs[k] * (int64_t)es;
+			rstr[k] = rs[k];
+		}
+		cask__copy_nd(nd, rct, es, tmp, cs, dst, rstr);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ planning */
+
+static void plan_free(plan_t *p)
+{
+	if (p == NULL)
+		return;
+	for (int i = 0; i < p->nst; i++) {
+		stage_t *s = p->st[i];
+		for (int r = 0; r < s->nroots; r++)
+			cask_array_destroy(s->roots[r]);
+		free(s->roots);
+		free(s->outs);
+		free(s->mat);
+		free(s);
+	}
+	free(p->st);
+	free(p->reds);
+	free(p->red_task);
+	for (int i = 0; i < p->ntxn; i++)
+		cask__io_txn_abort(p->txn[i].txn);
+	free(p->txn);
+	free(p);
+}
+
+static stage_t *stage_new(plan_t *p, stage_kind_t kind)
+{
+	if (p->nst == p->stcap) {
+		int cap = p->stcap ? 2 * p->stcap : 8;
+		stage_t **n = realloc(p->st, sizeof *n * (size_t)cap);
+		if (n == NULL)
+			return NULL;
+		p->st = n;
+		p->stcap = cap;
+	}
+	stage_t *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	s->kind = kind;
+	s->ctx = p->ctx;
+	p->st[p->nst++] = s;
+	return s;
+}
+
+/* Collect the reductions reachable from a without crossing another
+ * reduction (the materialised inputs of a stage), into a unique list. */
+static int direct_reds(cask_array_t *a, int *n, cask_array_t ***list, int *cap, int depth)
+{
+	if (depth > 100000)
+		return CASK_EINVAL;
+	if (a->kind == N_REDUCE) {
+		for (int i = 0; i < *n; i++)
+			if ((*list)[i] == a)
+				return 0;
+		if (*n == *cap) {
+			int c = *cap ? 2 * *cap : 8;
+			cask_array_t **l = realloc(*list, sizeof *l * (size_t)c);
+			if (l == NULL)
+				return CASK_ENOMEM;
+			*list = l;
+			*cap = c;
+		}
+		(*list)[(*n)++] = a;
+		return 0;
+	}
+	for (int i = 0; i < a->nin; i++) {
+		int rc = direct_reds(a->in[i], n, list, cap, depth + 1);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int64_t find_red(const plan_t *p, const cask_array_t *r)
+{
+	for (int i = 0; i < p->nred; i++)
+		if (p->reds[i] == r)
+			return p->red_task[i];
+	return -1;
+}
+
+static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *mat_id);
+
+/* Materialised inputs of roots: build their stages first; fills the
+ * stage's mat list and the input ids. */
+static int stage_mats(plan_t *p, cask_graph_t *g, stage_t *s, int n, cask_array_t *const *roots,
+                      int64_t **ids)
+{
+	int cap = 0;
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = direct_reds(roots[i], &s->nmat, &s->mat, &cap, 0);
+	if (rc != 0)
+		return cask__error(p->ctx, rc, "expression too deep or out of memory");
+	*ids = calloc((size_t)s->nmat + 1, sizeof **ids);
+	if (*ids == NULL)
+		return cask__error(p->ctx, CASK_ENOMEM, "out of memory");
+	for (int i = 0; i < s->nmat; i++) {
+		rc = add_reduction(p, g, s->mat[i], &(*ids)[i]);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void set_grid(stage_t *s, int nd, const int64_t *shape, const int64_t *chunks)
+{
+	s->ndim = nd;
+	for (int k = 0; k < nd; k++) {
+		s->shape[k] = shape[k];
+		s->chunks[k] = chunks[k] > 0 ? chunks[k] : 1;
+		s->nch[k] = (shape[k] + s->chunks[k] - 1) / s->chunks[k];
+	}
+}
+
+static int64_t grid_count(const stage_t *s)
+{
+	return prod(s->ndim, s->nch);
+}
+
+/* Post-order tree over leaves[0..n): returns the root task id. */
+static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *leaf_chunks,
+                      int64_t n, const int64_t *mat_ids, size_t part_bytes, size_t leaf_scratch,
+                      int64_t *root)
+{
+	int64_t ids[FANIN];
+	int nk = 0;
+	int rc;
+	if (n <= FANIN) {
+		for (int64_t i = 0; i < n; i++) {
+			cask_task_spec_t t = {
+				.fn = red_leaf_task, .user = s, .index = leaf_chunks[i], .inputs = mat_ids,
+				.ninputs = s->nmat, .out_bytes = part_bytes, .scratch_bytes = leaf_scratch,
+				.label = "reduce-chunk",
+			};
+			rc = cask_graph_add(g, &t, &ids[nk++]);
+			if (rc != 0)
+				return rc;
+		}
+		if (n == 1) {
+			*root = ids[0];
+			return 0;
+		}
+	} else {
+		int64_t per = (n + FANIN - 1) / FANIN;
+		for (int64_t i = 0; i < n; i += per) {
+			int64_t m = n - i < per ? n - i : per;
+			rc = build_tree(p, g, s, leaf_chunks + i, m, mat_ids, part_bytes, leaf_scratch,
+			                &ids[nk++]);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	cask_task_spec_t t = {
+		.fn = red_combine_task, .user = s, .index = 0, .inputs = ids, .ninputs = nk,
+		.out_bytes = part_bytes, .label = "reduce-combine",
+	};
+	return cask_graph_add(g, &t, root);
+}
+
+static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *mat_id)
+{
+	int64_t found = find_red(p, r);
+	if (found >= 0) {
+		*mat_id = found;
+		return 0;
+	}
+	cask_ctx_t *ctx = p->ctx;
+	cask_array_t *x = r->in[0];
+	stage_t *s = stage_new(p, ST_RED);
+	if (s == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	s->red = r;
+	int64_t *mids = NULL, *leaves = NULL, *roots = NULL;
+	int rc = stage_mats(p, g, s, 1, &x, &mids);
+	if (rc != 0)
+		goto out;
+	set_grid(s, x->ndim, x->shape, x->chunks);
+	size_t ss = cask_k_red_state_size(r->u.reduce.op);
+	size_t rbytes = (size_t)cask_array_size(r) * cask_dtype_size(r->dtype);
+	if (rbytes > ctx->budget / 2) {
+		rc = cask__error(ctx, CASK_EBUDGET,
+		                 "the result of %s is %.1f MiB, more than half the memory budget (%.1f MiB); "
+		                 "reductions are held in memory: raise --memory or reduce over more axes",
+		                 cask_redop_name(r->u.reduce.op), rbytes / 1048576.0, ctx->budget / 1048576.0);
+		goto out;
+	}
+	int64_t kn[CASK_MAX_DIMS];
+	int64_t nb = cask_array_size(r) == 0 ? 0 : red_blocks(s, kn);
+	int64_t nleaf_per = 1;
+	for (int k = 0; k < x->ndim; k++)
+		if (r->u.reduce.redmask & (1u << k))
+			nleaf_per *= s->nch[k];
+	/* scratch for a leaf: the chunk plus its evaluation plan */
+	int64_t c0s[CASK_MAX_DIMS], c0c[CASK_MAX_DIMS];
+	size_t leaf_scratch = 0;
+	if (grid_count(s) > 0) {
+		region_of(s, 0, c0s, c0c);
+		rc = cask__eval_plan(ctx, 1, &x, c0s, c0c, &s->plan_bytes);
+		if (rc != 0)
+			goto out;
+		leaf_scratch = r64((size_t)prod(x->ndim, c0c) * cask_dtype_size(x->dtype)) + s->plan_bytes;
+	}
+	leaves = calloc((size_t)(nleaf_per > 0 ? nleaf_per : 1), sizeof *leaves);
+	roots = calloc((size_t)(nb > 0 ? nb : 1), sizeof *roots);
+	if (leaves == NULL || roots == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int64_t b = 0; b < nb; b++) {
+		int64_t bi[CASK_MAX_DIMS], c = b;
+		for (int k = x->ndim - 1; k >= 0; k--) {
+			bi[k] = c % kn[k];
+			c /= kn[k];
+		}
+		/* leaves: every chunk with these kept coordinates, C order */
+		int64_t nl = 0;
+		for (int64_t j = 0; j < nleaf_per; j++) {
+			int64_t rem = j, ci[CASK_MAX_DIMS];
+			for (int k = x->ndim - 1; k >= 0; k--) {
+				if (r->u.reduce.redmask & (1u << k)) {
+					ci[k] = rem % s->nch[k];
+					rem /= s->nch[k];
+				} else {
+					ci[k] = bi[k];
+				}
+			}
+			int64_t lin = 0;
+			for (int k = 0; k < x->ndim; k++)
+				lin = lin * s->nch[k] + ci[k];
+			leaves[nl++] = lin;
+		}
+		/* partial size: kept extents of this block */
+		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+		if (nl > 0) {
+			region_of(s, leaves[0], st, ct);
+		} else {
+			for (int k = 0; k < x->ndim; k++) {
+				st[k] = bi[k] * s->chunks[k];
+				ct[k] = s->chunks[k];
+				if (st[k] + ct[k] > s->shape[k])
+					ct[k] = s->shape[k] - st[k];
+			}
+		}
+		size_t part = (size_t)kept_entries(r, ct) * ss;
+		if (nl == 0) {
+			cask_task_spec_t t = {.fn = red_combine_task, .user = s, .out_bytes = part,
+			                      .label = "reduce-empty"};
+			rc = cask_graph_add(g, &t, &roots[b]);
+		} else {
+			rc = build_tree(p, g, s, leaves, nl, mids, part, leaf_scratch, &roots[b]);
+		}
+		if (rc != 0)
+			goto out;
+	}
+	int64_t maxn = 1;
+	for (int k = 0; k < x->ndim; k++)
+		if (!(r->u.reduce.redmask & (1u << k)))
+			maxn *= s->chunks[k] < s->shape[k] ? s->chunks[k] : s->shape[k];
+	cask_task_spec_t t = {
+		.fn = red_mat_task, .user = s, .inputs = roots, .ninputs = (int)nb,
+		.out_bytes = rbytes, .scratch_bytes = r64((size_t)maxn * cask_dtype_size(r->dtype)),
+		.label = "reduce-result",
+	};
+	rc = cask_graph_add(g, &t, mat_id);
+	if (rc != 0)
+		goto out;
+	if (p->nred == p->redcap) {
+		int cap = p->redcap ? 2 * p->redcap : 8;
+		cask_array_t **l = realloc(p->reds, sizeof *l * (size_t)cap);
+		int64_t *ids = l ? realloc(p->red_task, sizeof *ids * (size_t)cap) : NULL;
+		if (l != NULL)
+			p->reds = l;
+		if (ids == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		p->red_task = ids;
+		p->redcap = cap;
+	}
+	p->reds[p->nred] = r;
+	p->red_task[p->nred++] = *mat_id;
+out:
+	free(mids);
+	free(leaves);
+	free(roots);
+	return rc;
+}
+
+/* An eval stage for roots sharing shape and grid chunks. */
+static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *roots,
+                    const int64_t *chunks, cask__h5out_t **outs, void *buf, int keep)
+{
+	cask_ctx_t *ctx = p->ctx;
+	stage_t *s = stage_new(p, ST_EVAL);
+	if (s == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	int64_t *mids = NULL;
+	s->roots = calloc((size_t)n, sizeof *s->roots);
+	s->outs = calloc((size_t)n, sizeof *s->outs);
+	if (s->roots == NULL || s->outs == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	for (int r = 0; r < n; r++) {
+		s->roots[r] = cask_array_retain(roots[r]);
+		s->outs[r] = outs != NULL ? outs[r] : NULL;
+	}
+	s->nroots = n;
+	s->buf = buf;
+	int rc = stage_mats(p, g, s, n, roots, &mids);
+	if (rc != 0)
+		goto out;
+	set_grid(s, roots[0]->ndim, roots[0]->shape, chunks);
+	int64_t nt = grid_count(s);
+	if (nt > 0) {
+		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+		region_of(s, 0, st, ct);
+		rc = cask__eval_plan(ctx, n, roots, st, ct, &s->plan_bytes);
+		if (rc != 0)
+			goto out;
+	}
+	size_t obytes = 0;
+	int64_t cn = 1;
+	for (int k = 0; k < s->ndim; k++)
+		cn *= s->chunks[k] < s->shape[k] ? s->chunks[k] : (s->shape[k] > 0 ? s->shape[k] : 1);
+	for (int r = 0; r < n; r++)
+		obytes += r64((size_t)cn * cask_dtype_size(roots[r]->dtype));
+	for (int64_t c = 0; c < nt; c++) {
+		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+		region_of(s, c, st, ct);
+		size_t kb = keep ? (size_t)prod(s->ndim, ct) * cask_dtype_size(roots[0]->dtype) : 0;
+		cask_task_spec_t t = {
+			.fn = eval_task, .user = s, .index = c, .inputs = mids, .ninputs = s->nmat,
+			.out_bytes = kb, .scratch_bytes = obytes + s->plan_bytes,
+			.label = outs != NULL ? "store-chunk" : "eval-chunk", .keep = keep,
+		};
+		int64_t id;
+		rc = cask_graph_add(g, &t, &id);
+		if (rc != 0)
+			goto out;
+	}
+out:
+	free(mids);
+	return rc;
+}
+
+static int plan_new(cask_ctx_t *ctx, plan_t **out)
+{
+	plan_t *p = calloc(1, sizeof *p);
+	if (p == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	p->ctx = ctx;
+	*out = p;
+	return 0;
+}
+
+/* ------------------------------------------------------------ public */
+
+int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
+{
+	size_t need = (size_t)cask_array_size(a) * cask_dtype_size(a->dtype);
+	if (bufsize < need)
+		return cask__error(ctx, CASK_EINVAL, "cask_compute: buffer of %zu bytes is smaller than the %zu-byte result",
+		                   bufsize, need);
+	ctx->msg[0] = '\0';
+	plan_t *p = NULL;
+	cask_graph_t *g = NULL;
+	int rc = plan_new(ctx, &p);
+	if (rc == 0)
+		rc = cask_graph_create(ctx, &g);
+	if (rc == 0)
+		rc = add_eval(p, g, 1, &a, a->chunks, NULL, buf, 0);
+	if (rc == 0)
+		rc = cask_graph_run(ctx, g);
+	cask_graph_destroy(g);
+	plan_free(p);
+	return rc;
+}
+
+void cask_store_init(cask_store_t *o, const char *path, const char *dset)
+{
+	memset(o, 0, sizeof *o);
+	o->path = path;
+	o->dset = dset;
+	o->gzip = -1;
+}
+
+static void out_chunks(const cask_array_t *a, const cask_store_t *o, int64_t *chunks)
+{
+	for (int k = 0; k < a->ndim; k++) {
+		int64_t c = (o != NULL && o->chunks != NULL && o->chunks[k] > 0) ? o->chunks[k] : a->chunks[k];
+		if (a->shape[k] > 0 && c > a->shape[k])
+			c = a->shape[k];
+		if (c < 1)
+			c = 1;
+		chunks[k] = c;
+	}
+}
+
+static int build(cask_ctx_t *ctx, plan_t *p, cask_graph_t *g, int n, cask_array_t *const *arrays,
+                 const cask_store_t *opts, cask__h5out_t **outs, int keep)
+{
+	int rc = 0;
+	int *done = calloc((size_t)n + 1, sizeof *done);
+	cask_array_t **grp = calloc((size_t)n + 1, sizeof *grp);
+	cask__h5out_t **gouts = calloc((size_t)n + 1, sizeof *gouts);
+	if (done == NULL || grp == NULL || gouts == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (done[i])
+			continue;
+		int64_t ci[CASK_MAX_DIMS];
+		out_chunks(arrays[i], opts ? &opts[i] : NULL, ci);
+		int m = 0;
+		for (int j = i; j < n && m < 64; j++) {
+			if (done[j] || arrays[j]->ndim != arrays[i]->ndim ||
+			    memcmp(arrays[j]->shape, arrays[i]->shape, sizeof(int64_t) * (size_t)arrays[i]->ndim) != 0)
+				continue;
+			int64_t cj[CASK_MAX_DIMS];
+			out_chunks(arrays[j], opts ? &opts[j] : NULL, cj);
+			if (memcmp(ci, cj, sizeof(int64_t) * (size_t)arrays[i]->ndim) != 0)
+				continue;
+			done[j] = 1;
+			grp[m] = arrays[j];
+			gouts[m++] = outs != NULL ? outs[j] : NULL;
+		}
+		rc = add_eval(p, g, m, grp, ci, outs != NULL ? gouts : NULL, NULL, keep);
+	}
+out:
+	free(done);
+	free(grp);
+	free(gouts);
+	return rc;
+}
+
+int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_store_t *opts)
+{
+	if (n < 1)
+		return cask__error(ctx, CASK_EINVAL, "cask_store: no arrays");
+	for (int i = 0; i < n; i++) {
+		if (opts[i].path == NULL || opts[i].dset == NULL)
+			return cask__error(ctx, CASK_EINVAL, "cask_store: output %d has no path or dataset", i);
+		for (int j = 0; j < i; j++)
+			if (strcmp(opts[i].path, opts[j].path) == 0 && strcmp(opts[i].dset, opts[j].dset) == 0)
+				return cask__error(ctx, CASK_EINVAL, "cask_store: dataset '%s' in '%s' is named twice",
+				                   opts[i].dset, opts[i].path);
+	}
+	ctx->msg[0] = '\0';
+	plan_t *p = NULL;
+	cask_graph_t *g = NULL;
+	cask__h5out_t **outs = calloc((size_t)n, sizeof *outs);
+	int rc = outs == NULL ? cask__error(ctx, CASK_ENOMEM, "out of memory") : plan_new(ctx, &p);
+	if (rc == 0) {
+		p->txn = calloc((size_t)n, sizeof *p->txn);
+		if (p->txn == NULL)
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		cask__h5txn_t *txn = NULL;
+		for (int j = 0; j < p->ntxn; j++)
+			if (strcmp(p->txn[j].path, opts[i].path) == 0)
+				txn = p->txn[j].txn;
+		if (txn == NULL) {
+			rc = cask__io_txn_begin(ctx, opts[i].path, &txn);
+			if (rc != 0)
+				break;
+			p->txn[p->ntxn].path = opts[i].path;
+			p->txn[p->ntxn++].txn = txn;
+		}
+		int64_t ch[CASK_MAX_DIMS];
+		out_chunks(arrays[i], &opts[i], ch);
+		cask__h5create_t spec = {
+			.dtype = arrays[i]->dtype, .ndim = arrays[i]->ndim, .shape = arrays[i]->shape,
+			.chunks = ch, .gzip = opts[i].gzip, .shuffle = opts[i].shuffle,
+			.fletcher32 = opts[i].fletcher32, .overwrite = opts[i].overwrite,
+		};
+		rc = cask__io_create(ctx, txn, opts[i].dset, &spec, &outs[i]);
+	}
+	if (rc == 0)
+		rc = cask_graph_create(ctx, &g);
+	if (rc == 0)
+		rc = build(ctx, p, g, n, arrays, opts, outs, 0);
+	if (rc == 0)
+		rc = cask_graph_run(ctx, g);
+	cask_graph_destroy(g);
+	if (rc == 0) {
+		for (int j = 0; j < p->ntxn && rc == 0; j++) {
+			rc = cask__io_txn_commit(ctx, p->txn[j].txn);
+			p->txn[j].txn = NULL;
+		}
+	}
+	plan_free(p); /* aborts uncommitted transactions */
+	free(outs);
+	return rc;
+}
+
+int cask_array_graph(cask_ctx_t *ctx, int n, cask_array_t *const *arrays,
+                     const cask_store_t *opts, cask_graph_t **out)
+{
+	plan_t *p = NULL;
+	cask_graph_t *g = NULL;
+	int rc = plan_new(ctx, &p);
+	if (rc == 0)
+		rc = cask_graph_create(ctx, &g);
+	if (rc == 0)
+		rc = build(ctx, p, g, n, arrays, opts, NULL, opts == NULL);
+	if (rc == 0)
+		rc = cask__graph_own(g, (void (*)(void *))plan_free, p);
+	if (rc != 0) {
+		cask_graph_destroy(g);
+		plan_free(p);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}

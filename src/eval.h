@@ -1,0 +1,34 @@
+/*
+ * eval.h - region evaluation of lazy arrays (internal to the core).
+ */
+#ifndef CASK_EVAL_H
+#define CASK_EVAL_H
+
+#include "array.h"
+
+/* Materialised nodes visible to one task: node i's full result is data[i]
+ * (C order of the node's shape). */
+typedef struct {
+	int n;
+	cask_array_t *const *nodes;
+	const void *const *data;
+} cask__mats_t;
+
+/* Scratch bytes to evaluate the n roots (same shape) over the region
+ * [start, start+count), excluding the n output buffers. */
+int cask__eval_plan(cask_ctx_t *ctx, int n, cask_array_t *const *roots, const int64_t *start,
+                    const int64_t *count, size_t *bytes);
+
+/* Evaluate the n roots over the region into outs[i] (C order, dtype of
+ * root i).  Scratch from scratch[0..scratch_bytes).  Shared subexpressions
+ * and leaves are evaluated once. */
+int cask__eval_roots(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
+                     cask_array_t *const *roots, const int64_t *start, const int64_t *count,
+                     void *const *outs, void *scratch, size_t scratch_bytes);
+
+/* Strided n-d copy: dst[sum i_k*ds_k] = src[sum i_k*ss_k] (element strides,
+ * element size es). */
+void cask__copy_nd(int nd, const int64_t *counts, size_t es, const void *src,
+                   const int64_t *ss, void *dst, const int64_t *ds);
+
+#endif

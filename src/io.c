@@ -1,0 +1,1969 @@
+/*
+ * io.c - every HDF5 call of cask: opening and reading input datasets, output
+ * transactions (a temporary copy of the target renamed over it at commit),
+ * dataset inspection (cask_h5_info) and direct chunk I/O, whose filters run
+ * outside the library in filters.c.
+ *
+ * Invariants.
+ *  1. Every HDF5 call (H5T_NATIVE_* included: they expand to H5open()) runs
+ *     between lock() and unlock(): one process-wide mutex whose hold time is
+ *     summed into io_ns (cask__io_seconds).  HDF5's serial Debian build is
+ *     thread-safe through its own global lock; ours makes the serialisation
+ *     explicit and measurable.
+ *  2. The mutex is not recursive.  Helpers marked "lock held" are called only
+ *     with it held and never take it; public functions take it at most once
+ *     at a time and never call each other while holding it.
+ *  3. HDF5's automatic error printing is off on every thread that ever took
+ *     the lock (the setting is per thread in the thread-safe build).
+ *  4. An HDF5 failure is reported by h5fail() right after the failing call,
+ *     before any other HDF5 call clears the thread's error stack.
+ *  5. An output target is touched only by the rename() in commit: datasets are
+ *     written into ".<basename>.cask-tmp-<pid>-<random>" in the target's
+ *     directory, a byte copy of the target if it existed.
+ *  6. Dataset chunk caches are 0 bytes: every data buffer is the caller's and
+ *     is counted in the memory budget.  (The per-file metadata cache and the
+ *     64 KiB sieve buffer of contiguous datasets remain HDF5's own.)
+ *
+ * File locking: inputs are opened read-only (HDF5 takes a shared flock) and
+ * outputs are written in a temporary file with its own inode, so reading a
+ * file while "overwriting" it never contends for a lock.  The fapl asks HDF5
+ * to ignore locking on file systems that do not support it; the environment
+ * variable HDF5_USE_FILE_LOCKING, when set, still overrides that.
+ */
+#include "io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <zlib.h>
+
+#include "ctx.h"
+#include "filters.h"
+
+/* ---------------------------------------------------------------- locking */
+
+static pthread_mutex_t io_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t io_ns;
+static _Thread_local int auto_print_off;
+static _Thread_local uint64_t lock_t0;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void lock(void)
+{
+	pthread_mutex_lock(&io_mutex);
+	lock_t0 = now_ns();
+	if (!auto_print_off) {
+		H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+		auto_print_off = 1;
+	}
+}
+
+static void unlock(void)
+{
+	atomic_fetch_add(&io_ns, now_ns() - lock_t0);
+	pthread_mutex_unlock(&io_mutex);
+}
+
+double cask__io_seconds(void)
+{
+	return (double)atomic_load(&io_ns) * 1e-9;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* The innermost (most specific) entries of the HDF5 error stack. */
+typedef struct {
+	char text[768];
+	int n;
+} estack_t;
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+	estack_t *s = data;
+	(void)n;
+	if (s->n >= 2 || e->desc == NULL || e->desc[0] == '\0')
+		return 0;
+	size_t len = strlen(s->text);
+	snprintf(s->text + len, sizeof s->text - len, "%s%s", s->n > 0 ? "; " : "", e->desc);
+	s->n++;
+	return 0;
+}
+
+/* Lock held.  Set ctx's message and append the innermost HDF5 error
+ * descriptions (walked upward: the most specific error first).  Returns rc. */
+static int h5fail(cask_ctx_t *ctx, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int h5fail(cask_ctx_t *ctx, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cask__verror(ctx, rc, fmt, ap);
+	va_end(ap);
+	estack_t s;
+	memset(&s, 0, sizeof s);
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &s);
+	if (s.n > 0) {
+		cask__error_append(ctx, " (HDF5: %s)", s.text);
+	}
+	H5Eclear2(H5E_DEFAULT);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* Normalise a dataset path: leading '/', no repeated or trailing '/'.
+ * "" and "/" are CASK_EINVAL.  *out is malloc'd. */
+static int norm_dset(cask_ctx_t *ctx, const char *path, const char *dset, char **out)
+{
+	int rc = 0;
+	char *p = NULL;
+	if (dset == NULL) {
+		rc = cask__error(ctx, CASK_EINVAL, "no dataset name given for '%s'", path);
+		goto out;
+	}
+	p = malloc(strlen(dset) + 2);
+	if (p == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t n = 0;
+	for (const char *s = dset; *s != '\0'; s++) {
+		if (*s == '/' && n > 0 && p[n - 1] == '/')
+			continue;
+		if (n == 0 && *s != '/')
+			p[n++] = '/';
+		p[n++] = *s;
+	}
+	if (n > 1 && p[n - 1] == '/')
+		n--;
+	p[n] = '\0';
+	if (n <= 1) {
+		rc = cask__error(ctx, CASK_EINVAL, "'%s' is not a dataset path in '%s' (the root group '/' is not a dataset)",
+		                 dset, path);
+		goto out;
+	}
+	*out = p;
+	p = NULL;
+out:
+	free(p);
+	return rc;
+}
+
+/* Check that path names an existing, readable regular file.  exists NULL:
+ * a missing file is CASK_ENOTFOUND; otherwise *exists says whether it is
+ * there (a directory or other non-file is always CASK_EIO). */
+static int check_regular(cask_ctx_t *ctx, const char *path, int *exists)
+{
+	struct stat st;
+	if (path == NULL || path[0] == '\0')
+		return cask__error(ctx, CASK_EINVAL, "no file name given");
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT && exists != NULL) {
+			*exists = 0;
+			return 0;
+		}
+		return cask__error(ctx, errno == ENOENT || errno == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
+		                   "cannot open '%s': %s", path, strerror(errno));
+	}
+	if (S_ISDIR(st.st_mode))
+		return cask__error(ctx, CASK_EIO, "cannot open '%s': it is a directory, not an HDF5 file", path);
+	if (!S_ISREG(st.st_mode))
+		return cask__error(ctx, CASK_EIO, "cannot open '%s': not a regular file", path);
+	if (access(path, R_OK) != 0)
+		return cask__error(ctx, CASK_EIO, "cannot open '%s': %s", path, strerror(errno));
+	if (exists != NULL)
+		*exists = 1;
+	return 0;
+}
+
+/* Lock held.  A file access property list: strong close degree, file
+ * locking on but ignored where the file system lacks it. */
+static hid_t make_fapl(void)
+{
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+	if (fapl < 0)
+		return -1;
+	if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+	    H5Pset_file_locking(fapl, 1, 1) < 0) {
+		H5Pclose(fapl);
+		return -1;
+	}
+	return fapl;
+}
+
+/* Lock held.  A dataset access property list with a 0-byte chunk cache. */
+static hid_t make_dapl(void)
+{
+	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+	if (dapl < 0)
+		return -1;
+	if (H5Pset_chunk_cache(dapl, 1, 0, 1.0) < 0) {
+		H5Pclose(dapl);
+		return -1;
+	}
+	return dapl;
+}
+
+/* Lock held.  Native memory type of a cask dtype (not bool). */
+static hid_t native_type(cask_dtype_t t)
+{
+	switch (t) {
+	case CASK_INT8: return H5T_NATIVE_INT8;
+	case CASK_INT16: return H5T_NATIVE_INT16;
+	case CASK_INT32: return H5T_NATIVE_INT32;
+	case CASK_INT64: return H5T_NATIVE_INT64;
+	case CASK_UINT8: return H5T_NATIVE_UINT8;
+	case CASK_UINT16: return H5T_NATIVE_UINT16;
+	case CASK_UINT32: return H5T_NATIVE_UINT32;
+	case CASK_UINT64: return H5T_NATIVE_UINT64;
+	case CASK_FLOAT32: return H5T_NATIVE_FLOAT;
+	case CASK_FLOAT64: return H5T_NATIVE_DOUBLE;
+	default: return -1;
+	}
+}
+
+/* Lock held.  h5py's bool: an enum over native int8, FALSE = 0, TRUE = 1.
+ * Returns a new type id (close it) or -1. */
+static hid_t bool_type(void)
+{
+	hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+	if (t < 0)
+		return -1;
+	int8_t v = 0;
+	if (H5Tenum_insert(t, "FALSE", &v) < 0)
+		goto fail;
+	v = 1;
+	if (H5Tenum_insert(t, "TRUE", &v) < 0)
+		goto fail;
+	return t;
+fail:
+	H5Tclose(t);
+	return -1;
+}
+
+/* Lock held.  1 if t is h5py's bool enum: a 1-byte integer base and exactly
+ * the members FALSE = 0 and TRUE = 1 (in any order). */
+static int is_bool_enum(hid_t t)
+{
+	int ok = 0;
+	hid_t base = H5Tget_super(t);
+	if (base < 0)
+		return 0;
+	if (H5Tget_class(base) != H5T_INTEGER || H5Tget_size(base) != 1 || H5Tget_nmembers(t) != 2)
+		goto out;
+	int seen = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		char *name = H5Tget_member_name(t, i);
+		unsigned char v = 0xff;
+		if (name == NULL)
+			goto out;
+		herr_t e = H5Tget_member_value(t, i, &v);
+		if (e >= 0 && strcmp(name, "FALSE") == 0 && v == 0)
+			seen |= 1;
+		else if (e >= 0 && strcmp(name, "TRUE") == 0 && v == 1)
+			seen |= 2;
+		H5free_memory(name);
+	}
+	ok = seen == 3;
+out:
+	H5Tclose(base);
+	return ok;
+}
+
+/* Lock held.  Map the stored type t to a cask dtype.  Returns 1 and sets *dt
+ * when supported; otherwise 0.  name always receives a description ("int32",
+ * "compound", "float16", "enum", ...). */
+static int classify(hid_t t, cask_dtype_t *dt, char *name, size_t n)
+{
+	H5T_class_t cls = H5Tget_class(t);
+	size_t size = H5Tget_size(t);
+	cask_dtype_t d = CASK_NDTYPES;
+	switch (cls) {
+	case H5T_INTEGER: {
+		int sgn = H5Tget_sign(t) == H5T_SGN_2;
+		switch (size) {
+		case 1: d = sgn ? CASK_INT8 : CASK_UINT8; break;
+		case 2: d = sgn ? CASK_INT16 : CASK_UINT16; break;
+		case 4: d = sgn ? CASK_INT32 : CASK_UINT32; break;
+		case 8: d = sgn ? CASK_INT64 : CASK_UINT64; break;
+		default: snprintf(name, n, "%sint%zu", sgn ? "" : "u", size * 8); return 0;
+		}
+		break;
+	}
+	case H5T_FLOAT:
+		if (size == 4)
+			d = CASK_FLOAT32;
+		else if (size == 8)
+			d = CASK_FLOAT64;
+		else {
+			snprintf(name, n, "float%zu", size * 8);
+			return 0;
+		}
+		break;
+	case H5T_ENUM:
+		if (!is_bool_enum(t)) {
+			snprintf(name, n, "enum");
+			return 0;
+		}
+		d = CASK_BOOL;
+		break;
+	case H5T_TIME: snprintf(name, n, "time"); return 0;
+	case H5T_STRING: snprintf(name, n, "string"); return 0;
+	case H5T_BITFIELD: snprintf(name, n, "bitfield%zu", size * 8); return 0;
+	case H5T_OPAQUE: snprintf(name, n, "opaque"); return 0;
+	case H5T_COMPOUND: snprintf(name, n, "compound"); return 0;
+	case H5T_REFERENCE: snprintf(name, n, "reference"); return 0;
+	case H5T_VLEN: snprintf(name, n, "vlen"); return 0;
+	case H5T_ARRAY: snprintf(name, n, "array"); return 0;
+	default: snprintf(name, n, "unknown"); return 0;
+	}
+	snprintf(name, n, "%s", cask_dtype_name(d));
+	*dt = d;
+	return 1;
+}
+
+/* Lock held.  Describe the filter pipeline of dcpl as "shuffle,gzip=4" or
+ * "none". */
+static void describe_filters(hid_t dcpl, char *buf, size_t n)
+{
+	int nf = H5Pget_nfilters(dcpl);
+	buf[0] = '\0';
+	if (nf <= 0) {
+		snprintf(buf, n, "none");
+		return;
+	}
+	for (int i = 0; i < nf; i++) {
+		unsigned flags = 0, cd[8] = {0}, config = 0;
+		size_t ncd = 8;
+		char fname[64] = "";
+		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof fname, fname, &config);
+		char item[96];
+		switch (id) {
+		case H5Z_FILTER_DEFLATE: snprintf(item, sizeof item, "gzip=%u", ncd > 0 ? cd[0] : 0); break;
+		case H5Z_FILTER_SHUFFLE: snprintf(item, sizeof item, "shuffle"); break;
+		case H5Z_FILTER_FLETCHER32: snprintf(item, sizeof item, "fletcher32"); break;
+		case H5Z_FILTER_SZIP: snprintf(item, sizeof item, "szip"); break;
+		case H5Z_FILTER_NBIT: snprintf(item, sizeof item, "nbit"); break;
+		case H5Z_FILTER_SCALEOFFSET: snprintf(item, sizeof item, "scaleoffset"); break;
+		default: snprintf(item, sizeof item, "filter%d", (int)id); break;
+		}
+		size_t len = strlen(buf);
+		snprintf(buf + len, n - len, "%s%s", i > 0 ? "," : "", item);
+	}
+}
+
+/* Lock held.  Read the extent of space: ndim (0 for scalar) and dims.
+ * Returns 0, CASK_ENOTSUP for a null dataspace, CASK_EOVERFLOW for a dim
+ * beyond int64, CASK_EIO on HDF5 failure (no message set). */
+static int space_dims(hid_t space, int *ndim, int64_t *dims)
+{
+	H5S_class_t cls = H5Sget_simple_extent_type(space);
+	if (cls == H5S_SCALAR) {
+		*ndim = 0;
+		return 0;
+	}
+	if (cls != H5S_SIMPLE)
+		return CASK_ENOTSUP;
+	int nd = H5Sget_simple_extent_ndims(space);
+	if (nd < 0 || nd > CASK_MAX_DIMS)
+		return CASK_EIO;
+	hsize_t h[CASK_MAX_DIMS];
+	if (H5Sget_simple_extent_dims(space, h, NULL) < 0)
+		return CASK_EIO;
+	for (int k = 0; k < nd; k++) {
+		if (h[k] > (hsize_t)INT64_MAX)
+			return CASK_EOVERFLOW;
+		dims[k] = (int64_t)h[k];
+	}
+	*ndim = nd;
+	return 0;
+}
+
+/* Lock held.  Refuse (CASK_EPERM) external links and user-defined links on
+ * the way to dset (absolute, normalised), following soft links (their
+ * targets are checked the same way, up to 16 deep).  Missing components are
+ * CASK_ENOTFOUND.  orig names the dataset in messages. */
+static int check_links(cask_ctx_t *ctx, hid_t file, const char *path, const char *dset,
+                       const char *orig, int depth)
+{
+	int rc = 0;
+	size_t len = strlen(dset);
+	char *prefix = malloc(len + 1);
+	char *target = NULL;
+	void *val = NULL;
+	if (prefix == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (depth > 16) {
+		rc = cask__error(ctx, CASK_EINVAL, "too many soft links on the way to '%s' in '%s'", orig, path);
+		goto out;
+	}
+	for (size_t end = 1; end <= len; end++) {
+		if (end < len && dset[end] != '/')
+			continue;
+		memcpy(prefix, dset, end);
+		prefix[end] = '\0';
+		htri_t ex = H5Lexists(file, prefix, H5P_DEFAULT);
+		if (ex <= 0) {
+			H5Eclear2(H5E_DEFAULT);
+			rc = cask__error(ctx, CASK_ENOTFOUND, "dataset '%s' not found in '%s'", orig, path);
+			goto out;
+		}
+		H5L_info_t li;
+		if (H5Lget_info(file, prefix, &li, H5P_DEFAULT) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "cannot read link '%s' in '%s'", prefix, path);
+			goto out;
+		}
+		if (li.type == H5L_TYPE_HARD)
+			continue;
+		if (li.type != H5L_TYPE_SOFT && li.type != H5L_TYPE_EXTERNAL) {
+			rc = cask__error(ctx, CASK_EPERM,
+			                 "'%s' in '%s' is a user-defined link (on the way to '%s'); refused",
+			                 prefix, path, orig);
+			goto out;
+		}
+		val = malloc(li.u.val_size + 1);
+		if (val == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (H5Lget_val(file, prefix, val, li.u.val_size, H5P_DEFAULT) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "cannot read link '%s' in '%s'", prefix, path);
+			goto out;
+		}
+		((char *)val)[li.u.val_size] = '\0';
+		if (li.type == H5L_TYPE_EXTERNAL) {
+			const char *efile = "?", *eobj = "?";
+			unsigned eflags = 0;
+			H5Lunpack_elink_val(val, li.u.val_size, &eflags, &efile, &eobj);
+			rc = cask__error(ctx, CASK_EPERM,
+			                 "'%s' in '%s' is an external link to '%s:%s' (on the way to '%s'); refused "
+			                 "(allow external links to read it)",
+			                 prefix, path, efile, eobj, orig);
+			goto out;
+		}
+		/* A soft link: check its target path, relative to the link's group. */
+		const char *soft = val;
+		size_t tlen = strlen(soft) + end + 2;
+		target = malloc(tlen);
+		if (target == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (soft[0] == '/') {
+			snprintf(target, tlen, "%s", soft);
+		} else {
+			size_t g = end;
+			while (g > 0 && prefix[g - 1] != '/')
+				g--;
+			snprintf(target, tlen, "%.*s%s", (int)g, prefix, soft);
+		}
+		char *norm = NULL;
+		rc = norm_dset(NULL, path, target, &norm);
+		if (rc != 0) {
+			rc = cask__error(ctx, CASK_ENOTFOUND, "dataset '%s' not found in '%s' (soft link '%s' -> '%s')",
+			                 orig, path, prefix, soft);
+			goto out;
+		}
+		rc = check_links(ctx, file, path, norm, orig, depth + 1);
+		free(norm);
+		if (rc != 0)
+			goto out;
+		free(target);
+		target = NULL;
+		free(val);
+		val = NULL;
+	}
+out:
+	free(prefix);
+	free(target);
+	free(val);
+	return rc;
+}
+
+/* Lock held.  Open path read-only after the file checks; *file on success. */
+static int open_file(cask_ctx_t *ctx, const char *path, hid_t *file)
+{
+	int rc = 0;
+	hid_t fapl = -1;
+	htri_t is = H5Fis_hdf5(path);
+	if (is <= 0) {
+		H5Eclear2(H5E_DEFAULT);
+		rc = cask__error(ctx, CASK_EIO, "cannot open '%s': not an HDF5 file", path);
+		goto out;
+	}
+	fapl = make_fapl();
+	if (fapl < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot open '%s': cannot create file access properties", path);
+		goto out;
+	}
+	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	if (f < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot open '%s'", path);
+		goto out;
+	}
+	*file = f;
+out:
+	if (fapl >= 0)
+		H5Pclose(fapl);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- input */
+
+#define MAX_FILTERS 16
+
+struct cask__h5in {
+	char *path, *dset;
+	hid_t file, ds, fspace, memtype;
+	cask__h5meta_t meta;
+	size_t elsize;
+	/* Direct chunk reads (part 2): the pipeline in application order. */
+	int direct_ok;
+	int swap;                   /* stored byte order is not native */
+	int nfilters;
+	cask__filter_t filters[MAX_FILTERS];
+	unsigned char fill[8];      /* fill value, native representation */
+	size_t max_stored;          /* scratch bound for one stored chunk */
+};
+
+const char *cask__io_in_path(const cask__h5in_t *in) { return in->path; }
+const char *cask__io_in_dset(const cask__h5in_t *in) { return in->dset; }
+
+/* Lock held.  Close the HDF5 handles of in (not the struct). */
+static void in_close_handles(cask__h5in_t *in)
+{
+	if (in->memtype >= 0)
+		H5Tclose(in->memtype);
+	if (in->fspace >= 0)
+		H5Sclose(in->fspace);
+	if (in->ds >= 0)
+		H5Dclose(in->ds);
+	if (in->file >= 0)
+		H5Fclose(in->file);
+	in->memtype = in->fspace = in->ds = in->file = -1;
+}
+
+/* Lock held.  1 if the stored type ftype is plain enough that raw chunk
+ * bytes are the native bytes up to a byte swap. */
+static int plain_layout(hid_t ftype, cask_dtype_t dt, int *swap)
+{
+	H5T_order_t ord = H5Tget_order(ftype);
+	H5T_order_t nat = H5Tget_order(H5T_NATIVE_INT);
+	if (dt == CASK_BOOL) {
+		*swap = 0;
+		return 1;
+	}
+	if (cask__dtype_is_float(dt)) {
+		int le = dt == CASK_FLOAT32 ? H5Tequal(ftype, H5T_IEEE_F32LE) > 0 : H5Tequal(ftype, H5T_IEEE_F64LE) > 0;
+		int be = dt == CASK_FLOAT32 ? H5Tequal(ftype, H5T_IEEE_F32BE) > 0 : H5Tequal(ftype, H5T_IEEE_F64BE) > 0;
+		if (!le && !be)
+			return 0;
+	} else {
+		size_t size = H5Tget_size(ftype);
+		if (H5Tget_precision(ftype) != size * 8 || H5Tget_offset(ftype) != 0)
+			return 0;
+	}
+	if (ord != H5T_ORDER_LE && ord != H5T_ORDER_BE)
+		return cask_dtype_size(dt) == 1 ? (*swap = 0, 1) : 0;
+	*swap = cask_dtype_size(dt) > 1 && ord != nat;
+	return 1;
+}
+
+/* Lock held.  Record the filter pipeline and decide whether chunks can be
+ * read directly (only deflate, shuffle and fletcher32). */
+static int in_setup_direct(cask_ctx_t *ctx, cask__h5in_t *in, hid_t dcpl, hid_t ftype)
+{
+	int nf = H5Pget_nfilters(dcpl);
+	if (nf < 0)
+		return h5fail(ctx, CASK_EIO, "cannot read the filters of '%s' in '%s'", in->dset, in->path);
+	in->direct_ok = 0;
+	if (!in->meta.chunked || in->meta.ndim == 0 || nf > MAX_FILTERS)
+		return 0;
+	int ok = plain_layout(ftype, in->meta.dtype, &in->swap);
+	for (int i = 0; i < nf; i++) {
+		unsigned flags = 0, cd[8] = {0}, config = 0;
+		size_t ncd = 8;
+		H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, &config);
+		cask__filter_t *f = &in->filters[i];
+		f->id = (int)id;
+		f->param = ncd > 0 ? cd[0] : 0;
+		if (id == H5Z_FILTER_SHUFFLE && (ncd < 1 || cd[0] == 0))
+			f->param = (unsigned)in->elsize;
+		if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE && id != H5Z_FILTER_FLETCHER32)
+			ok = 0;
+	}
+	in->nfilters = nf;
+	in->direct_ok = ok;
+	in->max_stored = cask__filter_bound(in->meta.chunk_bytes);
+	return 0;
+}
+
+int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow_external,
+                  cask__h5in_t **out, cask__h5meta_t *meta)
+{
+	int rc = 0, locked = 0;
+	char *nd = NULL;
+	hid_t dapl = -1, dcpl = -1, ftype = -1;
+	cask__h5in_t *in = NULL;
+
+	rc = check_regular(ctx, path, NULL);
+	if (rc != 0)
+		goto out;
+	rc = norm_dset(ctx, path, dset, &nd);
+	if (rc != 0)
+		goto out;
+	in = calloc(1, sizeof *in);
+	if (in == NULL || (in->path = xstrdup(path)) == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	in->dset = nd;
+	nd = NULL;
+	in->file = in->ds = in->fspace = in->memtype = -1;
+
+	lock();
+	locked = 1;
+	rc = open_file(ctx, path, &in->file);
+	if (rc != 0)
+		goto out;
+	if (!allow_external) {
+		rc = check_links(ctx, in->file, path, in->dset, in->dset, 0);
+		if (rc != 0)
+			goto out;
+	} else {
+		htri_t ex = H5Lexists(in->file, in->dset, H5P_DEFAULT);
+		if (ex <= 0) {
+			H5Eclear2(H5E_DEFAULT);
+			rc = cask__error(ctx, CASK_ENOTFOUND, "dataset '%s' not found in '%s'", in->dset, path);
+			goto out;
+		}
+	}
+	H5O_info_t oi;
+	if (H5Oget_info_by_name2(in->file, in->dset, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+		rc = h5fail(ctx, CASK_ENOTFOUND, "dataset '%s' not found in '%s'", in->dset, path);
+		goto out;
+	}
+	if (oi.type != H5O_TYPE_DATASET) {
+		rc = cask__error(ctx, CASK_ENOTFOUND, "'%s' in '%s' is a %s, not a dataset", in->dset, path,
+		                 oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
+		goto out;
+	}
+	dapl = make_dapl();
+	if (dapl < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot open '%s' in '%s'", in->dset, path);
+		goto out;
+	}
+	in->ds = H5Dopen2(in->file, in->dset, dapl);
+	if (in->ds < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot open dataset '%s' in '%s'", in->dset, path);
+		goto out;
+	}
+	dcpl = H5Dget_create_plist(in->ds);
+	ftype = H5Dget_type(in->ds);
+	in->fspace = H5Dget_space(in->ds);
+	if (dcpl < 0 || ftype < 0 || in->fspace < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot read the metadata of '%s' in '%s'", in->dset, path);
+		goto out;
+	}
+	if (!allow_external) {
+		int next = H5Pget_external_count(dcpl);
+		if (next > 0) {
+			rc = cask__error(ctx, CASK_EPERM,
+			                 "'%s' in '%s' keeps its data in %d external file(s); refused "
+			                 "(allow external storage to read it)", in->dset, path, next);
+			goto out;
+		}
+		if (H5Pget_layout(dcpl) == H5D_VIRTUAL) {
+			rc = cask__error(ctx, CASK_EPERM,
+			                 "'%s' in '%s' is a virtual dataset mapping other datasets; refused "
+			                 "(allow external storage to read it)", in->dset, path);
+			goto out;
+		}
+	}
+	char tname[64];
+	cask__h5meta_t m;
+	memset(&m, 0, sizeof m);
+	if (!classify(ftype, &m.dtype, tname, sizeof tname)) {
+		rc = cask__error(ctx, CASK_ETYPE,
+		                 "'%s' in '%s' has unsupported type %s (cask reads bool, int8..64, uint8..64, "
+		                 "float32/64)", in->dset, path, tname);
+		goto out;
+	}
+	int src = space_dims(in->fspace, &m.ndim, m.shape);
+	if (src != 0) {
+		if (src == CASK_ENOTSUP)
+			rc = cask__error(ctx, CASK_ENOTSUP, "'%s' in '%s' has a null dataspace (no data)", in->dset, path);
+		else if (src == CASK_EOVERFLOW)
+			rc = cask__error(ctx, CASK_EOVERFLOW, "'%s' in '%s' has a dimension beyond 2^63", in->dset, path);
+		else
+			rc = h5fail(ctx, CASK_EIO, "cannot read the shape of '%s' in '%s'", in->dset, path);
+		goto out;
+	}
+	in->elsize = cask_dtype_size(m.dtype);
+	if (H5Pget_layout(dcpl) == H5D_CHUNKED && m.ndim > 0) {
+		hsize_t c[CASK_MAX_DIMS];
+		if (H5Pget_chunk(dcpl, m.ndim, c) != m.ndim) {
+			rc = h5fail(ctx, CASK_EIO, "cannot read the chunk shape of '%s' in '%s'", in->dset, path);
+			goto out;
+		}
+		int64_t n = 1;
+		for (int k = 0; k < m.ndim; k++) {
+			if (c[k] == 0 || c[k] > (hsize_t)INT64_MAX) {
+				rc = cask__error(ctx, CASK_ECORRUPT, "'%s' in '%s' has an invalid chunk shape", in->dset, path);
+				goto out;
+			}
+			m.chunks[k] = (int64_t)c[k];
+		}
+		if (cask__prod_i64(m.ndim, m.chunks, &n) != 0 ||
+		    cask__mul_size((size_t)n, in->elsize, &m.chunk_bytes) != 0) {
+			rc = cask__error(ctx, CASK_EOVERFLOW, "the chunk size of '%s' in '%s' overflows", in->dset, path);
+			goto out;
+		}
+		m.chunked = 1;
+	}
+	m.filtered = H5Pget_nfilters(dcpl) > 0;
+	in->meta = m;
+	/* Bool reads copy the stored enum bytes verbatim (then normalise to 0/1):
+	 * HDF5's enum conversion would turn unknown values into 0xff. */
+	in->memtype = m.dtype == CASK_BOOL ? H5Tcopy(ftype) : H5Tcopy(native_type(m.dtype));
+	if (in->memtype < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot create the memory type for '%s' in '%s'", in->dset, path);
+		goto out;
+	}
+	memset(in->fill, 0, sizeof in->fill);
+	H5D_fill_value_t fdef;
+	if (H5Pfill_value_defined(dcpl, &fdef) >= 0 && fdef != H5D_FILL_VALUE_UNDEFINED &&
+	    H5Pget_fill_value(dcpl, in->memtype, in->fill) < 0)
+		memset(in->fill, 0, sizeof in->fill);
+	H5Eclear2(H5E_DEFAULT);
+	if (m.dtype == CASK_BOOL)
+		in->fill[0] = in->fill[0] != 0;
+	rc = in_setup_direct(ctx, in, dcpl, ftype);
+	if (rc != 0)
+		goto out;
+	*meta = m;
+	*out = in;
+	in = NULL;
+out:
+	if (locked) {
+		if (ftype >= 0)
+			H5Tclose(ftype);
+		if (dcpl >= 0)
+			H5Pclose(dcpl);
+		if (dapl >= 0)
+			H5Pclose(dapl);
+		if (in != NULL)
+			in_close_handles(in);
+		unlock();
+	}
+	if (in != NULL) {
+		free(in->path);
+		free(in->dset);
+		free(in);
+	}
+	free(nd);
+	return rc;
+}
+
+void cask__io_close(cask__h5in_t *in)
+{
+	if (in == NULL)
+		return;
+	lock();
+	in_close_handles(in);
+	unlock();
+	free(in->path);
+	free(in->dset);
+	free(in);
+}
+
+/* Format coordinates "[0, 64, 128]" into buf. */
+static void fmt_coords(char *buf, size_t n, int ndim, const int64_t *c)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (int k = 0; k < ndim && len + 1 < n; k++) {
+		snprintf(buf + len, n - len, "%s%lld", k == 0 ? "[" : ", ", (long long)c[k]);
+		len = strlen(buf);
+	}
+	if (len + 1 < n)
+		snprintf(buf + len, n - len, "]");
+}
+
+/* Make every byte of a bool buffer 0 or 1. */
+static void bool_normalise(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = p[i] != 0;
+}
+
+/* Lock held.  Select on space the hyperslab start + j*stride, j < count
+ * (stride NULL: 1); axes of stride 1 are selected as one block. */
+static herr_t select_block(hid_t space, int ndim, const int64_t *start, const int64_t *count,
+                           const int64_t *stride)
+{
+	hsize_t st[CASK_MAX_DIMS], sd[CASK_MAX_DIMS], cn[CASK_MAX_DIMS], bl[CASK_MAX_DIMS];
+	for (int k = 0; k < ndim; k++) {
+		int64_t s = stride != NULL ? stride[k] : 1;
+		st[k] = (hsize_t)start[k];
+		if (s == 1) {
+			sd[k] = 1;
+			cn[k] = 1;
+			bl[k] = (hsize_t)count[k];
+		} else {
+			sd[k] = (hsize_t)s;
+			cn[k] = (hsize_t)count[k];
+			bl[k] = 1;
+		}
+	}
+	return H5Sselect_hyperslab(space, H5S_SELECT_SET, st, sd, cn, bl);
+}
+
+/* Check a block against shape: counts >= 0, strides >= 1, inside.  Sets
+ * *n to the element count.  CASK_EINVAL otherwise. */
+static int check_block(cask_ctx_t *ctx, const char *what, const char *path, const char *dset,
+                       int ndim, const int64_t *shape, const int64_t *start, const int64_t *count,
+                       const int64_t *stride, int64_t *n)
+{
+	for (int k = 0; k < ndim; k++) {
+		int64_t s = stride != NULL ? stride[k] : 1, last;
+		if (start[k] < 0 || count[k] < 0 || s < 1)
+			goto bad;
+		if (count[k] == 0)
+			continue;
+		if (cask__mul_i64(count[k] - 1, s, &last) != 0 || last > INT64_MAX - start[k] ||
+		    start[k] + last >= shape[k])
+			goto bad;
+	}
+	if (cask__prod_i64(ndim, count, n) != 0)
+		return cask__error(ctx, CASK_EOVERFLOW, "%s of '%s' in '%s': block size overflows", what, dset, path);
+	return 0;
+bad:
+	return cask__error(ctx, CASK_EINVAL, "%s of '%s' in '%s': block outside the dataset", what, dset, path);
+}
+
+int cask__io_read(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *start,
+                  const int64_t *count, const int64_t *stride, void *buf)
+{
+	int rc = 0, locked = 0;
+	hid_t mspace = -1;
+	int64_t n = 1;
+	int nd = in->meta.ndim;
+	size_t bytes;
+
+	rc = check_block(ctx, "read", in->path, in->dset, nd, in->meta.shape, start, count, stride, &n);
+	if (rc != 0)
+		goto out;
+	if (cask__mul_size((size_t)n, in->elsize, &bytes) != 0) {
+		rc = cask__error(ctx, CASK_EOVERFLOW, "read of '%s' in '%s': size overflows", in->dset, in->path);
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+	lock();
+	locked = 1;
+	herr_t e;
+	if (nd == 0) {
+		e = H5Dread(in->ds, in->memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+	} else {
+		hsize_t mc[CASK_MAX_DIMS];
+		for (int k = 0; k < nd; k++)
+			mc[k] = (hsize_t)count[k];
+		mspace = H5Screate_simple(nd, mc, NULL);
+		if (mspace < 0 || select_block(in->fspace, nd, start, count, stride) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "read of '%s' in '%s': cannot select the block", in->dset, in->path);
+			goto out;
+		}
+		e = H5Dread(in->ds, in->memtype, mspace, in->fspace, H5P_DEFAULT, buf);
+	}
+	if (e < 0) {
+		char where[256] = "", cnt[256] = "";
+		if (nd > 0) {
+			fmt_coords(where, sizeof where, nd, start);
+			fmt_coords(cnt, sizeof cnt, nd, count);
+		}
+		rc = h5fail(ctx, CASK_EIO, "cannot read '%s' in '%s'%s%s%s%s", in->dset, in->path,
+		            nd > 0 ? " at " : "", where, nd > 0 ? ", count " : "", cnt);
+		goto out;
+	}
+out:
+	if (locked) {
+		if (mspace >= 0)
+			H5Sclose(mspace);
+		unlock();
+	}
+	if (rc == 0 && n > 0) {
+		if (in->meta.dtype == CASK_BOOL)
+			bool_normalise(buf, bytes);
+		atomic_fetch_add(&ctx->bytes_read, (uint64_t)bytes);
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- output */
+
+struct cask__h5out {
+	cask__h5txn_t *txn;
+	char *dset;
+	hid_t ds, fspace, memtype;
+	cask_dtype_t dtype;
+	int ndim;
+	int64_t shape[CASK_MAX_DIMS];
+	int64_t chunks[CASK_MAX_DIMS]; /* 0s when contiguous */
+	size_t elsize, chunk_bytes;
+	int nfilters;
+	cask__filter_t filters[MAX_FILTERS];
+};
+
+struct cask__h5txn {
+	char *target, *tmp;
+	hid_t file;
+	int nouts, cap;
+	cask__h5out_t **outs;
+};
+
+/* Copy all of fd in to fd out: copy_file_range, falling back to read/write
+ * where the kernel or file system cannot. */
+static int copy_fd(int in, int out)
+{
+	int use_cfr = 1;
+	char *buf = NULL;
+	int rc = 0;
+	for (;;) {
+		if (use_cfr) {
+			ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+			if (n > 0)
+				continue;
+			if (n == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+			    errno == EPERM || errno == EBADF) {
+				use_cfr = 0;
+				continue;
+			}
+			rc = -1;
+			break;
+		}
+		if (buf == NULL && (buf = malloc((size_t)1 << 20)) == NULL) {
+			errno = ENOMEM;
+			rc = -1;
+			break;
+		}
+		ssize_t n = read(in, buf, (size_t)1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = -1;
+				goto out;
+			}
+			done += w;
+		}
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/* fsync the directory holding path (best effort is not enough for the
+ * rename to be durable, so failures are reported). */
+static int fsync_dir_of(const char *path)
+{
+	char *d = xstrdup(path);
+	if (d == NULL)
+		return -1;
+	char *slash = strrchr(d, '/');
+	const char *dir = ".";
+	if (slash == d)
+		dir = "/";
+	else if (slash != NULL) {
+		*slash = '\0';
+		dir = d;
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = -1;
+	if (fd >= 0) {
+		rc = fsync(fd);
+		if (rc != 0 && (errno == EINVAL || errno == EROFS))
+			rc = 0; /* directories that cannot be synced (some file systems) */
+		close(fd);
+	}
+	free(d);
+	return rc;
+}
+
+/* Create ".<base>.cask-tmp-<pid>-<random>" next to target (O_EXCL).
+ * Returns the open fd and *tmp (malloc'd), or -1 with errno. */
+static int make_temp(const char *target, mode_t mode, char **tmp)
+{
+	const char *slash = strrchr(target, '/');
+	size_t dirlen = slash != NULL ? (size_t)(slash - target) + 1 : 0;
+	const char *base = target + dirlen;
+	size_t n = strlen(target) + 64;
+	char *p = malloc(n);
+	if (p == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint64_t r = 0;
+		if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+			r = now_ns() ^ ((uint64_t)attempt << 48);
+		snprintf(p, n, "%.*s.%s.cask-tmp-%ld-%016llx", (int)dirlen, target, base, (long)getpid(),
+		         (unsigned long long)r);
+		int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0) {
+			*tmp = p;
+			return fd;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	free(p);
+	return -1;
+}
+
+static void txn_free(cask__h5txn_t *txn)
+{
+	for (int i = 0; i < txn->nouts; i++) {
+		free(txn->outs[i]->dset);
+		free(txn->outs[i]);
+	}
+	free(txn->outs);
+	free(txn->target);
+	free(txn->tmp);
+	free(txn);
+}
+
+/* Lock held.  Close every dataset of txn and the file. 0 or -1. */
+static int txn_close_handles(cask__h5txn_t *txn)
+{
+	int bad = 0;
+	for (int i = 0; i < txn->nouts; i++) {
+		cask__h5out_t *o = txn->outs[i];
+		if (o->memtype >= 0 && H5Tclose(o->memtype) < 0)
+			bad = 1;
+		if (o->fspace >= 0 && H5Sclose(o->fspace) < 0)
+			bad = 1;
+		if (o->ds >= 0 && H5Dclose(o->ds) < 0)
+			bad = 1;
+		o->memtype = o->fspace = o->ds = -1;
+	}
+	if (txn->file >= 0) {
+		if (H5Fflush(txn->file, H5F_SCOPE_GLOBAL) < 0)
+			bad = 1;
+		if (H5Fclose(txn->file) < 0)
+			bad = 1;
+		txn->file = -1;
+	}
+	return bad ? -1 : 0;
+}
+
+int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
+{
+	int rc = 0, exists = 0, fd = -1, src = -1, locked = 0;
+	hid_t fapl = -1;
+	cask__h5txn_t *txn = NULL;
+	struct stat st;
+
+	rc = check_regular(ctx, path, &exists);
+	if (rc != 0)
+		goto out;
+	txn = calloc(1, sizeof *txn);
+	/* A symlinked target: write next to the file it points to and rename
+	 * over that, so the link survives. */
+	struct stat lst;
+	if (txn != NULL && exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+		txn->target = realpath(path, NULL);
+	else if (txn != NULL)
+		txn->target = xstrdup(path);
+	if (txn == NULL || txn->target == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	txn->file = -1;
+	if (exists) {
+		lock();
+		htri_t is = H5Fis_hdf5(path);
+		H5Eclear2(H5E_DEFAULT);
+		unlock();
+		if (is <= 0) {
+			rc = cask__error(ctx, CASK_EIO, "cannot write to '%s': it exists and is not an HDF5 file "
+			                 "(left untouched)", path);
+			goto out;
+		}
+		src = open(path, O_RDONLY | O_CLOEXEC);
+		if (src < 0 || fstat(src, &st) != 0) {
+			rc = cask__error(ctx, CASK_EIO, "cannot open '%s': %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	fd = make_temp(path, exists ? (st.st_mode & 07777) : 0666, &txn->tmp);
+	if (fd < 0) {
+		rc = cask__error(ctx, errno == ENOENT || errno == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
+		                 "cannot create a temporary file next to '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (exists) {
+		/* open() applied the umask; keep the target's own permissions. */
+		if (fchmod(fd, st.st_mode & 07777) != 0 || copy_fd(src, fd) != 0) {
+			rc = cask__error(ctx, CASK_EIO, "cannot copy '%s' to '%s': %s", path, txn->tmp,
+			                 strerror(errno));
+			goto out;
+		}
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = cask__error(ctx, CASK_EIO, "cannot write '%s': %s", txn->tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	lock();
+	locked = 1;
+	fapl = make_fapl();
+	if (fapl < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot create file access properties for '%s'", path);
+		goto out;
+	}
+	if (exists)
+		txn->file = H5Fopen(txn->tmp, H5F_ACC_RDWR, fapl);
+	else
+		txn->file = H5Fcreate(txn->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+	if (txn->file < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot %s the temporary file '%s' for '%s'", exists ? "open" : "create",
+		            txn->tmp, path);
+		goto out;
+	}
+	*out = txn;
+	txn = NULL;
+out:
+	if (locked) {
+		if (fapl >= 0)
+			H5Pclose(fapl);
+		unlock();
+	}
+	if (fd >= 0)
+		close(fd);
+	if (src >= 0)
+		close(src);
+	if (txn != NULL) {
+		if (txn->tmp != NULL)
+			unlink(txn->tmp);
+		txn_free(txn);
+	}
+	return rc;
+}
+
+/* Lock held.  Check that dset can be created in file: every existing
+ * prefix is a group reached without external links; an existing dset is
+ * CASK_EEXIST unless overwrite, when its link is deleted. */
+static int prepare_name(cask_ctx_t *ctx, hid_t file, const char *path, const char *dset, int overwrite)
+{
+	int rc = 0;
+	size_t len = strlen(dset);
+	char *prefix = malloc(len + 1);
+	if (prefix == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t end = 1; end <= len; end++) {
+		if (end < len && dset[end] != '/')
+			continue;
+		memcpy(prefix, dset, end);
+		prefix[end] = '\0';
+		htri_t ex = H5Lexists(file, prefix, H5P_DEFAULT);
+		if (ex < 0) {
+			rc = h5fail(ctx, CASK_EINVAL, "cannot create '%s' in '%s'", dset, path);
+			goto out;
+		}
+		if (ex == 0)
+			break; /* the rest is created */
+		H5L_info_t li;
+		if (H5Lget_info(file, prefix, &li, H5P_DEFAULT) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "cannot read link '%s' in '%s'", prefix, path);
+			goto out;
+		}
+		if (li.type != H5L_TYPE_HARD && li.type != H5L_TYPE_SOFT) {
+			rc = cask__error(ctx, CASK_EPERM, "cannot create '%s' in '%s': '%s' is an external link",
+			                 dset, path, prefix);
+			goto out;
+		}
+		if (end == len && li.type == H5L_TYPE_SOFT && !overwrite) {
+			rc = cask__error(ctx, CASK_EEXIST, "'%s' already exists in '%s' (a soft link; use --overwrite)",
+			                 dset, path);
+			goto out;
+		}
+		H5O_info_t oi;
+		int dangling = 0;
+		if (H5Oget_info_by_name2(file, prefix, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+			H5Eclear2(H5E_DEFAULT);
+			dangling = 1; /* a dangling soft link */
+			oi.type = H5O_TYPE_UNKNOWN;
+		}
+		if (end < len) {
+			if (oi.type != H5O_TYPE_GROUP) {
+				rc = cask__error(ctx, CASK_EINVAL, "cannot create '%s' in '%s': '%s' is not a group",
+				                 dset, path, prefix);
+				goto out;
+			}
+			continue;
+		}
+		if (!overwrite) {
+			rc = cask__error(ctx, CASK_EEXIST, "dataset '%s' already exists in '%s' (use --overwrite)",
+			                 dset, path);
+			goto out;
+		}
+		if (!dangling && li.type == H5L_TYPE_HARD && oi.type != H5O_TYPE_DATASET) {
+			rc = cask__error(ctx, CASK_EEXIST, "'%s' in '%s' is a %s, not a dataset; refusing to replace it",
+			                 dset, path, oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
+			goto out;
+		}
+		if (H5Ldelete(file, prefix, H5P_DEFAULT) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "cannot remove the old '%s' in '%s'", dset, path);
+			goto out;
+		}
+	}
+out:
+	free(prefix);
+	return rc;
+}
+
+/* Check a creation spec; fills o's shape, chunks and filters. */
+static int check_spec(cask_ctx_t *ctx, const char *path, const char *dset, const cask__h5create_t *spec,
+                      cask__h5out_t *o)
+{
+	if ((unsigned)spec->dtype >= CASK_NDTYPES || spec->ndim < 0 || spec->ndim > CASK_MAX_DIMS ||
+	    (spec->ndim > 0 && spec->shape == NULL))
+		return cask__error(ctx, CASK_EINVAL, "cannot create '%s' in '%s': invalid dtype or rank", dset, path);
+	if (spec->gzip < -1 || spec->gzip > 9)
+		return cask__error(ctx, CASK_EINVAL, "cannot create '%s' in '%s': gzip level %d is not in 0..9",
+		                   dset, path, spec->gzip);
+	o->dtype = spec->dtype;
+	o->ndim = spec->ndim;
+	o->elsize = cask_dtype_size(spec->dtype);
+	int chunked = spec->ndim > 0 && spec->chunks != NULL;
+	for (int k = 0; k < spec->ndim; k++) {
+		if (spec->shape[k] < 0)
+			return cask__error(ctx, CASK_EINVAL, "cannot create '%s' in '%s': negative extent", dset, path);
+		o->shape[k] = spec->shape[k];
+		if (chunked && spec->chunks[k] <= 0)
+			chunked = 0;
+	}
+	int filtered = spec->gzip >= 0 || spec->shuffle || spec->fletcher32;
+	if (spec->ndim == 0)
+		filtered = 0; /* HDF5 cannot chunk or filter a scalar dataset */
+	if (filtered && !chunked)
+		return cask__error(ctx, CASK_EINVAL,
+		                   "cannot create '%s' in '%s': compression and checksums need a chunked layout",
+		                   dset, path);
+	size_t cb = o->elsize;
+	for (int k = 0; k < spec->ndim && chunked; k++) {
+		int64_t c = spec->chunks[k];
+		int64_t cap = o->shape[k] > 0 ? o->shape[k] : 1;
+		if (c > cap)
+			c = cap;
+		if (c > (int64_t)UINT32_MAX || cask__mul_size(cb, (size_t)c, &cb) != 0)
+			return cask__error(ctx, CASK_EINVAL, "cannot create '%s' in '%s': chunk too large", dset, path);
+		o->chunks[k] = c;
+	}
+	if (chunked && cb > (size_t)UINT32_MAX - 1)
+		return cask__error(ctx, CASK_EINVAL,
+		                   "cannot create '%s' in '%s': one chunk would be %zu bytes (HDF5's limit is 4 GiB)",
+		                   dset, path, cb);
+	o->chunk_bytes = chunked ? cb : 0;
+	o->nfilters = 0;
+	if (filtered) {
+		if (spec->shuffle) /* kept for 1-byte types too, as h5py does (a no-op there) */
+			o->filters[o->nfilters++] = (cask__filter_t){H5Z_FILTER_SHUFFLE, (unsigned)o->elsize};
+		if (spec->gzip >= 0)
+			o->filters[o->nfilters++] = (cask__filter_t){H5Z_FILTER_DEFLATE, (unsigned)spec->gzip};
+		if (spec->fletcher32)
+			o->filters[o->nfilters++] = (cask__filter_t){H5Z_FILTER_FLETCHER32, 0};
+	}
+	return 0;
+}
+
+int cask__io_create(cask_ctx_t *ctx, cask__h5txn_t *txn, const char *dset,
+                    const cask__h5create_t *spec, cask__h5out_t **out)
+{
+	int rc = 0, locked = 0;
+	hid_t ftype = -1, dcpl = -1, lcpl = -1, dapl = -1;
+	cask__h5out_t *o = calloc(1, sizeof *o);
+	if (o == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	o->ds = o->fspace = o->memtype = -1;
+	o->txn = txn;
+	rc = norm_dset(ctx, txn->target, dset, &o->dset);
+	if (rc != 0)
+		goto out;
+	rc = check_spec(ctx, txn->target, o->dset, spec, o);
+	if (rc != 0)
+		goto out;
+	if (txn->nouts == txn->cap) {
+		int cap = txn->cap > 0 ? 2 * txn->cap : 4;
+		cask__h5out_t **p = realloc(txn->outs, (size_t)cap * sizeof *p);
+		if (p == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		txn->outs = p;
+		txn->cap = cap;
+	}
+	lock();
+	locked = 1;
+	rc = prepare_name(ctx, txn->file, txn->target, o->dset, spec->overwrite);
+	if (rc != 0)
+		goto out;
+	if (o->dtype == CASK_BOOL) {
+		ftype = bool_type();
+		o->memtype = bool_type();
+	} else {
+		ftype = H5Tcopy(native_type(o->dtype));
+		o->memtype = H5Tcopy(native_type(o->dtype));
+	}
+	if (ftype < 0 || o->memtype < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot create the type of '%s' in '%s'", o->dset, txn->target);
+		goto out;
+	}
+	if (o->ndim == 0) {
+		o->fspace = H5Screate(H5S_SCALAR);
+	} else {
+		hsize_t d[CASK_MAX_DIMS];
+		for (int k = 0; k < o->ndim; k++)
+			d[k] = (hsize_t)o->shape[k];
+		o->fspace = H5Screate_simple(o->ndim, d, NULL);
+	}
+	dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	lcpl = H5Pcreate(H5P_LINK_CREATE);
+	dapl = make_dapl();
+	if (o->fspace < 0 || dcpl < 0 || lcpl < 0 || dapl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot create '%s' in '%s'", o->dset, txn->target);
+		goto out;
+	}
+	if (o->chunk_bytes > 0) {
+		hsize_t c[CASK_MAX_DIMS];
+		for (int k = 0; k < o->ndim; k++)
+			c[k] = (hsize_t)o->chunks[k];
+		if (H5Pset_chunk(dcpl, o->ndim, c) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "cannot set the chunks of '%s' in '%s'", o->dset, txn->target);
+			goto out;
+		}
+	}
+	for (int i = 0; i < o->nfilters; i++) {
+		herr_t e = 0;
+		switch (o->filters[i].id) {
+		case H5Z_FILTER_SHUFFLE: e = H5Pset_shuffle(dcpl); break;
+		case H5Z_FILTER_DEFLATE: e = H5Pset_deflate(dcpl, o->filters[i].param); break;
+		case H5Z_FILTER_FLETCHER32: e = H5Pset_fletcher32(dcpl); break;
+		default: break;
+		}
+		if (e < 0) {
+			rc = h5fail(ctx, CASK_EIO, "cannot set the filters of '%s' in '%s'", o->dset, txn->target);
+			goto out;
+		}
+	}
+	o->ds = H5Dcreate2(txn->file, o->dset, ftype, o->fspace, lcpl, dcpl, dapl);
+	if (o->ds < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot create dataset '%s' in '%s'", o->dset, txn->target);
+		goto out;
+	}
+	txn->outs[txn->nouts++] = o;
+	*out = o;
+	o = NULL;
+out:
+	if (locked) {
+		if (ftype >= 0)
+			H5Tclose(ftype);
+		if (dcpl >= 0)
+			H5Pclose(dcpl);
+		if (lcpl >= 0)
+			H5Pclose(lcpl);
+		if (dapl >= 0)
+			H5Pclose(dapl);
+		if (o != NULL) {
+			if (o->memtype >= 0)
+				H5Tclose(o->memtype);
+			if (o->fspace >= 0)
+				H5Sclose(o->fspace);
+			if (o->ds >= 0)
+				H5Dclose(o->ds);
+		}
+		unlock();
+	}
+	if (o != NULL) {
+		free(o->dset);
+		free(o);
+	}
+	return rc;
+}
+
+int cask__io_write(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *start,
+                   const int64_t *count, const void *buf)
+{
+	int rc = 0, locked = 0;
+	hid_t mspace = -1;
+	int64_t n = 1;
+	size_t bytes = 0;
+	const char *path = o->txn->target;
+
+	rc = check_block(ctx, "write", path, o->dset, o->ndim, o->shape, start, count, NULL, &n);
+	if (rc != 0)
+		goto out;
+	if (cask__mul_size((size_t)n, o->elsize, &bytes) != 0) {
+		rc = cask__error(ctx, CASK_EOVERFLOW, "write of '%s' in '%s': size overflows", o->dset, path);
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+	lock();
+	locked = 1;
+	herr_t e;
+	if (o->ndim == 0) {
+		e = H5Dwrite(o->ds, o->memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+	} else {
+		hsize_t mc[CASK_MAX_DIMS];
+		for (int k = 0; k < o->ndim; k++)
+			mc[k] = (hsize_t)count[k];
+		mspace = H5Screate_simple(o->ndim, mc, NULL);
+		if (mspace < 0 || select_block(o->fspace, o->ndim, start, count, NULL) < 0) {
+			rc = h5fail(ctx, CASK_EIO, "write of '%s' in '%s': cannot select the block", o->dset, path);
+			goto out;
+		}
+		e = H5Dwrite(o->ds, o->memtype, mspace, o->fspace, H5P_DEFAULT, buf);
+	}
+	if (e < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot write '%s' in '%s' (temporary file '%s')", o->dset, path,
+		            o->txn->tmp);
+		goto out;
+	}
+out:
+	if (locked) {
+		if (mspace >= 0)
+			H5Sclose(mspace);
+		unlock();
+	}
+	if (rc == 0 && n > 0)
+		atomic_fetch_add(&ctx->bytes_written, (uint64_t)bytes);
+	return rc;
+}
+
+int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
+{
+	int rc = 0, fd = -1;
+	lock();
+	if (txn_close_handles(txn) != 0)
+		rc = h5fail(ctx, CASK_EIO, "cannot finish writing '%s' (temporary file '%s')", txn->target, txn->tmp);
+	unlock();
+	if (rc != 0)
+		goto out;
+	fd = open(txn->tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		rc = cask__error(ctx, CASK_EIO, "cannot sync '%s': %s", txn->tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(txn->tmp, txn->target) != 0) {
+		rc = cask__error(ctx, CASK_EIO, "cannot rename '%s' to '%s': %s", txn->tmp, txn->target,
+		                 strerror(errno));
+		goto out;
+	}
+	free(txn->tmp);
+	txn->tmp = NULL;
+	if (fsync_dir_of(txn->target) != 0) {
+		rc = cask__error(ctx, CASK_EIO, "'%s' was written but its directory could not be synced: %s",
+		                 txn->target, strerror(errno));
+		goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (txn->tmp != NULL)
+		unlink(txn->tmp);
+	txn_free(txn);
+	return rc;
+}
+
+void cask__io_txn_abort(cask__h5txn_t *txn)
+{
+	if (txn == NULL)
+		return;
+	lock();
+	txn_close_handles(txn);
+	H5Eclear2(H5E_DEFAULT);
+	unlock();
+	if (txn->tmp != NULL)
+		unlink(txn->tmp);
+	txn_free(txn);
+}
+
+/* ---------------------------------------------------------------- info */
+
+typedef struct {
+	char **names;
+	int64_t n, cap;
+	int oom;
+} names_t;
+
+static herr_t visit_cb(hid_t obj, const char *name, const H5O_info_t *info, void *data)
+{
+	names_t *v = data;
+	(void)obj;
+	if (info->type != H5O_TYPE_DATASET)
+		return 0;
+	if (v->n == v->cap) {
+		int64_t cap = v->cap > 0 ? 2 * v->cap : 16;
+		char **p = realloc(v->names, (size_t)cap * sizeof *p);
+		if (p == NULL) {
+			v->oom = 1;
+			return -1;
+		}
+		v->names = p;
+		v->cap = cap;
+	}
+	size_t len = strlen(name);
+	char *s = malloc(len + 2);
+	if (s == NULL) {
+		v->oom = 1;
+		return -1;
+	}
+	s[0] = '/';
+	memcpy(s + 1, name, len + 1);
+	v->names[v->n++] = s;
+	return 0;
+}
+
+/* Lock held.  Describe dataset name of file into *d. */
+static int describe(cask_ctx_t *ctx, hid_t file, const char *path, const char *name, cask_dset_info_t *d)
+{
+	int rc = 0;
+	hid_t ds = -1, ftype = -1, space = -1, dcpl = -1, dapl = -1;
+	memset(d, 0, sizeof *d);
+	snprintf(d->path, sizeof d->path, "%s", name);
+	dapl = make_dapl();
+	ds = dapl >= 0 ? H5Dopen2(file, name, dapl) : -1;
+	if (ds < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot open dataset '%s' in '%s'", name, path);
+		goto out;
+	}
+	ftype = H5Dget_type(ds);
+	space = H5Dget_space(ds);
+	dcpl = H5Dget_create_plist(ds);
+	if (ftype < 0 || space < 0 || dcpl < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot read the metadata of '%s' in '%s'", name, path);
+		goto out;
+	}
+	cask_dtype_t dt;
+	d->supported = classify(ftype, &dt, d->type, sizeof d->type);
+	int src = space_dims(space, &d->ndim, d->shape);
+	if (src == CASK_ENOTSUP) {
+		d->ndim = 0;
+		d->supported = 0;
+	} else if (src != 0) {
+		rc = h5fail(ctx, src, "cannot read the shape of '%s' in '%s'", name, path);
+		goto out;
+	}
+	if (H5Pget_layout(dcpl) == H5D_CHUNKED && d->ndim > 0) {
+		hsize_t c[CASK_MAX_DIMS];
+		if (H5Pget_chunk(dcpl, d->ndim, c) == d->ndim)
+			for (int k = 0; k < d->ndim; k++)
+				d->chunks[k] = (int64_t)c[k];
+	}
+	describe_filters(dcpl, d->filters, sizeof d->filters);
+	d->stored_bytes = H5Dget_storage_size(ds);
+	uint64_t n = src == CASK_ENOTSUP ? 0 : 1;
+	for (int k = 0; k < d->ndim; k++)
+		if (__builtin_mul_overflow(n, (uint64_t)d->shape[k], &n))
+			n = UINT64_MAX;
+	if (__builtin_mul_overflow(n, (uint64_t)H5Tget_size(ftype), &d->logical_bytes))
+		d->logical_bytes = UINT64_MAX;
+out:
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (space >= 0)
+		H5Sclose(space);
+	if (ftype >= 0)
+		H5Tclose(ftype);
+	if (ds >= 0)
+		H5Dclose(ds);
+	if (dapl >= 0)
+		H5Pclose(dapl);
+	return rc;
+}
+
+int cask_h5_info(cask_ctx_t *ctx, const char *path, const char *dset, cask_dset_info_t **out,
+                 int64_t *n)
+{
+	int rc = 0, locked = 0;
+	hid_t file = -1;
+	char *nd = NULL;
+	names_t v = {0};
+	cask_dset_info_t *res = NULL;
+
+	rc = check_regular(ctx, path, NULL);
+	if (rc != 0)
+		goto out;
+	if (dset != NULL) {
+		rc = norm_dset(ctx, path, dset, &nd);
+		if (rc != 0)
+			goto out;
+	}
+	lock();
+	locked = 1;
+	rc = open_file(ctx, path, &file);
+	if (rc != 0)
+		goto out;
+	if (nd != NULL) {
+		if (!ctx->allow_external) {
+			rc = check_links(ctx, file, path, nd, nd, 0);
+			if (rc != 0)
+				goto out;
+		}
+		H5O_info_t oi;
+		if (H5Oget_info_by_name2(file, nd, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+			rc = h5fail(ctx, CASK_ENOTFOUND, "dataset '%s' not found in '%s'", nd, path);
+			goto out;
+		}
+		if (oi.type != H5O_TYPE_DATASET) {
+			rc = cask__error(ctx, CASK_ENOTFOUND, "'%s' in '%s' is a %s, not a dataset", nd, path,
+			                 oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
+			goto out;
+		}
+		v.names = malloc(sizeof *v.names);
+		if (v.names == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		v.names[0] = nd;
+		nd = NULL;
+		v.n = v.cap = 1;
+	} else if (H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &v, H5O_INFO_BASIC) < 0) {
+		if (v.oom)
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		else
+			rc = h5fail(ctx, CASK_EIO, "cannot list the objects of '%s'", path);
+		goto out;
+	}
+	res = calloc(v.n > 0 ? (size_t)v.n : 1, sizeof *res);
+	if (res == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int64_t i = 0; i < v.n; i++) {
+		rc = describe(ctx, file, path, v.names[i], &res[i]);
+		if (rc != 0)
+			goto out;
+	}
+	*out = res;
+	*n = v.n;
+	res = NULL;
+out:
+	if (locked) {
+		if (file >= 0)
+			H5Fclose(file);
+		unlock();
+	}
+	for (int64_t i = 0; i < v.n; i++)
+		free(v.names[i]);
+	free(v.names);
+	free(res);
+	free(nd);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- direct chunk I/O */
+
+/* Check that chunk_start is a chunk origin inside the dataset. */
+static int check_chunk_start(cask_ctx_t *ctx, const char *what, const char *path, const char *dset, int ndim,
+                             const int64_t *shape, const int64_t *chunks, const int64_t *start)
+{
+	if (ndim == 0 || chunks[0] == 0)
+		return cask__error(ctx, CASK_EINVAL, "%s of '%s' in '%s': the dataset is not chunked", what, dset, path);
+	for (int k = 0; k < ndim; k++) {
+		if (start[k] < 0 || start[k] >= shape[k] || start[k] % chunks[k] != 0) {
+			char c[256];
+			fmt_coords(c, sizeof c, ndim, start);
+			return cask__error(ctx, CASK_EINVAL, "%s of '%s' in '%s': %s is not a chunk origin", what, dset,
+			                   path, c);
+		}
+	}
+	return 0;
+}
+
+/* Fill n elements of elsize bytes at p with the value at v. */
+static void fill_elems(void *p, size_t n, const unsigned char *v, size_t elsize)
+{
+	unsigned char *b = p;
+	int zero = 1;
+	for (size_t i = 0; i < elsize; i++)
+		zero &= v[i] == 0;
+	if (zero) {
+		memset(b, 0, n * elsize);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(b + i * elsize, v, elsize);
+}
+
+/* Bytes of the part of the chunk at start that lies inside shape. */
+static uint64_t chunk_logical_bytes(int ndim, const int64_t *shape, const int64_t *chunks, const int64_t *start,
+                                    size_t elsize)
+{
+	uint64_t n = elsize;
+	for (int k = 0; k < ndim; k++) {
+		int64_t rem = shape[k] - start[k];
+		n *= (uint64_t)(rem < chunks[k] ? rem : chunks[k]);
+	}
+	return n;
+}
+
+int cask__io_chunk_direct_ok(const cask__h5in_t *in)
+{
+	return in->direct_ok;
+}
+
+size_t cask__io_chunk_scratch_bytes(const cask__h5in_t *in)
+{
+	if (!in->meta.chunked)
+		return 0;
+	size_t s = in->max_stored;
+	if (cask__filter_ntransforms(in->filters, in->nfilters) >= 2)
+		s += in->meta.chunk_bytes;
+	return s;
+}
+
+/* Read one whole chunk through HDF5's own pipeline (H5Dread of the chunk's
+ * hyperslab, clipped to the dataset) into buf laid out as the full chunk;
+ * the part outside the dataset gets the fill value. */
+static int read_chunk_fallback(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *start, void *buf)
+{
+	int rc = 0, locked = 0;
+	hid_t mspace = -1;
+	int nd = in->meta.ndim;
+	int64_t count[CASK_MAX_DIMS], zero[CASK_MAX_DIMS], n = 1;
+	hsize_t full[CASK_MAX_DIMS];
+	for (int k = 0; k < nd; k++) {
+		int64_t rem = in->meta.shape[k] - start[k];
+		count[k] = rem < in->meta.chunks[k] ? rem : in->meta.chunks[k];
+		zero[k] = 0;
+		full[k] = (hsize_t)in->meta.chunks[k];
+		n *= count[k];
+	}
+	fill_elems(buf, in->meta.chunk_bytes / in->elsize, in->fill, in->elsize);
+	lock();
+	locked = 1;
+	mspace = H5Screate_simple(nd, full, NULL);
+	if (mspace < 0 || select_block(mspace, nd, zero, count, NULL) < 0 ||
+	    select_block(in->fspace, nd, start, count, NULL) < 0) {
+		rc = h5fail(ctx, CASK_EIO, "read of '%s' in '%s': cannot select a chunk", in->dset, in->path);
+		goto out;
+	}
+	if (H5Dread(in->ds, in->memtype, mspace, in->fspace, H5P_DEFAULT, buf) < 0) {
+		char c[256];
+		fmt_coords(c, sizeof c, nd, start);
+		rc = h5fail(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s'", c, in->dset, in->path);
+		goto out;
+	}
+out:
+	if (locked) {
+		if (mspace >= 0)
+			H5Sclose(mspace);
+		unlock();
+	}
+	if (rc == 0) {
+		if (in->meta.dtype == CASK_BOOL)
+			bool_normalise(buf, in->meta.chunk_bytes);
+		atomic_fetch_add(&ctx->bytes_read, (uint64_t)n * in->elsize);
+	}
+	return rc;
+}
+
+int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
+                        void *scratch, size_t scratch_bytes)
+{
+	int rc = 0, locked = 0, fallback = 0;
+	int nd = in->meta.ndim;
+	hsize_t off[CASK_MAX_DIMS];
+	char c[256];
+
+	rc = check_chunk_start(ctx, "chunk read", in->path, in->dset, nd, in->meta.shape, in->meta.chunks,
+	                       chunk_start);
+	if (rc != 0)
+		goto out;
+	if (!in->direct_ok) {
+		fallback = 1;
+		goto out;
+	}
+	if (scratch_bytes < cask__io_chunk_scratch_bytes(in)) {
+		rc = cask__error(ctx, CASK_EINVAL, "chunk read of '%s' in '%s': scratch of %zu bytes is below %zu",
+		                 in->dset, in->path, scratch_bytes, cask__io_chunk_scratch_bytes(in));
+		goto out;
+	}
+	for (int k = 0; k < nd; k++)
+		off[k] = (hsize_t)chunk_start[k];
+	fmt_coords(c, sizeof c, nd, chunk_start);
+	unsigned mask = 0;
+	haddr_t addr = HADDR_UNDEF;
+	hsize_t size = 0;
+	lock();
+	locked = 1;
+	if (H5Dget_chunk_info_by_coord(in->ds, off, &mask, &addr, &size) < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot locate the chunk at %s of '%s' in '%s'", c, in->dset, in->path);
+		goto out;
+	}
+	if (addr == HADDR_UNDEF || size == 0) {
+		/* Never written: the chunk reads as the fill value. */
+		unlock();
+		locked = 0;
+		fill_elems(buf, in->meta.chunk_bytes / in->elsize, in->fill, in->elsize);
+		atomic_fetch_add(&ctx->bytes_read, chunk_logical_bytes(nd, in->meta.shape, in->meta.chunks, chunk_start,
+		                                                       in->elsize));
+		goto out;
+	}
+	if (size > in->max_stored) {
+		fallback = 1; /* stored bigger than any encoder of ours makes it: let HDF5 decode */
+		goto out;
+	}
+	uint32_t mask2 = 0;
+	if (H5Dread_chunk(in->ds, H5P_DEFAULT, off, &mask2, scratch) < 0) {
+		rc = h5fail(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s'", c, in->dset, in->path);
+		goto out;
+	}
+	unlock();
+	locked = 0;
+	const char *why = "";
+	unsigned char *tmp = (unsigned char *)scratch + in->max_stored;
+	size_t tmp_cap = scratch_bytes - in->max_stored;
+	rc = cask__filter_decode(in->filters, in->nfilters, mask2, scratch, (size_t)size, buf, in->meta.chunk_bytes,
+	                         tmp_cap > 0 ? tmp : NULL, tmp_cap, &why);
+	if (rc == CASK_ENOTSUP) {
+		rc = 0;
+		fallback = 1;
+		goto out;
+	}
+	if (rc != 0) {
+		rc = cask__error(ctx, CASK_ECORRUPT, "corrupt chunk at %s of '%s' in '%s': %s", c, in->dset, in->path,
+		                 why);
+		goto out;
+	}
+	if (in->swap)
+		cask__byteswap(buf, in->meta.chunk_bytes / in->elsize, in->elsize);
+	if (in->meta.dtype == CASK_BOOL)
+		bool_normalise(buf, in->meta.chunk_bytes);
+	atomic_fetch_add(&ctx->bytes_read,
+	                 chunk_logical_bytes(nd, in->meta.shape, in->meta.chunks, chunk_start, in->elsize));
+out:
+	if (locked)
+		unlock();
+	if (rc == 0 && fallback)
+		rc = read_chunk_fallback(ctx, in, chunk_start, buf);
+	return rc;
+}
+
+size_t cask__io_out_chunk_bytes(const cask__h5out_t *o)
+{
+	return o->chunk_bytes;
+}
+
+int cask__io_out_filtered(const cask__h5out_t *o)
+{
+	return o->nfilters > 0;
+}
+
+size_t cask__io_out_chunk_scratch_bytes(const cask__h5out_t *o)
+{
+	if (o->chunk_bytes == 0)
+		return 0;
+	size_t s = cask__filter_bound(o->chunk_bytes);
+	if (cask__filter_ntransforms(o->filters, o->nfilters) >= 2)
+		s += o->chunk_bytes;
+	return s;
+}
+
+int cask__io_write_chunk(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *chunk_start,
+                         const void *buf_full_chunk, void *scratch, size_t scratch_bytes)
+{
+	int rc = 0, locked = 0;
+	const char *path = o->txn->target;
+	hsize_t off[CASK_MAX_DIMS];
+	const void *data = buf_full_chunk;
+	size_t n = o->chunk_bytes;
+
+	rc = check_chunk_start(ctx, "chunk write", path, o->dset, o->ndim, o->shape, o->chunks, chunk_start);
+	if (rc != 0)
+		goto out;
+	if (o->nfilters > 0) {
+		size_t need = cask__io_out_chunk_scratch_bytes(o);
+		size_t bound = cask__filter_bound(o->chunk_bytes);
+		const char *why = "";
+		if (scratch_bytes < need) {
+			rc = cask__error(ctx, CASK_EINVAL, "chunk write of '%s' in '%s': scratch of %zu bytes is below %zu",
+			                 o->dset, path, scratch_bytes, need);
+			goto out;
+		}
+		rc = cask__filter_encode(o->filters, o->nfilters, buf_full_chunk, o->chunk_bytes, scratch, bound,
+		                         (unsigned char *)scratch + bound, scratch_bytes - bound, &n, &why);
+		if (rc != 0) {
+			rc = cask__error(ctx, CASK_EINTERNAL, "cannot encode a chunk of '%s' in '%s': %s", o->dset, path, why);
+			goto out;
+		}
+		data = scratch;
+	}
+	for (int k = 0; k < o->ndim; k++)
+		off[k] = (hsize_t)chunk_start[k];
+	lock();
+	locked = 1;
+	if (H5Dwrite_chunk(o->ds, H5P_DEFAULT, 0, off, n, data) < 0) {
+		char c[256];
+		fmt_coords(c, sizeof c, o->ndim, chunk_start);
+		rc = h5fail(ctx, CASK_EIO, "cannot write the chunk at %s of '%s' in '%s' (temporary file '%s')", c,
+		            o->dset, path, o->txn->tmp);
+		goto out;
+	}
+out:
+	if (locked)
+		unlock();
+	if (rc == 0)
+		atomic_fetch_add(&ctx->bytes_written,
+		                 chunk_logical_bytes(o->ndim, o->shape, o->chunks, chunk_start, o->elsize));
+	return rc;
+}

@@ -1,0 +1,534 @@
+/*
+ * test_eval.c - the array engine end to end through the public API:
+ * in-memory buffers and HDF5 files in, cask_compute / cask_store out.
+ * References are naive loops written independently here (exact for
+ * integers), NumPy's documented promotion table, and round trips.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cask.h"
+
+static cask_ctx_t *new_ctx(size_t budget, int threads)
+{
+	cask_ctx_t *ctx;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	assert_int_equal(cask_ctx_set_memory(ctx, budget), 0);
+	assert_int_equal(cask_ctx_set_threads(ctx, threads), 0);
+	return ctx;
+}
+
+#define OK(expr) do { int rc_ = (expr); if (rc_ != 0) fail_msg("%s -> %d: %s", #expr, rc_, cask_ctx_message(ctx)); } while (0)
+
+static void test_eval_promotion_table(void **state)
+{
+	(void)state;
+	/* np.result_type for array dtypes (NumPy's documented table). */
+	struct { cask_dtype_t a, b, r; } t[] = {
+		{CASK_INT8, CASK_UINT8, CASK_INT16}, {CASK_INT64, CASK_UINT64, CASK_FLOAT64},
+		{CASK_INT32, CASK_FLOAT32, CASK_FLOAT64}, {CASK_INT16, CASK_FLOAT32, CASK_FLOAT32},
+		{CASK_UINT32, CASK_INT32, CASK_INT64}, {CASK_BOOL, CASK_INT8, CASK_INT8},
+		{CASK_UINT8, CASK_UINT16, CASK_UINT16}, {CASK_FLOAT32, CASK_FLOAT64, CASK_FLOAT64},
+		{CASK_BOOL, CASK_BOOL, CASK_BOOL}, {CASK_UINT16, CASK_INT8, CASK_INT32},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		assert_int_equal(cask_dtype_promote(t[i].a, t[i].b), t[i].r);
+		assert_int_equal(cask_dtype_promote(t[i].b, t[i].a), t[i].r);
+	}
+}
+
+static cask_array_t *scalar_f(cask_ctx_t *ctx, double v, int weak)
+{
+	cask_array_t *a;
+	cask_scalar_t s = {.dtype = CASK_FLOAT64, .v.f = v};
+	OK(cask_array_scalar(ctx, s, weak, &a));
+	return a;
+}
+
+static cask_array_t *scalar_i(cask_ctx_t *ctx, int64_t v, int weak)
+{
+	cask_array_t *a;
+	cask_scalar_t s = {.dtype = CASK_INT64, .v.i = v};
+	OK(cask_array_scalar(ctx, s, weak, &a));
+	return a;
+}
+
+static void test_eval_weak_scalars(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(64 << 20, 1);
+	float xf[4] = {1, 2, 3, 4};
+	int8_t xi[4] = {1, 2, 3, 4};
+	int64_t n = 4;
+	cask_array_t *f, *i, *two = scalar_f(ctx, 2.0, 1), *one = scalar_i(ctx, 1, 1), *r;
+	OK(cask_array_from_buffer(ctx, CASK_FLOAT32, 1, &n, NULL, xf, &f));
+	OK(cask_array_from_buffer(ctx, CASK_INT8, 1, &n, NULL, xi, &i));
+	/* float32 * 2.0 stays float32 (NEP 50) */
+	OK(cask_binary(ctx, CASK_MUL, f, two, &r));
+	assert_int_equal(cask_array_dtype(r), CASK_FLOAT32);
+	cask_array_destroy(r);
+	/* int8 + 1 stays int8; int8 * 2.0 is float64; int8 / int8 is float64 */
+	OK(cask_binary(ctx, CASK_ADD, i, one, &r));
+	assert_int_equal(cask_array_dtype(r), CASK_INT8);
+	cask_array_destroy(r);
+	OK(cask_binary(ctx, CASK_MUL, i, two, &r));
+	assert_int_equal(cask_array_dtype(r), CASK_FLOAT64);
+	cask_array_destroy(r);
+	OK(cask_binary(ctx, CASK_DIV, i, i, &r));
+	assert_int_equal(cask_array_dtype(r), CASK_FLOAT64);
+	double out[4];
+	OK(cask_compute(ctx, r, out, sizeof out));
+	for (int k = 0; k < 4; k++)
+		assert_true(out[k] == 1.0);
+	cask_array_destroy(r);
+	/* a strong float64 scalar promotes float32 to float64 */
+	cask_array_t *s2 = scalar_f(ctx, 2.0, 0);
+	OK(cask_binary(ctx, CASK_MUL, f, s2, &r));
+	assert_int_equal(cask_array_dtype(r), CASK_FLOAT64);
+	cask_array_destroy(r);
+	cask_array_destroy(s2);
+	cask_array_destroy(f);
+	cask_array_destroy(i);
+	cask_array_destroy(two);
+	cask_array_destroy(one);
+	cask_ctx_destroy(ctx);
+}
+
+/* x (rows x cols) int32 = i*cols + j - 7; y (cols) int32 = 3j + 1. */
+static void fill_xy(int32_t *x, int32_t *y, int64_t rows, int64_t cols)
+{
+	for (int64_t i = 0; i < rows; i++)
+		for (int64_t j = 0; j < cols; j++)
+			x[i * cols + j] = (int32_t)(i * cols + j - 7);
+	for (int64_t j = 0; j < cols; j++)
+		y[j] = (int32_t)(3 * j + 1);
+}
+
+static void test_eval_fused_broadcast_any_chunking(void **state)
+{
+	(void)state;
+	enum { R = 37, C = 23 };
+	static int32_t x[R * C], y[C];
+	fill_xy(x, y, R, C);
+	int64_t chunkings[][2] = {{1, 1}, {5, 7}, {R, C}, {16, 23}, {37, 1}};
+	for (int threads = 1; threads <= 2; threads++) {
+		for (size_t c = 0; c < sizeof chunkings / sizeof chunkings[0]; c++) {
+			cask_ctx_t *ctx = new_ctx(16 << 20, threads);
+			int64_t shape[2] = {R, C}, ys = C;
+			cask_array_t *ax, *ay, *t1, *t2, *t3, *two = scalar_i(ctx, 2, 1);
+			OK(cask_array_from_buffer(ctx, CASK_INT32, 2, shape, chunkings[c], x, &ax));
+			OK(cask_array_from_buffer(ctx, CASK_INT32, 1, &ys, NULL, y, &ay));
+			/* (x + y * 2) // 3 - x % 5 : NumPy floor semantics */
+			OK(cask_binary(ctx, CASK_MUL, ay, two, &t1));
+			OK(cask_binary(ctx, CASK_ADD, ax, t1, &t2));
+			cask_array_t *three = scalar_i(ctx, 3, 1), *five = scalar_i(ctx, 5, 1), *t4, *t5;
+			OK(cask_binary(ctx, CASK_FLOORDIV, t2, three, &t3));
+			OK(cask_binary(ctx, CASK_MOD, ax, five, &t4));
+			OK(cask_binary(ctx, CASK_SUB, t3, t4, &t5));
+			assert_int_equal(cask_array_dtype(t5), CASK_INT32);
+			int32_t out[R * C];
+			OK(cask_compute(ctx, t5, out, sizeof out));
+			for (int64_t i = 0; i < R; i++)
+				for (int64_t j = 0; j < C; j++) {
+					int64_t v = x[i * C + j] + 2 * (int64_t)y[j];
+					int64_t fd = v >= 0 ? v / 3 : -((-v + 2) / 3);
+					int64_t xm = x[i * C + j] % 5;
+					if (xm < 0)
+						xm += 5;
+					assert_int_equal(out[i * C + j], fd - xm);
+				}
+			cask_array_t *all[] = {ax, ay, t1, t2, t3, t4, t5, two, three, five};
+			for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+				cask_array_destroy(all[k]);
+			cask_ctx_destroy(ctx);
+		}
+	}
+}
+
+static void test_eval_views(void **state)
+{
+	(void)state;
+	enum { A = 6, B = 7, C = 5 };
+	static int32_t x[A * B * C];
+	for (int i = 0; i < A * B * C; i++)
+		x[i] = i * 3 - 100;
+	cask_ctx_t *ctx = new_ctx(16 << 20, 2);
+	int64_t shape[3] = {A, B, C}, ch[3] = {4, 3, 2};
+	cask_array_t *ax, *v, *t;
+	OK(cask_array_from_buffer(ctx, CASK_INT32, 3, shape, ch, x, &ax));
+	/* x[1:6:2, ::-1, 3] */
+	cask_index_t idx[3] = {
+		{.kind = CASK_INDEX_SLICE, .start = 1, .stop = 6, .step = 2, .has_start = 1, .has_stop = 1},
+		{.kind = CASK_INDEX_SLICE, .step = -1},
+		{.kind = CASK_INDEX_INT, .start = 3},
+	};
+	OK(cask_index(ctx, ax, 3, idx, &v));
+	assert_int_equal(cask_array_ndim(v), 2);
+	assert_int_equal(cask_array_shape(v)[0], 3);
+	assert_int_equal(cask_array_shape(v)[1], B);
+	int32_t out[3 * B];
+	OK(cask_compute(ctx, v, out, sizeof out));
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < B; j++)
+			assert_int_equal(out[i * B + j], x[(1 + 2 * i) * B * C + (B - 1 - j) * C + 3]);
+	/* transpose of the view, then a newaxis and negative stop */
+	OK(cask_transpose(ctx, v, NULL, &t));
+	int32_t out2[B * 3];
+	OK(cask_compute(ctx, t, out2, sizeof out2));
+	for (int i = 0; i < B; i++)
+		for (int j = 0; j < 3; j++)
+			assert_int_equal(out2[i * 3 + j], out[j * B + i]);
+	cask_array_t *w;
+	cask_index_t idx2[3] = {
+		{.kind = CASK_INDEX_NEWAXIS},
+		{.kind = CASK_INDEX_ELLIPSIS},
+		{.kind = CASK_INDEX_SLICE, .stop = -1, .has_stop = 1, .step = 1},
+	};
+	OK(cask_index(ctx, t, 3, idx2, &w));
+	assert_int_equal(cask_array_ndim(w), 3);
+	assert_int_equal(cask_array_shape(w)[0], 1);
+	assert_int_equal(cask_array_shape(w)[2], 2);
+	int32_t out3[B * 2];
+	OK(cask_compute(ctx, w, out3, sizeof out3));
+	for (int i = 0; i < B; i++)
+		for (int j = 0; j < 2; j++)
+			assert_int_equal(out3[i * 2 + j], out2[i * 3 + j]);
+	/* out-of-range integer index and zero step are errors */
+	cask_array_t *bad;
+	cask_index_t oob = {.kind = CASK_INDEX_INT, .start = 6};
+	assert_int_equal(cask_index(ctx, ax, 1, &oob, &bad), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "out of bounds"));
+	cask_index_t z = {.kind = CASK_INDEX_SLICE, .step = 0};
+	assert_int_equal(cask_index(ctx, ax, 1, &z, &bad), CASK_EINVAL);
+	cask_array_destroy(w);
+	cask_array_destroy(t);
+	cask_array_destroy(v);
+	cask_array_destroy(ax);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_concat_stack(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(16 << 20, 2);
+	int16_t a[3 * 4], b[2 * 4];
+	for (int i = 0; i < 12; i++)
+		a[i] = (int16_t)i;
+	for (int i = 0; i < 8; i++)
+		b[i] = (int16_t)(100 + i);
+	int64_t sa[2] = {3, 4}, sb[2] = {2, 4}, ch[2] = {2, 3};
+	cask_array_t *A, *B, *c, *cT;
+	OK(cask_array_from_buffer(ctx, CASK_INT16, 2, sa, ch, a, &A));
+	OK(cask_array_from_buffer(ctx, CASK_INT16, 2, sb, ch, b, &B));
+	cask_array_t *ab[2] = {A, B};
+	OK(cask_concatenate(ctx, 2, ab, 0, &c));
+	int16_t out[20];
+	OK(cask_compute(ctx, c, out, sizeof out));
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(out[i], a[i]);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(out[12 + i], b[i]);
+	/* concatenate along axis 1 of the transposes */
+	cask_array_t *At, *Bt;
+	OK(cask_transpose(ctx, A, NULL, &At));
+	OK(cask_transpose(ctx, B, NULL, &Bt));
+	cask_array_t *abt[2] = {At, Bt};
+	OK(cask_concatenate(ctx, 2, abt, 1, &cT));
+	int16_t outT[20];
+	OK(cask_compute(ctx, cT, outT, sizeof outT));
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 5; j++)
+			assert_int_equal(outT[i * 5 + j], out[j * 4 + i]);
+	/* stack two equal shapes on a new last axis */
+	cask_array_t *st, *aa[2] = {A, A};
+	OK(cask_stack(ctx, 2, aa, -1, &st));
+	assert_int_equal(cask_array_ndim(st), 3);
+	int16_t outS[24];
+	OK(cask_compute(ctx, st, outS, sizeof outS));
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(outS[2 * i], a[i]), assert_int_equal(outS[2 * i + 1], a[i]);
+	/* shape mismatch names both shapes */
+	cask_array_t *bad;
+	assert_int_equal(cask_concatenate(ctx, 2, ab, 1, &bad), CASK_ESHAPE);
+	cask_array_t *all[] = {A, B, c, cT, At, Bt, st};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_broadcast_error(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(16 << 20, 1);
+	int64_t s1[2] = {3, 4}, s2 = 5;
+	cask_array_t *a, *b, *r;
+	OK(cask_array_zeros(ctx, CASK_FLOAT64, 2, s1, NULL, &a));
+	OK(cask_array_zeros(ctx, CASK_FLOAT64, 1, &s2, NULL, &b));
+	assert_int_equal(cask_binary(ctx, CASK_ADD, a, b, &r), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "(3,4)"));
+	assert_non_null(strstr(cask_ctx_message(ctx), "(5,)"));
+	cask_array_destroy(a);
+	cask_array_destroy(b);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_reductions_exact(void **state)
+{
+	(void)state;
+	enum { R = 29, C = 13 };
+	static int32_t x[R * C], y[C];
+	fill_xy(x, y, R, C);
+	for (int threads = 1; threads <= 2; threads++) {
+		cask_ctx_t *ctx = new_ctx(8 << 20, threads);
+		int64_t shape[2] = {R, C}, ch[2] = {4, 5};
+		cask_array_t *ax, *s0, *s1, *sa, *am;
+		OK(cask_array_from_buffer(ctx, CASK_INT32, 2, shape, ch, x, &ax));
+		int ax0 = 0, ax1 = 1;
+		OK(cask_reduce(ctx, CASK_SUM, ax, 1, &ax0, 0, 0, &s0));
+		OK(cask_reduce(ctx, CASK_SUM, ax, 1, &ax1, 1, 0, &s1));
+		OK(cask_reduce(ctx, CASK_SUM, ax, 0, NULL, 0, 0, &sa));
+		OK(cask_reduce(ctx, CASK_ARGMAX, ax, 1, &ax0, 0, 0, &am));
+		assert_int_equal(cask_array_dtype(s0), CASK_INT64);
+		assert_int_equal(cask_array_ndim(s1), 2);
+		assert_int_equal(cask_array_ndim(sa), 0);
+		int64_t o0[C], o1[R], oa, oam[C];
+		OK(cask_compute(ctx, s0, o0, sizeof o0));
+		OK(cask_compute(ctx, s1, o1, sizeof o1));
+		OK(cask_compute(ctx, sa, &oa, sizeof oa));
+		OK(cask_compute(ctx, am, oam, sizeof oam));
+		int64_t tot = 0;
+		for (int j = 0; j < C; j++) {
+			int64_t s = 0;
+			for (int i = 0; i < R; i++)
+				s += x[i * C + j];
+			assert_int_equal(o0[j], s);
+			assert_int_equal(oam[j], R - 1); /* x increases down each column */
+		}
+		for (int i = 0; i < R; i++) {
+			int64_t s = 0;
+			for (int j = 0; j < C; j++)
+				s += x[i * C + j];
+			assert_int_equal(o1[i], s);
+			tot += s;
+		}
+		assert_int_equal(oa, tot);
+		cask_array_t *all[] = {ax, s0, s1, sa, am};
+		for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+			cask_array_destroy(all[k]);
+		cask_ctx_destroy(ctx);
+	}
+}
+
+/* x - mean(x, axis=0): two passes, the reduction broadcast back. */
+static void test_eval_center_columns(void **state)
+{
+	(void)state;
+	enum { R = 100, C = 7 };
+	static double x[R * C];
+	for (int i = 0; i < R * C; i++)
+		x[i] = sin(i * 0.37) * 1000 + i;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t shape[2] = {R, C}, ch[2] = {9, 3};
+	cask_array_t *ax, *m, *d, *v;
+	OK(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, x, &ax));
+	int ax0 = 0;
+	OK(cask_reduce(ctx, CASK_MEAN, ax, 1, &ax0, 0, 0, &m));
+	OK(cask_binary(ctx, CASK_SUB, ax, m, &d));
+	OK(cask_reduce(ctx, CASK_VAR, ax, 1, &ax0, 1, 1, &v));
+	double out[R * C], var[C];
+	OK(cask_compute(ctx, d, out, sizeof out));
+	OK(cask_compute(ctx, v, var, sizeof var));
+	for (int j = 0; j < C; j++) {
+		double s = 0, q = 0;
+		for (int i = 0; i < R; i++)
+			s += x[i * C + j];
+		s /= R;
+		for (int i = 0; i < R; i++) {
+			q += (x[i * C + j] - s) * (x[i * C + j] - s);
+			/* |x| <= ~1700: a few ulps of 2048 */
+			assert_true(fabs(out[i * C + j] - (x[i * C + j] - s)) < 1e-12 * 2048);
+		}
+		q /= R - 1;
+		assert_true(fabs(var[j] - q) <= 1e-12 * q);
+	}
+	cask_array_destroy(ax);
+	cask_array_destroy(m);
+	cask_array_destroy(d);
+	cask_array_destroy(v);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_zero_size_and_0d(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t shape[2] = {0, 5};
+	cask_array_t *z, *s, *m, *mn;
+	OK(cask_array_ones(ctx, CASK_FLOAT64, 2, shape, NULL, &z));
+	int ax0 = 0;
+	OK(cask_reduce(ctx, CASK_SUM, z, 1, &ax0, 0, 0, &s));
+	OK(cask_reduce(ctx, CASK_MEAN, z, 0, NULL, 0, 0, &m));
+	double o[5], om;
+	OK(cask_compute(ctx, s, o, sizeof o));
+	for (int j = 0; j < 5; j++)
+		assert_true(o[j] == 0.0);
+	OK(cask_compute(ctx, m, &om, sizeof om));
+	assert_true(isnan(om));
+	OK(cask_reduce(ctx, CASK_MIN, z, 0, NULL, 0, 0, &mn));
+	assert_int_equal(cask_compute(ctx, mn, &om, sizeof om), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "zero-size"));
+	/* 0-d: a scalar expression */
+	cask_array_t *a = scalar_f(ctx, 2.0, 0), *b, *c;
+	OK(cask_unary(ctx, CASK_SQRT, a, &b));
+	OK(cask_binary(ctx, CASK_MUL, b, b, &c));
+	double v;
+	OK(cask_compute(ctx, c, &v, sizeof v));
+	assert_true(fabs(v - 2.0) <= 2 * 4.45e-16); /* sqrt(2)^2: within 2 ulps of 2 */
+	cask_array_t *all[] = {z, s, m, mn, a, b, c};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_random_reproducible(void **state)
+{
+	(void)state;
+	int64_t shape[2] = {50, 40}, c1[2] = {7, 9}, c2[2] = {50, 40};
+	double a[2000], b[2000];
+	cask_ctx_t *ctx = new_ctx(8 << 20, 1);
+	cask_array_t *r1, *r2;
+	OK(cask_array_random(ctx, CASK_RANDOM_NORMAL, 42, CASK_FLOAT64, 2, shape, c1, &r1));
+	OK(cask_compute(ctx, r1, a, sizeof a));
+	OK(cask_ctx_set_threads(ctx, 2));
+	OK(cask_array_random(ctx, CASK_RANDOM_NORMAL, 42, CASK_FLOAT64, 2, shape, c2, &r2));
+	OK(cask_compute(ctx, r2, b, sizeof b));
+	assert_memory_equal(a, b, sizeof a);
+	cask_array_destroy(r1);
+	cask_array_destroy(r2);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_budget_too_small(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(1 << 20, 2); /* 1 MiB */
+	int64_t shape[2] = {4096, 4096}, ch[2] = {4096, 4096}; /* one 128 MiB chunk */
+	cask_array_t *a, *s;
+	OK(cask_array_ones(ctx, CASK_FLOAT64, 2, shape, ch, &a));
+	OK(cask_reduce(ctx, CASK_SUM, a, 0, NULL, 0, 0, &s));
+	double v;
+	assert_int_equal(cask_compute(ctx, s, &v, sizeof v), CASK_EBUDGET);
+	assert_non_null(strstr(cask_ctx_message(ctx), "budget"));
+	cask_stats_t st;
+	cask_ctx_stats(ctx, &st);
+	assert_int_equal(st.tasks_run, 0);
+	cask_array_destroy(a);
+	cask_array_destroy(s);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_budget_respected(void **state)
+{
+	(void)state;
+	size_t budget = 4 << 20;
+	cask_ctx_t *ctx = new_ctx(budget, 2);
+	int64_t shape[2] = {2048, 2048}, ch[2] = {128, 256}; /* 32 MiB array, 256 KiB chunks */
+	cask_array_t *a, *b, *s;
+	OK(cask_array_random(ctx, CASK_RANDOM_UNIFORM, 7, CASK_FLOAT64, 2, shape, ch, &a));
+	cask_array_t *h = scalar_f(ctx, 0.5, 1);
+	OK(cask_binary(ctx, CASK_SUB, a, h, &b));
+	OK(cask_reduce(ctx, CASK_STD, b, 0, NULL, 0, 0, &s));
+	double v;
+	OK(cask_compute(ctx, s, &v, sizeof v));
+	/* std of U(0,1) is 1/sqrt(12); 4M samples: standard error ~ 1e-4 */
+	assert_true(fabs(v - 1.0 / sqrt(12.0)) < 1e-3);
+	cask_stats_t st;
+	cask_ctx_stats(ctx, &st);
+	assert_true(st.peak_memory <= budget);
+	assert_true(st.tasks_run >= 128);
+	cask_array_destroy(a);
+	cask_array_destroy(b);
+	cask_array_destroy(h);
+	cask_array_destroy(s);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_eval_store_roundtrip(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_store.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(16 << 20, 2);
+	int64_t shape[2] = {100, 30}, ch[2] = {16, 7};
+	cask_array_t *a, *b, *bb;
+	OK(cask_array_indices(ctx, CASK_INT32, 2, shape, ch, -5, 3, &a));
+	cask_array_t *two = scalar_i(ctx, 2, 1), *gt;
+	OK(cask_binary(ctx, CASK_MUL, a, two, &b));
+	OK(cask_binary(ctx, CASK_GT, a, two, &gt));
+	cask_store_t o[2];
+	cask_store_init(&o[0], path, "/g/a2");
+	cask_store_init(&o[1], path, "/flag");
+	o[0].gzip = 1;
+	o[0].shuffle = 1;
+	cask_array_t *outs[2] = {b, gt};
+	OK(cask_store(ctx, 2, outs, o));
+	/* storing again without overwrite fails and leaves the file intact */
+	assert_int_equal(cask_store(ctx, 1, &b, o), CASK_EEXIST);
+	OK(cask_array_open(ctx, path, "/g/a2", NULL, &bb));
+	assert_int_equal(cask_array_dtype(bb), CASK_INT32);
+	int32_t got[3000];
+	OK(cask_compute(ctx, bb, got, sizeof got));
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(got[i], 2 * (-5 + 3 * i));
+	cask_array_t *fl;
+	OK(cask_array_open(ctx, path, "/flag", NULL, &fl));
+	assert_int_equal(cask_array_dtype(fl), CASK_BOOL);
+	uint8_t gb[3000];
+	OK(cask_compute(ctx, fl, gb, sizeof gb));
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(gb[i], (-5 + 3 * i) > 2);
+	/* overwrite an input with a function of itself */
+	cask_array_t *b3;
+	OK(cask_binary(ctx, CASK_MUL, bb, two, &b3));
+	o[0].overwrite = 1;
+	OK(cask_store(ctx, 1, &b3, o));
+	cask_array_t *bb2;
+	OK(cask_array_open(ctx, path, "/g/a2", NULL, &bb2));
+	OK(cask_compute(ctx, bb2, got, sizeof got));
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(got[i], 4 * (-5 + 3 * i));
+	cask_array_t *all[] = {a, b, bb, two, gt, fl, b3, bb2};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eval_promotion_table),
+		cmocka_unit_test(test_eval_weak_scalars),
+		cmocka_unit_test(test_eval_fused_broadcast_any_chunking),
+		cmocka_unit_test(test_eval_views),
+		cmocka_unit_test(test_eval_concat_stack),
+		cmocka_unit_test(test_eval_broadcast_error),
+		cmocka_unit_test(test_eval_reductions_exact),
+		cmocka_unit_test(test_eval_center_columns),
+		cmocka_unit_test(test_eval_zero_size_and_0d),
+		cmocka_unit_test(test_eval_random_reproducible),
+		cmocka_unit_test(test_eval_budget_too_small),
+		cmocka_unit_test(test_eval_budget_respected),
+		cmocka_unit_test(test_eval_store_roundtrip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
