@@ -533,24 +533,34 @@ void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
 		const double *xb = x + o * L * inner;
 		double *yb = y + o * Lo * inner;
 		if (inner == 1) {
-			/* Last axis: a line loop. */
-			for (l = 0; l < Lo; l++) {
-				const double *c = xb + l + s1;
-				double t;
-				if (sym > 0) {
-					t = c[0] * fw[0];
-					for (jj = -s1; jj < 0; jj++)
-						t += (c[jj] + c[-jj]) * fw[jj];
-				} else if (sym < 0) {
-					t = c[0] * fw[0];
-					for (jj = -s1; jj < 0; jj++)
-						t += (c[jj] - c[-jj]) * fw[jj];
-				} else {
-					t = c[s2] * fw[s2];
-					for (jj = -s1; jj < s2; jj++)
-						t += c[jj] * fw[jj];
+			/* Last axis: the line is the row; the same per-element
+			 * operations, vectorised over the outputs. */
+			const double *c = xb + s1;
+			if (sym != 0) {
+				double w0 = fw[0];
+				for (l = 0; l < Lo; l++)
+					yb[l] = c[l] * w0;
+				for (jj = -s1; jj < 0; jj++) {
+					const double *a = c + jj, *b = c - jj;
+					double wj = fw[jj];
+					if (sym > 0)
+						for (l = 0; l < Lo; l++)
+							yb[l] += (a[l] + b[l]) * wj;
+					else
+						for (l = 0; l < Lo; l++)
+							yb[l] += (a[l] - b[l]) * wj;
 				}
-				yb[l] = t;
+			} else {
+				const double *r = c + s2;
+				double w2 = fw[s2];
+				for (l = 0; l < Lo; l++)
+					yb[l] = r[l] * w2;
+				for (jj = -s1; jj < s2; jj++) {
+					const double *a = c + jj;
+					double wj = fw[jj];
+					for (l = 0; l < Lo; l++)
+						yb[l] += a[l] * wj;
+				}
 			}
 			continue;
 		}
@@ -632,6 +642,21 @@ static void minmax1d(int nd, const int64_t *ext, int axis, int64_t n, int is_min
 	for (o = 0; o < outer; o++) {
 		const double *xb = x + o * L * inner;
 		double *yb = y + o * Lo * inner;
+		if (inner == 1) {
+			/* Last axis: scan the shifted line, vectorised over l. */
+			memcpy(yb, xb, (size_t)Lo * sizeof(double));
+			for (k = 1; k < n; k++) {
+				const double *a = xb + k;
+				if (is_min) {
+					for (l = 0; l < Lo; l++)
+						yb[l] = a[l] <= yb[l] ? a[l] : yb[l];
+				} else {
+					for (l = 0; l < Lo; l++)
+						yb[l] = a[l] >= yb[l] ? a[l] : yb[l];
+				}
+			}
+			continue;
+		}
 		for (l = 0; l < Lo; l++) {
 			double *yr = yb + l * inner;
 			memcpy(yr, xb + l * inner, (size_t)inner * sizeof(double));

@@ -17,6 +17,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels.h"
 
@@ -55,10 +56,44 @@ void cask__random_philox(const uint32_t ctr[4], const uint32_t key[2], uint32_t 
 	philox(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], out);
 }
 
-/* The block of flat index i under seed. */
-static inline void block(uint64_t seed, uint64_t i, uint32_t x[4])
+/* Philox on LANES consecutive counters at once: the lanes are independent,
+ * so their rounds overlap in the pipeline where one block alone is bound by
+ * the latency of its 10 dependent rounds.  Two lanes measured best here
+ * (wider groups get vectorised with SSE2 shuffles and ran slower). */
+#define LANES 2
+
+static inline void blocks(uint64_t seed, uint64_t i0, uint32_t x[4][LANES])
 {
-	philox((uint32_t)i, (uint32_t)(i >> 32), 0, 0, (uint32_t)seed, (uint32_t)(seed >> 32), x);
+	uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+	uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+
+	for (int l = 0; l < LANES; l++) {
+		const uint64_t i = i0 + (uint64_t)l;
+		c0[l] = (uint32_t)i;
+		c1[l] = (uint32_t)(i >> 32);
+		c2[l] = 0;
+		c3[l] = 0;
+	}
+	for (int r = 0; r < 10; r++) {
+		if (r > 0) {
+			k0 += PHILOX_W0;
+			k1 += PHILOX_W1;
+		}
+		for (int l = 0; l < LANES; l++) {
+			const uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l];
+			const uint64_t p1 = (uint64_t)PHILOX_M1 * c2[l];
+			const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
+			const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+			c1[l] = (uint32_t)p1;
+			c3[l] = (uint32_t)p0;
+			c0[l] = n0;
+			c2[l] = n2;
+		}
+	}
+	memcpy(x[0], c0, sizeof(c0));
+	memcpy(x[1], c1, sizeof(c1));
+	memcpy(x[2], c2, sizeof(c2));
+	memcpy(x[3], c3, sizeof(c3));
 }
 
 static inline double u53(uint32_t lo, uint32_t hi)
@@ -66,49 +101,60 @@ static inline double u53(uint32_t lo, uint32_t hi)
 	return (double)((((uint64_t)hi << 32) | lo) >> 11) * 0x1p-53;
 }
 
-static inline double normal_of(const uint32_t x[4])
+static inline double normal_of(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3)
 {
-	const double u1 = u53(x[0], x[1]);
-	const double u2 = u53(x[2], x[3]);
+	const double u1 = u53(x0, x1);
+	const double u2 = u53(x2, x3);
 	return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586476925287 * u2);
 }
 
+/* Each kernel walks the range in groups of LANES counters; the last group
+ * computes a few blocks past the end and stores only what is asked. */
+
 void cask_k_random_uniform_f64(int64_t n, uint64_t seed, int64_t first, double *out)
 {
-	uint32_t x[4];
+	uint32_t x[4][LANES];
 
-	for (int64_t i = 0; i < n; i++) {
-		block(seed, (uint64_t)first + (uint64_t)i, x);
-		out[i] = u53(x[0], x[1]);
+	for (int64_t i = 0; i < n; i += LANES) {
+		const int m = n - i < LANES ? (int)(n - i) : LANES;
+		blocks(seed, (uint64_t)first + (uint64_t)i, x);
+		for (int l = 0; l < m; l++)
+			out[i + l] = u53(x[0][l], x[1][l]);
 	}
 }
 
 void cask_k_random_uniform_f32(int64_t n, uint64_t seed, int64_t first, float *out)
 {
-	uint32_t x[4];
+	uint32_t x[4][LANES];
 
-	for (int64_t i = 0; i < n; i++) {
-		block(seed, (uint64_t)first + (uint64_t)i, x);
-		out[i] = (float)(x[0] >> 8) * 0x1p-24f;
+	for (int64_t i = 0; i < n; i += LANES) {
+		const int m = n - i < LANES ? (int)(n - i) : LANES;
+		blocks(seed, (uint64_t)first + (uint64_t)i, x);
+		for (int l = 0; l < m; l++)
+			out[i + l] = (float)(x[0][l] >> 8) * 0x1p-24f;
 	}
 }
 
 void cask_k_random_normal_f64(int64_t n, uint64_t seed, int64_t first, double *out)
 {
-	uint32_t x[4];
+	uint32_t x[4][LANES];
 
-	for (int64_t i = 0; i < n; i++) {
-		block(seed, (uint64_t)first + (uint64_t)i, x);
-		out[i] = normal_of(x);
+	for (int64_t i = 0; i < n; i += LANES) {
+		const int m = n - i < LANES ? (int)(n - i) : LANES;
+		blocks(seed, (uint64_t)first + (uint64_t)i, x);
+		for (int l = 0; l < m; l++)
+			out[i + l] = normal_of(x[0][l], x[1][l], x[2][l], x[3][l]);
 	}
 }
 
 void cask_k_random_normal_f32(int64_t n, uint64_t seed, int64_t first, float *out)
 {
-	uint32_t x[4];
+	uint32_t x[4][LANES];
 
-	for (int64_t i = 0; i < n; i++) {
-		block(seed, (uint64_t)first + (uint64_t)i, x);
-		out[i] = (float)normal_of(x);
+	for (int64_t i = 0; i < n; i += LANES) {
+		const int m = n - i < LANES ? (int)(n - i) : LANES;
+		blocks(seed, (uint64_t)first + (uint64_t)i, x);
+		for (int l = 0; l < m; l++)
+			out[i + l] = (float)normal_of(x[0][l], x[1][l], x[2][l], x[3][l]);
 	}
 }

@@ -209,9 +209,12 @@ static inline void mom_combine(mom_t *a, const mom_t *b)
 	a->n = nn;
 }
 
-/* Moments work on pieces of MOM_PIECE values (32 KiB of float64, so the
- * second pass reads from L1/L2) and column tiles of MOM_TILE entries. */
+/* Moments work on runs of MOM_PIECE values (32 KiB of float64, so the
+ * second pass reads from L1/L2), and on slabs in column tiles of MOM_TILE
+ * entries and row groups of about MOM_SLAB values (128 KiB of float64: L2;
+ * fewer, larger groups keep the per-group Chan update cheap). */
 #define MOM_PIECE 4096
+#define MOM_SLAB 16384
 #define MOM_TILE 256
 
 /* Pairwise-summation transforms (see pw_small in reduce.inc.c). */

@@ -308,6 +308,56 @@ static void NAME(count_nonzero_block)(const walk_t *w, const T *x, int64_t *a)
 
 /* ------------------------------------------------------------ min, max */
 
+#if KIND == RK_F
+/* One lane step: np.minimum/maximum (skipnan 0: NaN handled by the
+ * caller's separate flag) or np.fmin/fmax (skipnan 1). */
+RED_INLINE double NAME(ext_step)(double m, double v, int is_max, int skipnan)
+{
+	if (skipnan)
+		return ((is_max ? v > m : v < m) || m != m) ? v : m;
+	return (is_max ? v > m : v < m) ? v : m;
+}
+
+/*
+ * Min/max of a contiguous run starting from m.  Eight independent lanes
+ * (packed min/max for the compiler, no loop-carried dependence), each with
+ * its own NaN flag; NaN propagation (skipnan 0) is applied at the end.
+ */
+RED_INLINE double NAME(ext_run)(const T *x, int64_t len, double m, int is_max, int skipnan)
+{
+	double r[8], nl[8];
+	int64_t i = 0;
+
+	for (int j = 0; j < 8; j++) {
+		r[j] = m;
+		nl[j] = 0.0;
+	}
+	for (; i + 8 <= len; i += 8) {
+		for (int j = 0; j < 8; j++) {
+			double v = (double)x[i + j];
+			nl[j] = v != v ? 1.0 : nl[j];
+			r[j] = NAME(ext_step)(r[j], v, is_max, skipnan);
+		}
+	}
+	for (; i < len; i++) {
+		double v = (double)x[i];
+		nl[0] = v != v ? 1.0 : nl[0];
+		r[0] = NAME(ext_step)(r[0], v, is_max, skipnan);
+	}
+	double nan = 0.0;
+	for (int j = 0; j < 8; j++) {
+		nan += nl[j];
+		if (skipnan)
+			m = ((is_max ? r[j] > m : r[j] < m) || m != m) ? r[j] : m;
+		else
+			m = (is_max ? r[j] > m : r[j] < m) ? r[j] : m;
+	}
+	if (!skipnan && nan != 0.0)
+		m = NAN;
+	return m;
+}
+#endif
+
 /*
  * skipnan 0: NaN propagates (np.minimum); skipnan 1: np.fmin (NaN only
  * when everything is NaN; the state then starts at NaN).  The count of
@@ -329,18 +379,8 @@ RED_INLINE void NAME(ext_impl)(const walk_t *w, const T *x, ext_t *a, int is_max
 		if (w->inner_red) {
 			VT m = a[p.e].v.VF;
 #if KIND == RK_F
-			int nan = 0;
-			for (int64_t i = 0; i < w->len; i++) {
-				VT v = (VT)xr[i];
-				if (skipnan)
-					m = ((is_max ? v > m : v < m) || m != m) ? v : m;
-				else {
-					nan |= (v != v);
-					m = (is_max ? v > m : v < m) ? v : m;
-				}
-			}
-			if (nan)
-				m = NAN;
+			a[p.e].v.VF = NAME(ext_run)(xr, w->len, m, is_max, skipnan);
+			continue;
 #else
 			for (int64_t i = 0; i < w->len; i++) {
 				VT v = (VT)xr[i];
@@ -515,7 +555,7 @@ RED_INLINE void NAME(mom_run)(const T *x, int64_t len, mom_t *e, int skipnan, in
 /*
  * A slab of rows x len values (row-major) reduced over its rows into the
  * entries ent[0..len): column tiles of MOM_TILE entries with per-tile
- * accumulators on the stack, in row groups of about MOM_PIECE values so the
+ * accumulators on the stack, in row groups of about MOM_SLAB values so the
  * second pass finds them in cache.  This is the std(x, axis=0) loop.
  */
 RED_INLINE void NAME(mom_slab)(const T *x, int64_t rows, int64_t len, mom_t *ent,
@@ -525,7 +565,7 @@ RED_INLINE void NAME(mom_slab)(const T *x, int64_t rows, int64_t len, mom_t *ent
 
 	for (int64_t j0 = 0; j0 < len; j0 += MOM_TILE) {
 		int64_t tn = len - j0 < MOM_TILE ? len - j0 : MOM_TILE;
-		int64_t rg = MOM_PIECE / tn;
+		int64_t rg = MOM_SLAB / tn;
 		for (int64_t r0 = 0; r0 < rows; r0 += rg) {
 			int64_t rn = rows - r0 < rg ? rows - r0 : rg;
 			const T *xb = x + r0 * len + j0;

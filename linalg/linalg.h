@@ -114,7 +114,12 @@ int cask__la_tsqr_leaf_r_work(int64_t rows_max, int64_t n, int64_t nrhs, size_t 
  * squares pass nrhs > 0, the row-major float64 right-hand-side blocks b[i]
  * (rows[i] x nrhs, leading dim ldb[i]), c (n x nrhs column-major, ldc >= n)
  * receives the top n rows of Q_leaf^T b and rss (nrhs) is SET to the squared
- * norms of the rest; with nrhs == 0, b, ldb, c and rss are ignored. */
+ * norms of the rest; with nrhs == 0, b, ldb, c and rss are ignored.
+ * Block 0 is factored as its first n rows (dgeqrt) plus the rest folded in
+ * (dtpqrt, l = 0), later blocks are folded in: the workspace holds one
+ * block, so a big chunk is best passed as several sub-blocks (pointers
+ * into the chunk, ~4096 rows each at n = 64) - same R bits for the same
+ * split, faster, and a workspace of one sub-block. */
 int cask__la_tsqr_leaf_r(int64_t nblk, const int64_t *rows, int64_t n, cask_dtype_t dt,
 	const void *const *a, const int64_t *lda, int64_t nrhs, const double *const *b,
 	const int64_t *ldb, double *r, int64_t ldr, double *c, int64_t ldc, double *rss,
@@ -138,14 +143,17 @@ int cask__la_tsqr_fold(int64_t nchild, int64_t n, double *const *r, double *t,
 int cask__la_tsqr_fold_apply(int64_t nchild, int64_t n, int64_t ncols,
 	const double *const *v, const double *t, double *const *y, void *work);
 
-/* Workspace of a pass-2 leaf: all of its blocks are held (the Q of a
- * streaming leaf is applied last block first). */
+/* Workspace of a pass-2 leaf: the V factors of all of its blocks are held
+ * (the Q of a streaming leaf is applied last block first), plus two
+ * product buffers of the tallest block: about sum(rows)*n + 2*max(rows)*n
+ * doubles. */
 int cask__la_tsqr_leaf_q_work(int64_t nblk, const int64_t *rows, int64_t n,
 	int64_t ncols, size_t *bytes);
 /* Pass-2 leaf: recompute the leaf's QR exactly as cask__la_tsqr_leaf_r did
  * and write the leaf's rows of Q_final = Q_leaf [y; 0]: q[i] is row-major
  * rows[i] x ncols (leading dim ldq[i], dtype qdt); y is the leaf's n x
- * ncols block of the tree product (column-major, ldy >= n). */
+ * ncols block of the tree product (column-major, ldy >= n).  The blocks
+ * must be split exactly as in pass 1. */
 int cask__la_tsqr_leaf_q(int64_t nblk, const int64_t *rows, int64_t n, cask_dtype_t dt,
 	const void *const *a, const int64_t *lda, int64_t ncols, const double *y,
 	int64_t ldy, cask_dtype_t qdt, void *const *q, const int64_t *ldq, void *work);

@@ -79,6 +79,8 @@ void cask_array_destroy(cask_array_t *a)
 	free(a->in);
 	if (a->kind == N_H5)
 		cask__io_close(a->u.h5.h);
+	if (a->kind == N_MAP && a->u.map.ops->destroy != NULL)
+		a->u.map.ops->destroy(a->u.map.state);
 	free(a);
 }
 

@@ -32,7 +32,22 @@ typedef enum {
 	N_VIEW,   /* affine view: slicing, integer index, newaxis, transpose */
 	N_REDUCE, /* reduction: materialised in its own stage */
 	N_CONCAT, /* concatenation along an axis */
+	N_MAP,    /* extension node: evaluated by its ops (map_overlap, filters, matmul) */
 } cask__kind_t;
+
+typedef struct cask__ev cask__ev_t;
+
+/* Operations of an N_MAP node.  eval must fill out with the region
+ * [start + i*step, i < count) of the node (C order, node dtype), taking
+ * temporaries only from cask__ev_alloc, and must make the same allocations
+ * in dry mode (cask__ev_dry) without touching data, so the plan bounds the
+ * run.  Inputs are evaluated with cask__ev_region.  destroy frees state. */
+typedef struct {
+	const char *name;
+	int (*eval)(cask__ev_t *e, cask_array_t *node, const int64_t *start,
+	            const int64_t *count, const int64_t *step, void *out);
+	void (*destroy)(void *state);
+} cask__map_ops_t;
 
 /* Per output axis of a view: which source axis (-1: new axis of length 1),
  * and the affine map src = start + i * step. */
@@ -68,6 +83,7 @@ struct cask_array {
 			int keepdims, ddof;
 		} reduce;
 		struct { int axis; } concat;
+		struct { const cask__map_ops_t *ops; void *state; } map;
 	} u;
 };
 

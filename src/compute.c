@@ -48,6 +48,7 @@ typedef struct stage {
 	cask_array_t **roots;
 	cask__h5out_t **outs; /* per root, or NULL entries */
 	void *buf;            /* compute target (one root) */
+	size_t wchunk, wscratch; /* direct chunk writes: full chunk + codec scratch */
 	/* ST_RED */
 	cask_array_t *red;
 } stage_t;
@@ -128,8 +129,9 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 	size_t obytes = 0;
 	for (int r = 0; r < s->nroots; r++)
 		obytes += r64((size_t)n * cask_dtype_size(s->roots[r]->dtype));
-	char *scratch = cask_task_scratch(env, obytes + s->plan_bytes);
-	if (scratch == NULL && obytes + s->plan_bytes > 0)
+	size_t wbytes = s->wchunk > 0 ? r64(s->wchunk) + s->wscratch : 0;
+	char *scratch = cask_task_scratch(env, obytes + s->plan_bytes + wbytes);
+	if (scratch == NULL && obytes + s->plan_bytes + wbytes > 0)
 		return cask__error(ctx, CASK_EINTERNAL, "task scratch unavailable");
 	void *outs[64];
 	size_t off = 0;
@@ -161,9 +163,35 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 		cask__copy_nd(s->ndim, count, es, outs[0], cs, dst, fs);
 	}
 	for (int r = 0; r < s->nroots; r++) {
-		if (s->outs == NULL || s->outs[r] == NULL)
+		cask__h5out_t *o = s->outs != NULL ? s->outs[r] : NULL;
+		if (o == NULL)
 			continue;
-		rc = cask__io_write(ctx, s->outs[r], start, count, outs[r]);
+		if (!cask__io_out_filtered(o)) {
+			rc = cask__io_write(ctx, o, start, count, outs[r]);
+		} else {
+			/* compress on this thread, write raw bytes under the lock */
+			char *full = scratch + obytes + s->plan_bytes;
+			char *wscr = full + r64(s->wchunk);
+			size_t es = cask_dtype_size(s->roots[r]->dtype);
+			int whole = 1;
+			for (int k = 0; k < s->ndim; k++)
+				whole &= count[k] == s->chunks[k];
+			const void *src = outs[r];
+			if (!whole) {
+				int64_t cs[CASK_MAX_DIMS], os[CASK_MAX_DIMS];
+				int64_t a1 = 1, a2 = 1;
+				for (int k = s->ndim - 1; k >= 0; k--) {
+					cs[k] = a1;
+					a1 *= s->chunks[k];
+					os[k] = a2;
+					a2 *= count[k];
+				}
+				memset(full, 0, cask__io_out_chunk_bytes(o));
+				cask__copy_nd(s->ndim, count, es, outs[r], os, full, cs);
+				src = full;
+			}
+			rc = cask__io_write_chunk(ctx, o, start, src, wscr, s->wscratch);
+		}
 		if (rc != 0)
 			return rc;
 	}
@@ -635,8 +663,17 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 	int64_t cn = 1;
 	for (int k = 0; k < s->ndim; k++)
 		cn *= s->chunks[k] < s->shape[k] ? s->chunks[k] : (s->shape[k] > 0 ? s->shape[k] : 1);
-	for (int r = 0; r < n; r++)
+	for (int r = 0; r < n; r++) {
 		obytes += r64((size_t)cn * cask_dtype_size(roots[r]->dtype));
+		if (outs != NULL && outs[r] != NULL && cask__io_out_filtered(outs[r])) {
+			size_t cb = cask__io_out_chunk_bytes(outs[r]);
+			size_t sb = cask__io_out_chunk_scratch_bytes(outs[r]);
+			s->wchunk = cb > s->wchunk ? cb : s->wchunk;
+			s->wscratch = sb > s->wscratch ? sb : s->wscratch;
+		}
+	}
+	if (s->wchunk > 0)
+		obytes += r64(s->wchunk) + s->wscratch;
 	for (int64_t c = 0; c < nt; c++) {
 		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
 		region_of(s, c, st, ct);

@@ -31,13 +31,14 @@
 #define STRIP 2048
 #define MAX_PROG 256
 
-typedef struct {
+struct cask__ev {
 	cask_ctx_t *ctx;
 	const cask__mats_t *mats;
 	int dry;
 	char *base;
 	size_t used, peak, cap;
-} ev_t;
+};
+typedef struct cask__ev ev_t;
 
 static void *arena_alloc(ev_t *e, size_t bytes)
 {
@@ -119,10 +120,87 @@ static int eval(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *c
 
 /* ------------------------------------------------------------ leaves */
 
+/* Whole stored chunks through cask__io_read_chunk: raw bytes under the HDF5
+ * lock, filters decoded on this thread.  Used for filtered datasets (HDF5
+ * would decompress whole chunks anyway, but serially) and for regions made
+ * of whole chunks.  A region that is exactly one interior chunk lands in out
+ * without a copy. */
+static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
+                          void *out)
+{
+	const cask__h5meta_t *m = &a->u.h5.meta;
+	int nd = a->ndim;
+	size_t es = cask_dtype_size(a->dtype);
+	int single = 1;
+	for (int k = 0; k < nd; k++)
+		single &= start[k] % m->chunks[k] == 0 && count[k] == m->chunks[k];
+	size_t sb = cask__io_chunk_scratch_bytes(a->u.h5.h);
+	void *scr = arena_alloc(e, sb);
+	/* The plan (dry) always counts the staging chunk: it must bound every
+	 * region of the grid, edge regions included. */
+	void *tmp = single && !e->dry ? out : arena_alloc(e, m->chunk_bytes);
+	if (scr == NULL || tmp == NULL)
+		return oom(e, sb + m->chunk_bytes);
+	if (e->dry)
+		return 0;
+	int64_t c0[CASK_MAX_DIMS], c1[CASK_MAX_DIMS], ci[CASK_MAX_DIMS];
+	int64_t cs[CASK_MAX_DIMS], os[CASK_MAX_DIMS];
+	c_strides(nd, m->chunks, cs);
+	c_strides(nd, count, os);
+	for (int k = 0; k < nd; k++) {
+		c0[k] = start[k] / m->chunks[k];
+		c1[k] = (start[k] + count[k] - 1) / m->chunks[k];
+		ci[k] = c0[k];
+	}
+	for (;;) {
+		int64_t cst[CASK_MAX_DIMS], lo[CASK_MAX_DIMS], cnt[CASK_MAX_DIMS];
+		const char *src = tmp;
+		char *dst = out;
+		for (int k = 0; k < nd; k++) {
+			cst[k] = ci[k] * m->chunks[k];
+			lo[k] = cst[k] > start[k] ? cst[k] : start[k];
+			int64_t hi = cst[k] + m->chunks[k];
+			if (hi > start[k] + count[k])
+				hi = start[k] + count[k];
+			cnt[k] = hi - lo[k];
+			src += (lo[k] - cst[k]) * cs[k] * (int64_t)es;
+			dst += (lo[k] - start[k]) * os[k] * (int64_t)es;
+		}
+		int rc = cask__io_read_chunk(e->ctx, a->u.h5.h, cst, tmp, scr, sb);
+		if (rc != 0)
+			return rc;
+		if (single)
+			return 0;
+		cask__copy_nd(nd, cnt, es, src, cs, dst, os);
+		int k = nd - 1;
+		for (; k >= 0; k--) {
+			if (++ci[k] <= c1[k])
+				break;
+			ci[k] = c0[k];
+		}
+		if (k < 0)
+			break;
+	}
+	return 0;
+}
+
 static int eval_h5(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
                    const int64_t *step, void *out)
 {
 	int nd = a->ndim;
+	const cask__h5meta_t *m = &a->u.h5.meta;
+	if (m->chunked && nd > 0 && region_size(nd, count) > 0 &&
+	    cask__io_chunk_direct_ok(a->u.h5.h)) {
+		int unit = 1, aligned = 1;
+		for (int k = 0; k < nd; k++) {
+			unit &= step[k] == 1;
+			aligned &= start[k] % m->chunks[k] == 0 &&
+			           ((start[k] + count[k]) % m->chunks[k] == 0 ||
+			            start[k] + count[k] == a->shape[k]);
+		}
+		if (unit && (aligned || m->filtered))
+			return eval_h5_chunks(e, a, start, count, out);
+	}
 	int64_t lo[CASK_MAX_DIMS], st[CASK_MAX_DIMS];
 	int neg = 0;
 	for (int k = 0; k < nd; k++) {
@@ -697,6 +775,12 @@ static int eval(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *c
 		return eval_view(e, a, start, count, step, out);
 	case N_CONCAT:
 		return eval_concat(e, a, start, count, step, out);
+	case N_MAP: {
+		size_t used = e->used;
+		int rc = a->u.map.ops->eval(e, a, start, count, step, out);
+		e->used = used;
+		return rc;
+	}
 	case N_ELEM:
 	case N_CAST:
 	case N_WHERE: {
@@ -754,4 +838,16 @@ int cask__eval_roots(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
 {
 	ev_t e = {.ctx = ctx, .mats = mats, .base = scratch, .cap = scratch_bytes};
 	return eval_all(&e, n, roots, start, count, outs);
+}
+
+void *cask__ev_alloc(cask__ev_t *e, size_t bytes) { return arena_alloc(e, bytes); }
+size_t cask__ev_mark(const cask__ev_t *e) { return e->used; }
+void cask__ev_release(cask__ev_t *e, size_t mark) { e->used = mark; }
+int cask__ev_dry(const cask__ev_t *e) { return e->dry; }
+cask_ctx_t *cask__ev_ctx(const cask__ev_t *e) { return e->ctx; }
+
+int cask__ev_region(cask__ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
+                    const int64_t *step, void *out)
+{
+	return eval(e, a, start, count, step, out);
 }

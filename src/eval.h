@@ -31,4 +31,19 @@ int cask__eval_roots(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
 void cask__copy_nd(int nd, const int64_t *counts, size_t es, const void *src,
                    const int64_t *ss, void *dst, const int64_t *ds);
 
+/* ---- the evaluator as seen by N_MAP nodes (overlap.c, linalg) */
+
+/* Take bytes from the task arena (64-byte aligned); NULL when the arena is
+ * exhausted (the plan and the run disagree: a bug).  In dry mode returns a
+ * dummy pointer that must not be touched. */
+void *cask__ev_alloc(cask__ev_t *e, size_t bytes);
+/* Stack discipline: release everything allocated after mark. */
+size_t cask__ev_mark(const cask__ev_t *e);
+void cask__ev_release(cask__ev_t *e, size_t mark);
+int cask__ev_dry(const cask__ev_t *e);
+cask_ctx_t *cask__ev_ctx(const cask__ev_t *e);
+/* Evaluate region of a into out (see N_MAP contract). */
+int cask__ev_region(cask__ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
+                    const int64_t *step, void *out);
+
 #endif
