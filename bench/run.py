@@ -452,9 +452,9 @@ class Bench:
         cbytes = chunks[0] * chunks[1] * 8
         raw = input_path(a.outdir, shape, chunks, False)
         gz = input_path(a.outdir, shape, chunks, True)
-        tag = '%g GiB %dx%d / %dx%d (%g MiB chunks)' % (
+        tag = '%.3g GiB %dx%d / %dx%d (%.3g MiB chunks)' % (
             shape[0] * shape[1] * 8 / GiB, shape[0], shape[1], chunks[0], chunks[1], cbytes / MiB)
-        size_label = '%g GiB, %g MiB chunks' % (shape[0] * shape[1] * 8 / GiB, cbytes / MiB)
+        size_label = '%.3g GiB, %.3g MiB chunks' % (shape[0] * shape[1] * 8 / GiB, cbytes / MiB)
         need_raw = any(w in a.only for w in ('W1', 'W2', 'W3', 'W4w'))
         need_gz = 'W4' in a.only
         if need_raw:
@@ -630,7 +630,7 @@ class Bench:
             p = input_path(a.outdir, shape, chunks, False)
             make_input(p, shape, chunks, False)
             catt = warm(p)
-            lab = '%g GiB' % (shape[0] * shape[1] * 8 / GiB)
+            lab = '%.3g GiB' % (shape[0] * shape[1] * 8 / GiB)
             r = self.cask('peak W2 %s' % lab, p, 'sum(x)')
             self.peak.append(dict(size=lab, shape=shape, r=r, cat=catt))
 

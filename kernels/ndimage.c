@@ -499,6 +499,10 @@ static int64_t prod(const int64_t *a, int from, int to)
 	return p;
 }
 
+/* Column strip (doubles) of the row-wise passes: a window of rows of this
+ * width stays in the L2 cache. */
+#define STRIP 256
+
 /* scipy's symmetry test of an odd window: 1 symmetric, -1 antisymmetric,
  * 0 neither (or even length). */
 static int symmetry(int64_t n, const double *w)
@@ -523,7 +527,7 @@ void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
 {
 	int64_t outer = prod(ext, 0, axis), inner = prod(ext, axis + 1, nd);
 	int64_t L = ext[axis], Lo = L - n + 1, s1 = n / 2, s2 = n - s1 - 1;
-	int64_t o, l, i, jj;
+	int64_t o, l, i, i0, jj;
 	const double *fw = w + s1;
 	int sym = symmetry(n, w);
 
@@ -565,34 +569,38 @@ void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
 			continue;
 		}
 		/* Other axes: weight times shifted row, accumulated into the
-		 * output row (the same operations per element as the line). */
-		for (l = 0; l < Lo; l++) {
-			const double *c = xb + (l + s1) * inner;
-			double *yr = yb + l * inner;
-			if (sym != 0) {
-				double w0 = fw[0];
-				for (i = 0; i < inner; i++)
-					yr[i] = c[i] * w0;
-				for (jj = -s1; jj < 0; jj++) {
-					const double *a = c + jj * inner, *b = c - jj * inner;
-					double wj = fw[jj];
-					if (sym > 0)
-						for (i = 0; i < inner; i++)
-							yr[i] += (a[i] + b[i]) * wj;
-					else
-						for (i = 0; i < inner; i++)
-							yr[i] += (a[i] - b[i]) * wj;
-				}
-			} else {
-				const double *r = c + s2 * inner;
-				double w2 = fw[s2];
-				for (i = 0; i < inner; i++)
-					yr[i] = r[i] * w2;
-				for (jj = -s1; jj < s2; jj++) {
-					const double *a = c + jj * inner;
-					double wj = fw[jj];
-					for (i = 0; i < inner; i++)
-						yr[i] += a[i] * wj;
+		 * output row (the same operations per element as the line),
+		 * in column strips so the rows of a window stay in cache. */
+		for (i0 = 0; i0 < inner; i0 += STRIP) {
+			int64_t ni = inner - i0 < STRIP ? inner - i0 : STRIP;
+			for (l = 0; l < Lo; l++) {
+				const double *c = xb + (l + s1) * inner + i0;
+				double *yr = yb + l * inner + i0;
+				if (sym != 0) {
+					double w0 = fw[0];
+					for (i = 0; i < ni; i++)
+						yr[i] = c[i] * w0;
+					for (jj = -s1; jj < 0; jj++) {
+						const double *a = c + jj * inner, *b = c - jj * inner;
+						double wj = fw[jj];
+						if (sym > 0)
+							for (i = 0; i < ni; i++)
+								yr[i] += (a[i] + b[i]) * wj;
+						else
+							for (i = 0; i < ni; i++)
+								yr[i] += (a[i] - b[i]) * wj;
+					}
+				} else {
+					const double *r = c + s2 * inner;
+					double w2 = fw[s2];
+					for (i = 0; i < ni; i++)
+						yr[i] = r[i] * w2;
+					for (jj = -s1; jj < s2; jj++) {
+						const double *a = c + jj * inner;
+						double wj = fw[jj];
+						for (i = 0; i < ni; i++)
+							yr[i] += a[i] * wj;
+					}
 				}
 			}
 		}
@@ -784,6 +792,92 @@ static void rank_nd(int nd, const int64_t *out, const int64_t *ext, int64_t fs, 
 			for (j = 0; j < fs; j++)
 				buf[j] = xc[off[j]];
 			yrow[i] = select_kth(buf, fs, rank);
+		}
+	}
+}
+
+/* Windows of at most NET_MAX cells are ranked by a comparator network run
+ * over a chunk of NET_CHUNK outputs at once (min/max per lane, vectorised):
+ * Batcher's odd-even merge sort on the next power of two of wires (padding
+ * wires hold +inf), pruned to the comparators the selected wire depends on. */
+#define NET_MAX 64
+#define NET_CHUNK 256
+#define NET_MAXCMP 600 /* Batcher on 64 wires has 543 comparators */
+
+static int64_t build_network(int64_t fs, int64_t rank, int32_t *cmp, int64_t *nwires)
+{
+	int64_t n = 1, p, k, j, i, nc = 0, kept = 0;
+	int32_t all[2 * NET_MAXCMP];
+	unsigned char need[NET_MAX] = {0};
+
+	while (n < fs)
+		n <<= 1;
+	*nwires = n;
+	for (p = 1; p < n; p <<= 1)
+		for (k = p; k >= 1; k >>= 1)
+			for (j = k % p; j + k < n; j += 2 * k)
+				for (i = 0; i < k && i + j + k < n; i++)
+					if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+						all[2 * nc] = (int32_t)(i + j);
+						all[2 * nc + 1] = (int32_t)(i + j + k);
+						nc++;
+					}
+	need[rank] = 1;
+	for (i = nc - 1; i >= 0; i--) {
+		int32_t a = all[2 * i], b = all[2 * i + 1];
+		if (need[a] || need[b]) {
+			need[a] = need[b] = 1;
+			all[2 * i] = -1 - a; /* mark kept */
+			kept++;
+		}
+	}
+	for (i = 0, j = 0; i < nc; i++)
+		if (all[2 * i] < 0) {
+			cmp[2 * j] = -1 - all[2 * i];
+			cmp[2 * j + 1] = all[2 * i + 1];
+			j++;
+		}
+	return kept;
+}
+
+/* a[i], b[i] = min, max of the two (distinct wires: no aliasing). */
+static void compare_swap(double *restrict a, double *restrict b, int64_t n)
+{
+	int64_t i;
+
+	for (i = 0; i < n; i++) {
+		double u = a[i], v = b[i];
+		a[i] = v < u ? v : u;
+		b[i] = v < u ? u : v;
+	}
+}
+
+/* Rank filter by the network: buf holds nwires * NET_CHUNK doubles. */
+static void rank_net(int nd, const int64_t *out, const int64_t *ext, int64_t fs, int64_t rank,
+                     const int64_t *off, const double *x, double *y, double *buf,
+                     int32_t *cmp)
+{
+	int64_t n = out[nd - 1], rows = prod(out, 0, nd - 1), r, j, i, i0, nw, nc, c;
+
+	nc = build_network(fs, rank, cmp, &nw);
+	for (r = 0; r < rows; r++) {
+		int64_t base = row_base(nd, out, ext, r);
+		for (i0 = 0; i0 < n; i0 += NET_CHUNK) {
+			int64_t ch = n - i0 < NET_CHUNK ? n - i0 : NET_CHUNK;
+			const double *xc = x + base + i0;
+			for (j = 0; j < fs; j++) {
+				double *bj = buf + j * NET_CHUNK;
+				const double *xj = xc + off[j];
+				for (i = 0; i < ch; i++)
+					bj[i] = xj[i];
+			}
+			for (j = fs; j < nw; j++)
+				for (i = 0; i < ch; i++)
+					buf[j * NET_CHUNK + i] = INFINITY;
+			for (c = 0; c < nc; c++)
+				compare_swap(buf + (int64_t)cmp[2 * c] * NET_CHUNK,
+				             buf + (int64_t)cmp[2 * c + 1] * NET_CHUNK, ch);
+			memcpy(y + r * n + i0, buf + rank * NET_CHUNK, (size_t)ch * sizeof(double));
 		}
 	}
 }
@@ -1033,6 +1127,8 @@ static int make_layout(const cask_k_nd_spec_t *f, const int64_t *out, layout_t *
 	} else if (f->kind == CASK_K_ND_CORRELATE || f->kind == CASK_K_ND_CONVOLVE ||
 	           f->kind == CASK_K_ND_MEDIAN) {
 		l->nw = 3 * wcount(f); /* flipped, compact, offsets (int64) */
+		if (f->kind == CASK_K_ND_MEDIAN && wcount(f) <= NET_MAX)
+			l->nw += NET_MAX * NET_CHUNK + NET_MAXCMP; /* network, comparators */
 	}
 	return 1;
 }
@@ -1325,7 +1421,11 @@ void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t 
 		for (k = 0; k < f->nd; k++)
 			wsh[k] = wsize(f, k);
 		window_offsets(f->nd, ext, wsh, fs, off);
-		rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf);
+		if (fs <= NET_MAX)
+			rank_net(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf + 3 * fs,
+			         (int32_t *)(r.wbuf + 3 * fs + NET_MAX * NET_CHUNK));
+		else
+			rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf);
 		quantize_run(odt, l.nout, r.acc);
 		res = r.acc;
 		break;

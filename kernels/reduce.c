@@ -217,6 +217,9 @@ static inline void mom_combine(mom_t *a, const mom_t *b)
 #define MOM_SLAB 16384
 #define MOM_TILE 256
 
+/* arg* scans runs in pieces of ARG_PIECE values (see arg_run). */
+#define ARG_PIECE 1024
+
 /* Pairwise-summation transforms (see pw_small in reduce.inc.c). */
 enum { PW_SUM = 0, PW_NANSUM, PW_SQDEV, PW_NANSQDEV };
 #define PW_BLOCKSIZE 128

@@ -430,6 +430,47 @@ static void NAME(nanmax_block)(const walk_t *w, const T *x, ext_t *a)
 
 /* ------------------------------------------------------------ argmin, argmax */
 
+#if KIND == RK_F
+/*
+ * Arg-extreme of a contiguous run whose first element has local index r0,
+ * updating (*m, *bi).  Pieces of ARG_PIECE values: the piece's extreme comes
+ * from the vectorised ext_run (NaN-propagating); only when it beats *m
+ * strictly (or is NaN) is the piece scanned for its first occurrence.
+ */
+RED_INLINE void NAME(arg_run)(const T *x, int64_t len, int64_t r0, double *m, int64_t *bi,
+                              int is_max)
+{
+	double cur = *m;
+
+	if (cur != cur)
+		return; /* an earlier NaN already won */
+	for (int64_t i0 = 0; i0 < len; i0 += ARG_PIECE) {
+		int64_t k = len - i0 < ARG_PIECE ? len - i0 : ARG_PIECE;
+		const T *xp = x + i0;
+		double pm = NAME(ext_run)(xp, k, is_max ? -INFINITY : INFINITY, is_max, 0);
+		if (pm != pm) {
+			for (int64_t i = 0; i < k; i++) {
+				if (xp[i] != xp[i]) {
+					*m = NAN;
+					*bi = r0 + i0 + i;
+					return;
+				}
+			}
+		}
+		if (is_max ? pm > cur : pm < cur) {
+			for (int64_t i = 0; i < k; i++) {
+				if ((double)xp[i] == pm) {
+					cur = pm;
+					*bi = r0 + i0 + i;
+					break;
+				}
+			}
+		}
+	}
+	*m = cur;
+}
+#endif
+
 /*
  * The state starts at the opposite extreme with index 0, which is already
  * right when every element equals that extreme; afterwards only a strictly
@@ -452,20 +493,7 @@ RED_INLINE void NAME(arg_impl)(const walk_t *w, const T *x, arg_t *a, int is_max
 			VT m = a[p.e].v.VF;
 			int64_t bi = a[p.e].idx;
 #if KIND == RK_F
-			if (m == m) {
-				for (int64_t i = 0; i < w->len; i++) {
-					VT v = (VT)xr[i];
-					if (v != v) {
-						m = v;
-						bi = p.r + i;
-						break;
-					}
-					if (is_max ? v > m : v < m) {
-						m = v;
-						bi = p.r + i;
-					}
-				}
-			}
+			NAME(arg_run)(xr, w->len, p.r, &m, &bi, is_max);
 #else
 			for (int64_t i = 0; i < w->len; i++) {
 				VT v = (VT)xr[i];

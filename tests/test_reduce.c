@@ -189,6 +189,11 @@ static int check_values(const ref_case_t *c, const void *out, int rc, const char
 	return bad;
 }
 
+/* Room for one moments entry (3 doubles). */
+typedef struct {
+	double v[3];
+} mom_buf_t;
+
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -429,6 +434,111 @@ static void test_reduce_large_exact(void **st)
 }
 
 /*
+ * Arg* on a long run (3,000,001 values, so the kernel's piecewise scan and
+ * its tie rule are exercised): x[i] = i mod 1000 has its first max at 999
+ * and first min at 0; planted values then move them, and a NaN wins both
+ * (NumPy: the first NaN).  Checked in one block and in three ragged blocks
+ * with origins (global indices), merged in C order and in reverse.
+ */
+static void test_reduce_arg_long_run(void **st)
+{
+	(void)st;
+	const int64_t n = 3000001;
+	double *x = xmalloc((size_t)n * sizeof *x);
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (double)(i % 1000);
+	struct {
+		int64_t at;
+		double v;
+		int64_t want_max, want_min;
+	} steps[] = {
+		{-1, 0.0, 999, 0},
+		{1500000, 1000.0, 1500000, 0},
+		{2000000, -1.0, 1500000, 2000000},
+		{2999999, 1000.0, 1500000, 2000000}, /* a tie later: first one stays */
+		{2500000, NAN, 2500000, 2500000},
+		{2700000, NAN, 2500000, 2500000},
+	};
+	for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+		if (steps[s].at >= 0)
+			x[steps[s].at] = steps[s].v;
+		for (int op = CASK_ARGMIN; op <= CASK_ARGMAX; op++) {
+			int64_t want = op == CASK_ARGMAX ? steps[s].want_max : steps[s].want_min;
+			int64_t st1[8], acc[8]; /* room for one arg entry, aligned */
+			int64_t got;
+			cask_k_red_block(op, CASK_FLOAT64, 1, &n, 1u, x, NULL, NULL, st1);
+			assert_int_equal(cask_k_red_final(op, CASK_FLOAT64, 1, st1, 0, &got), 0);
+			assert_int_equal(got, want);
+			for (int rev = 0; rev < 2; rev++) {
+				const int64_t cut[4] = {0, 1500000, 2600000, n};
+				cask_k_red_init(op, CASK_FLOAT64, 1, acc);
+				for (int b = 0; b < 3; b++) {
+					int bb = rev ? 2 - b : b;
+					int64_t len = cut[bb + 1] - cut[bb], org = cut[bb];
+					cask_k_red_block(op, CASK_FLOAT64, 1, &len, 1u, x + org, &org, &n,
+					                 st1);
+					cask_k_red_merge(op, CASK_FLOAT64, 1, acc, st1);
+				}
+				assert_int_equal(cask_k_red_final(op, CASK_FLOAT64, 1, acc, 0, &got), 0);
+				assert_int_equal(got, want);
+			}
+		}
+	}
+	free(x);
+}
+
+/*
+ * std/var over axis 0 of a 2-d block wider and taller than the kernel's
+ * column tiles and row groups (130 x 600), with and without NaN, against a
+ * long double two-pass reference computed here.  Values are in [-1, 1) + 3,
+ * so var ~ 1/3 and mean^2 ~ 9: the double result's error is a few eps times
+ * mean^2/var ~ 27 relative, so 1e-12 relative has ample margin.
+ */
+static void test_reduce_std_axis0_wide(void **st)
+{
+	(void)st;
+	enum { R = 130, C = 600 };
+	const int64_t shape[2] = {R, C};
+	double *x = xmalloc(sizeof(double) * R * C);
+	mom_buf_t *sb = xmalloc(sizeof(mom_buf_t) * C);
+	double *out = xmalloc(sizeof(double) * C);
+	uint32_t seed = 7;
+
+	for (int i = 0; i < R * C; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		x[i] = 3.0 + ((double)(seed >> 8) / 8388608.0 - 1.0);
+	}
+	for (int nanpass = 0; nanpass < 2; nanpass++) {
+		cask_redop_t op = nanpass ? CASK_NANVAR : CASK_VAR;
+		if (nanpass)
+			for (int i = 0; i < R * C; i += 7)
+				x[i] = NAN;
+		for (int ddof = 0; ddof < 2; ddof++) {
+			cask_k_red_block(op, CASK_FLOAT64, 2, shape, 1u, x, NULL, NULL, sb);
+			cask_k_red_final(op, CASK_FLOAT64, C, sb, ddof, out);
+			for (int j = 0; j < C; j++) {
+				long double s = 0, q = 0;
+				int cnt = 0;
+				for (int r = 0; r < R; r++)
+					if (!isnan(x[r * C + j])) {
+						s += x[r * C + j];
+						cnt++;
+					}
+				long double m = s / cnt;
+				for (int r = 0; r < R; r++)
+					if (!isnan(x[r * C + j]))
+						q += (x[r * C + j] - m) * (x[r * C + j] - m);
+				double want = (double)(q / (cnt - ddof));
+				assert_true(fabs(out[j] - want) <= 1e-12 * want);
+			}
+		}
+	}
+	free(x);
+	free(sb);
+	free(out);
+}
+
+/*
  * Many axes: nd = 12 with extents 1..3 and every 4th redmask, int32 data;
  * sum, argmax and std are checked against a brute-force loop over the
  * multi-index written here (exact for sum/argmax; std to 1e-12 relative of
@@ -529,6 +639,8 @@ int main(void)
 		cmocka_unit_test(test_reduce_reverse_merge_matches_numpy),
 		cmocka_unit_test(test_reduce_var_ddof_edges),
 		cmocka_unit_test(test_reduce_large_exact),
+		cmocka_unit_test(test_reduce_arg_long_run),
+		cmocka_unit_test(test_reduce_std_axis0_wide),
 		cmocka_unit_test(test_reduce_many_axes_brute_force),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -309,10 +309,10 @@ def test_eval_reductions(tmp):
 
 def test_eval_centering_streams(tmp):
     """x - mean(x, axis=0) on a dataset bigger than the budget, stored."""
-    x = RNG.standard_normal((4000, 300))
+    x = RNG.standard_normal((20000, 300))  # 46 MiB, 1.1 MiB chunks, 16 MiB budget
     arrays = {'x': (x, (500, 300))}
     out = os.path.join(tmp, 'out.h5')
-    rc, _, err = ev(tmp, 'x - mean(x, axis=0)', arrays, '-o', out + ':/c', '--memory', '4M',
+    rc, _, err = ev(tmp, 'x - mean(x, axis=0)', arrays, '-o', out + ':/c', '--memory', '16M',
                     '--threads', '2')
     assert rc == 0, err
     got = read(out, '/c')
