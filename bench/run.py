@@ -29,6 +29,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -212,14 +213,20 @@ def run_timed(cmd, timeout, env=None):
     """Runs cmd under /usr/bin/time -v; returns wall time, peak RSS and output."""
     full = ['/usr/bin/time', '-v'] + cmd
     t0 = time.perf_counter()
+    # Own process group, so a timeout ends the timed program too, not just /usr/bin/time.
+    p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, start_new_session=True)
     try:
-        p = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as e:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
         return dict(ok=False, rc=None, wall=time.perf_counter() - t0, rss=None,
-                    stdout=e.stdout or '', stderr='TIMEOUT after %d s' % timeout,
-                    cmd=cmd)
+                    stdout=out or '', stderr='TIMEOUT after %d s' % timeout, cmd=cmd)
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)  # Ctrl-C: the child is in its own session
+        raise
     wall = time.perf_counter() - t0
-    err = p.stderr
     cut = err.find('\tCommand being timed:')
     prog_err, time_err = (err[:cut], err[cut:]) if cut >= 0 else (err, '')
     prog_err = re.sub(r'Command (exited with non-zero status|terminated by signal) \d+\n?$',
@@ -227,7 +234,7 @@ def run_timed(cmd, timeout, env=None):
     m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', time_err)
     rss = int(m.group(1)) * KiB if m else None
     return dict(ok=p.returncode == 0, rc=p.returncode, wall=wall, rss=rss,
-                stdout=p.stdout, stderr=prog_err, cmd=cmd)
+                stdout=out, stderr=prog_err, cmd=cmd)
 
 
 def keyvals(text):
@@ -608,18 +615,25 @@ class Bench:
         make_w9_input(pd, a.w9_dask_n)
         warm(pc)
         warm(pd)
-        rc = self.cask('W9 n=%d' % a.w9_n, pc, 'sum(x)')
         rcs = self.cask('W9 n=%d' % a.w9_dask_n, pd, 'sum(x)')
         rd = self.dask('W9 n=%d' % a.w9_dask_n, 'W9', pd, os.path.join(a.outdir, 'w9.npy'))
+        rfs = self.floor('W9 n=%d' % a.w9_dask_n, ['W2', pd, '/x'])
+        rf = self.floor('W9 n=%d' % a.w9_n, ['W2', pc, '/x'])
+        saved = a.timeout
+        a.timeout = a.w9_timeout
+        rc = self.cask('W9 n=%d' % a.w9_n, pc, 'sum(x)')
+        a.timeout = saved
         for n, r, who in ((a.w9_n, rc, 'cask'), (a.w9_dask_n, rcs, 'cask'),
-                          (a.w9_dask_n, rd, 'dask')):
+                          (a.w9_dask_n, rd, 'dask'), (a.w9_n, rf, 'floor'),
+                          (a.w9_dask_n, rfs, 'floor')):
             v = self.scalar_of(r)
             if v is not None and v != n:
                 loud('W9: %s sum over %d ones gave %r' % (who, n, v))
         tasks = None
         if rd and rd['ok']:
             tasks = int(rd['kv'].get('tasks', 0)) or None
-        self.w9 = dict(cask=rc, cask_small=rcs, dask=rd, dask_tasks=tasks)
+        self.w9 = dict(cask=rc, cask_small=rcs, dask=rd, dask_tasks=tasks, floor=rf,
+                       floor_small=rfs)
 
     def run_peak(self):
         a = self.a
@@ -686,10 +700,17 @@ class Bench:
         t = lambda x: x['time'] if x and x['ok'] else None
         lines = ['| run | chunks (1 element each) | graph tasks | wall s | us per chunk |',
                  '|---|---|---|---|---|']
-        for lab, r, n, tasks in (('cask', w['cask'], a.w9_n, 'see --stats'),
-                                 ('cask', w['cask_small'], a.w9_dask_n, 'see --stats'),
-                                 ('dask', w['dask'], a.w9_dask_n, w['dask_tasks'] or 'n/a')):
+        for lab, r, n, tasks in (('cask', w['cask'], a.w9_n, cask_tasks(w['cask'])),
+                                 ('cask', w['cask_small'], a.w9_dask_n,
+                                  cask_tasks(w['cask_small'])),
+                                 ('dask', w['dask'], a.w9_dask_n, w['dask_tasks'] or 'n/a'),
+                                 ('floor', w['floor'], a.w9_n, '-'),
+                                 ('floor', w['floor_small'], a.w9_dask_n, '-')):
             tt = t(r)
+            if r and not r['ok'] and r['rc'] is None:
+                lines.append('| %s | %d | %s | TIMEOUT (> %d s) | > %.0f |' % (
+                    lab, n, tasks, a.w9_timeout, a.w9_timeout / n * 1e6))
+                continue
             lines.append('| %s | %d | %s | %s | %s |' % (
                 lab, n, tasks, fmt_s(tt), 'n/a' if tt is None else '%.2f' % (tt / n * 1e6)))
         return '\n'.join(lines)
@@ -708,6 +729,12 @@ class Bench:
                 fmt_s(p['cat']), fmt_bytes(r['rss'] if ok else None),
                 'n/a' if not ok else ('yes' if r['rss'] <= lim else '**NO**')))
         return '\n'.join(lines)
+
+
+def cask_tasks(r):
+    """The task count from cask's --stats output, if it printed one."""
+    m = re.search(r'tasks\s+(\d+)', r['stderr']) if r else None
+    return m.group(1) if m else 'n/a'
 
 
 def machine_info(cask_bin):
@@ -789,6 +816,8 @@ def main():
     ap.add_argument('--w9-n', type=int, default=200000,
                     help='chunks of one element for cask W9 (the issue says 10^6; h5py '
                     'needs ~50 s to make that file)')
+    ap.add_argument('--w9-timeout', type=int, default=300,
+                    help='seconds allowed for cask W9 at --w9-n chunks')
     ap.add_argument('--w9-dask-n', type=int, default=20000, help='chunks for dask W9')
     ap.add_argument('--cask', dest='cask_bin', default=None,
                     help='path to the cask binary (default: build-bench, else newest build-*); '

@@ -403,6 +403,228 @@ void *cask_task_scratch(cask_task_env_t *env, size_t bytes);
 int cask_array_graph(cask_ctx_t *ctx, int n, cask_array_t *const *arrays,
                      const cask_store_t *opts, cask_graph_t **out);
 
+/* ---------------------------------------------------------------- apply-parallel and filters */
+
+/* Boundary modes of map_overlap and the filters, named and defined as
+ * scipy.ndimage's (input d c b a... of length n):
+ *   NONE      no padding at the array edge (map_overlap only): the callback
+ *             sees the short block
+ *   REFLECT   d c b a | a b c d | d c b a   (numpy 'symmetric', dask 'reflect')
+ *   MIRROR    d c b | a b c d | c b a       (numpy 'reflect')
+ *   NEAREST   a a a | a b c d | d d d       (numpy 'edge')
+ *   CONSTANT  k k k | a b c d | k k k       (k = cval)
+ *   WRAP      a b c d | a b c d | a b c d   (periodic)
+ * Halos longer than the axis repeat the rule, as scipy. */
+typedef enum {
+	CASK_MODE_NONE = 0,
+	CASK_MODE_REFLECT,
+	CASK_MODE_MIRROR,
+	CASK_MODE_NEAREST,
+	CASK_MODE_CONSTANT,
+	CASK_MODE_WRAP,
+	CASK_NMODES
+} cask_mode_t;
+
+/* "none" "reflect" "mirror" "nearest" "constant" "wrap". */
+const char *cask_mode_name(cask_mode_t m);
+/* Parse a mode name (also scipy's synonyms "grid-mirror", "grid-constant",
+ * "grid-wrap").  0 or CASK_EINVAL. */
+int cask_mode_parse(const char *s, cask_mode_t *out);
+
+/* One block handed to a map_blocks / map_overlap / apply_parallel callback.
+ * Every block is C-contiguous; strides are in elements.  All pointers are
+ * borrowed for the duration of the call.
+ *  - in[i] (i < nin) is input i over the block grown by the halo: extents
+ *    in_shape, strides in_strides (the same for every input), dtype
+ *    in_dtype[i].  Its cell 0 stands for global index in_start[k], which is
+ *    negative (or past the end) where the block reaches into the padding.
+ *  - out (dtype out_dtype, extents out_shape, strides out_strides) is what
+ *    the callback writes.  With trim (map_overlap's default, apply_parallel)
+ *    out has the extents of the padded input and the library keeps its
+ *    interior; without trim it is the block itself (out_start ==
+ *    block_start) and the callback drops the halo.
+ *  - block_start / block_shape: the block (without halo) in the whole array
+ *    of shape array_shape; block_index: its coordinates in the grid of
+ *    output chunks.
+ * The callback runs on several threads at once (one block each) and must be
+ * reentrant.  It returns 0, or nonzero to stop the run: the call computing
+ * the array then fails with CASK_EUSER and a message naming the block. */
+typedef struct {
+	int ndim;
+	int nin;
+	const void *const *in;
+	const cask_dtype_t *in_dtype;
+	const int64_t *in_shape;
+	const int64_t *in_strides;
+	const int64_t *in_start;
+	void *out;
+	cask_dtype_t out_dtype;
+	const int64_t *out_shape;
+	const int64_t *out_strides;
+	const int64_t *out_start;
+	const int64_t *block_start;
+	const int64_t *block_shape;
+	const int64_t *block_index;
+	const int64_t *array_shape;
+	void *user;
+} cask_block_t;
+
+typedef int (*cask_block_fn)(const cask_block_t *b);
+
+/* Lazy array whose blocks are computed by fn.  The nin inputs must all have
+ * the same shape, which is the output's shape; out_chunks (NULL: input 0's
+ * chunks) is the output's chunk grid and so the blocks fn sees.  user is
+ * passed through (borrowed: it must outlive the array).  The callback sees
+ * exactly the blocks of the grid (a block is recomputed for every region
+ * of a later computation that touches it, e.g. when stored with other
+ * chunks). */
+int cask_map_blocks(cask_ctx_t *ctx, int nin, cask_array_t *const *in, cask_block_fn fn,
+                    void *user, cask_dtype_t out_dtype, const int64_t *out_chunks,
+                    cask_array_t **out);
+
+/* map_blocks with halos: every input block is grown by depth[k] cells per
+ * side (NULL: 0) filled beyond the array edge by mode[k] (NULL: REFLECT on
+ * every axis; NONE: not grown past the edge) with cval for CONSTANT (cast
+ * to each input's dtype).  trim != 0 (dask's default): fn writes an output
+ * of the padded extents and the halo is cut off; trim == 0: fn writes the
+ * block itself.  Halos are read as one enlarged region (a hyperslab of the
+ * file), wrap padding as small far-end pieces, within the memory budget. */
+int cask_map_overlap(cask_ctx_t *ctx, int nin, cask_array_t *const *in, cask_block_fn fn,
+                     void *user, cask_dtype_t out_dtype, const int64_t *out_chunks,
+                     const int64_t *depth, const cask_mode_t *mode, double cval, int trim,
+                     cask_array_t **out);
+
+/* scikit-image's apply_parallel: fn on blocks of x of extents chunks (NULL:
+ * x's chunks) grown by depth cells on every axis but the channel axis,
+ * padded by mode (and cval), trimmed afterwards; output dtype = x's dtype.
+ * channel_axis (0..ndim-1, or -1 for none) is never split nor padded. */
+int cask_apply_parallel(cask_ctx_t *ctx, cask_block_fn fn, cask_array_t *x,
+                        const int64_t *chunks, int64_t depth, cask_mode_t mode, double cval,
+                        void *user, int channel_axis, cask_array_t **out);
+
+/* Built-in filters with scipy.ndimage's semantics (1.10), defaults and
+ * output dtype (= the input dtype), on arrays of any numeric dtype and rank
+ * 1..8 (rank 0: the input itself).  The result equals the scipy filter on
+ * the whole array whatever the chunking; filters compose with each other
+ * and with elementwise operations in one pass (halos add up). */
+typedef enum {
+	CASK_FILTER_GAUSSIAN = 0,  /* gaussian_filter: sigma, order, truncate */
+	CASK_FILTER_UNIFORM,       /* uniform_filter: size (default 3), origin */
+	CASK_FILTER_MEDIAN,        /* median_filter: size, origin; one mode */
+	CASK_FILTER_MINIMUM,       /* minimum_filter: size, origin */
+	CASK_FILTER_MAXIMUM,       /* maximum_filter: size, origin */
+	CASK_FILTER_SOBEL,         /* sobel: axis (default -1) */
+	CASK_FILTER_PREWITT,       /* prewitt: axis (default -1) */
+	CASK_FILTER_LAPLACE,       /* laplace */
+	CASK_FILTER_GAUSSIAN_GRADIENT_MAGNITUDE, /* sigma, truncate; one mode */
+	CASK_FILTER_GAUSSIAN_LAPLACE,            /* sigma, truncate; one mode */
+	CASK_FILTER_CORRELATE,     /* weights (rank of the input), origin; one mode */
+	CASK_FILTER_CONVOLVE,      /* weights, origin; one mode */
+	CASK_NFILTERS
+} cask_filter_kind_t;
+
+/* Filter parameters.  Per-axis parameters come as n values: 1 = the same on
+ * every axis (scipy's scalar), or one per axis. */
+typedef struct {
+	cask_filter_kind_t kind;
+	int nsigma;
+	double sigma[CASK_MAX_DIMS];   /* required by the gaussian filters */
+	int norder;
+	int order[CASK_MAX_DIMS];      /* gaussian_filter: 0, 1 or 2 (default 0) */
+	double truncate;               /* default 4.0: radius int(truncate*sigma + 0.5) */
+	int nsize;
+	int64_t size[CASK_MAX_DIMS];   /* required by median/minimum/maximum */
+	int norigin;
+	int64_t origin[CASK_MAX_DIMS]; /* default 0 */
+	int axis;                      /* sobel/prewitt, negative from the end */
+	int nmode;
+	cask_mode_t mode[CASK_MAX_DIMS]; /* default REFLECT; NONE is refused */
+	double cval;                   /* CONSTANT padding, default 0 */
+	const double *weights;         /* correlate/convolve: C order, borrowed (copied) */
+	int wndim;
+	int64_t wshape[CASK_MAX_DIMS];
+} cask_filter_t;
+
+/* scipy's defaults for kind (mode reflect, cval 0, truncate 4, axis -1,
+ * uniform size 3; sigma and size unset). */
+void cask_filter_init(cask_filter_t *spec, cask_filter_kind_t kind);
+/* scipy's function name: "gaussian_filter", "sobel", ... */
+const char *cask_filter_name(cask_filter_kind_t kind);
+/* Parse a scipy function name, or a short one ("gaussian", "uniform",
+ * "median", "minimum", "maximum", "min", "max").  0 or CASK_EINVAL. */
+int cask_filter_parse(const char *s, cask_filter_kind_t *out);
+/* Lazy filtered x.  CASK_EINVAL for a bad parameter (named in the message),
+ * CASK_ETYPE for bool input, CASK_ENOTSUP above rank 8. */
+int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
+                cask_array_t **out);
+
+/* ---------------------------------------------------------------- linear algebra
+ * Factorisations and products of 2-d arrays that stay on disk (linalg/).
+ * Inputs are any 2-d lazy arrays (datasets, expressions, views); float32 is
+ * computed in float64 and large factors are stored in the input's dtype
+ * (integers are computed as float64).  Arrays containing an unmaterialised
+ * reduction are refused (CASK_ENOTSUP: store them first).  Non-finite input
+ * fails with CASK_EINVAL naming the dataset and rows.  One BLAS thread per
+ * task (the call sets openblas_set_num_threads(1)); the reduction trees have
+ * a fixed shape, so results are bit-identical between runs and thread
+ * counts.  Outputs named by cask_store_t are written transactionally as in
+ * cask_store (each call's large factor first, then the small ones). */
+
+/* Tall-skinny QR of the m x n array a (m >= n >= 1) by direct TSQR.
+ * r: NULL or caller memory for R (n x n row-major float64, upper
+ * triangular, diag(R) >= 0 so R is unique).  r_store: NULL or the dataset
+ * for R (float64).  q_store: NULL or the dataset for Q (m x n, a's float
+ * dtype, chunks (a's row chunk, n) unless given).  Without Q, A is read
+ * once; with Q twice, and Q is written once. */
+int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r_store,
+              const cask_store_t *q_store);
+
+/* Thin SVD A = U diag(S) V^T, k = min(m, n), singular values descending.
+ * Tall A via TSQR + dgesdd of R with U streamed in TSQR's second pass;
+ * wide A through its transpose.  s: NULL or k doubles; vt: NULL or k x n
+ * row-major doubles.  u_store (m x k), s_store (k, float64), vt_store
+ * (k x n): NULL or datasets.  U (tall) and V^T (wide) take a's float dtype
+ * on disk (V^T is float64 when vt is also requested); the small factors
+ * are float64 (U of a wide float32 matrix: float32). */
+int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
+             const cask_store_t *u_store, const cask_store_t *s_store,
+             const cask_store_t *vt_store);
+
+/* Randomized rank-k SVD (Halko, Martinsson & Tropp) of any m x n a:
+ * oversample p (< 0: 10), power_iters q (< 0: 2, each re-orthonormalised
+ * by TSQR), Gaussian test matrix from seed.  Streams a 2 + 2q times.
+ * s: NULL or k doubles; vt: NULL or k x n doubles; stores as cask_svd
+ * (U: m x k).  Requires 1 <= k <= min(m, n); m x (k+p) intermediates live
+ * in memory when they fit a quarter of the budget, else in temporary HDF5
+ * files next to u_store (or in $TMPDIR). */
+int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
+                        int64_t power_iters, uint64_t seed, double *s, double *vt,
+                        const cask_store_t *u_store, const cask_store_t *s_store,
+                        const cask_store_t *vt_store);
+
+/* Least squares min ||A x - b|| for tall A (m >= n, full column rank) by
+ * TSQR, x = R^-1 Q^T b with Q^T b carried through the reduction (Q is never
+ * stored; A and b are read once).  b: m or m x nrhs.  x: n x nrhs row-major
+ * doubles; rnorm: NULL or nrhs residual norms.  Rank-deficient A (an exact
+ * zero on R's diagonal) is CASK_EINVAL. */
+int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, double *rnorm);
+
+/* a @ b.  b (n x k or n) is evaluated into memory here (it must fit a
+ * quarter of the budget) and the result is a LAZY m x k (or m) array whose
+ * row blocks are computed from the same rows of a with dgemm (float32 when
+ * both are float32, else float64).  When a is the transpose of a tall array
+ * X (a = X.T), the product is X^T b, computed now as in cask_matmul_tn
+ * (cask_gram when b is X itself). */
+int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out);
+
+/* The Gram matrix a^T a (n x n float64) of an m x n array, computed now by
+ * a fixed-order tree of dsyrk over row blocks; *out is an in-memory array. */
+int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out);
+
+/* a^T b for row-aligned a (m x n) and b (m x k, or m): n x k (or n)
+ * float64, computed now like cask_gram; *out is an in-memory array. */
+int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,9 @@
  *    arithmetic so C never sees signed overflow); integer // and % by zero
  *    give 0; INT_MIN // -1 wraps to INT_MIN; never a trap;
  *  - float semantics follow NumPy's ufunc loops (npy_divmod for // and %,
- *    NaN-propagating minimum/maximum, rint = round half to even).
+ *    NaN-propagating minimum/maximum, rint = round half to even);
+ *  - integer POW with a negative exponent (NumPy raises ValueError) gives
+ *    1 for base 1, +1/-1 for base -1 (even/odd exponent), 0 otherwise.
  */
 #ifndef CASK_KERNELS_H
 #define CASK_KERNELS_H

@@ -26,6 +26,16 @@
  *     its terms with NumPy's wrapping integer +=, gaussian_gradient_magnitude
  *     squares with wrapping *= and takes NumPy's sqrt loop chosen for the
  *     dtype (float16 for 8-bit, float32 for 16-bit integers and float32).
+ *  7. gaussian weights: _gaussian_kernel1d's exp / NumPy pairwise sum /
+ *     division, and for orders 1-2 the polynomial from a dgemv that
+ *     OpenBLAS (Haswell kernels, OPENBLAS_CORETYPE=Haswell here) evaluates
+ *     with fused multiply-adds; reproduced with fma(), so the weights are
+ *     bit-equal to scipy's on this platform (a BLAS without FMA would make
+ *     scipy's order-2 weights differ in the last bit).
+ * Layout and speed: passes along non-last axes combine whole rows (weight
+ * times shifted row, accumulated into the output row) in column strips of
+ * STRIP doubles; passes along the last axis treat the line as the row, so
+ * both vectorise without changing the per-element operation order.
  * Known deviations: NaN inputs in min/max/median (scipy's ring and select
  * algorithms treat NaN order-dependently); the sign of zero in medians;
  * 32/64-bit integer outputs of gaussian_gradient_magnitude and sums whose
@@ -796,92 +806,6 @@ static void rank_nd(int nd, const int64_t *out, const int64_t *ext, int64_t fs, 
 	}
 }
 
-/* Windows of at most NET_MAX cells are ranked by a comparator network run
- * over a chunk of NET_CHUNK outputs at once (min/max per lane, vectorised):
- * Batcher's odd-even merge sort on the next power of two of wires (padding
- * wires hold +inf), pruned to the comparators the selected wire depends on. */
-#define NET_MAX 64
-#define NET_CHUNK 256
-#define NET_MAXCMP 600 /* Batcher on 64 wires has 543 comparators */
-
-static int64_t build_network(int64_t fs, int64_t rank, int32_t *cmp, int64_t *nwires)
-{
-	int64_t n = 1, p, k, j, i, nc = 0, kept = 0;
-	int32_t all[2 * NET_MAXCMP];
-	unsigned char need[NET_MAX] = {0};
-
-	while (n < fs)
-		n <<= 1;
-	*nwires = n;
-	for (p = 1; p < n; p <<= 1)
-		for (k = p; k >= 1; k >>= 1)
-			for (j = k % p; j + k < n; j += 2 * k)
-				for (i = 0; i < k && i + j + k < n; i++)
-					if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
-						all[2 * nc] = (int32_t)(i + j);
-						all[2 * nc + 1] = (int32_t)(i + j + k);
-						nc++;
-					}
-	need[rank] = 1;
-	for (i = nc - 1; i >= 0; i--) {
-		int32_t a = all[2 * i], b = all[2 * i + 1];
-		if (need[a] || need[b]) {
-			need[a] = need[b] = 1;
-			all[2 * i] = -1 - a; /* mark kept */
-			kept++;
-		}
-	}
-	for (i = 0, j = 0; i < nc; i++)
-		if (all[2 * i] < 0) {
-			cmp[2 * j] = -1 - all[2 * i];
-			cmp[2 * j + 1] = all[2 * i + 1];
-			j++;
-		}
-	return kept;
-}
-
-/* a[i], b[i] = min, max of the two (distinct wires: no aliasing). */
-static void compare_swap(double *restrict a, double *restrict b, int64_t n)
-{
-	int64_t i;
-
-	for (i = 0; i < n; i++) {
-		double u = a[i], v = b[i];
-		a[i] = v < u ? v : u;
-		b[i] = v < u ? u : v;
-	}
-}
-
-/* Rank filter by the network: buf holds nwires * NET_CHUNK doubles. */
-static void rank_net(int nd, const int64_t *out, const int64_t *ext, int64_t fs, int64_t rank,
-                     const int64_t *off, const double *x, double *y, double *buf,
-                     int32_t *cmp)
-{
-	int64_t n = out[nd - 1], rows = prod(out, 0, nd - 1), r, j, i, i0, nw, nc, c;
-
-	nc = build_network(fs, rank, cmp, &nw);
-	for (r = 0; r < rows; r++) {
-		int64_t base = row_base(nd, out, ext, r);
-		for (i0 = 0; i0 < n; i0 += NET_CHUNK) {
-			int64_t ch = n - i0 < NET_CHUNK ? n - i0 : NET_CHUNK;
-			const double *xc = x + base + i0;
-			for (j = 0; j < fs; j++) {
-				double *bj = buf + j * NET_CHUNK;
-				const double *xj = xc + off[j];
-				for (i = 0; i < ch; i++)
-					bj[i] = xj[i];
-			}
-			for (j = fs; j < nw; j++)
-				for (i = 0; i < ch; i++)
-					buf[j * NET_CHUNK + i] = INFINITY;
-			for (c = 0; c < nc; c++)
-				compare_swap(buf + (int64_t)cmp[2 * c] * NET_CHUNK,
-				             buf + (int64_t)cmp[2 * c + 1] * NET_CHUNK, ch);
-			memcpy(y + r * n + i0, buf + rank * NET_CHUNK, (size_t)ch * sizeof(double));
-		}
-	}
-}
-
 /* --------------------------------------------------------- specification */
 
 static int64_t wsize(const cask_k_nd_spec_t *f, int k)
@@ -934,8 +858,6 @@ int cask_k_nd_check(const cask_k_nd_spec_t *f)
 		     f->kind == CASK_K_ND_GAUSSIAN_LAPLACE))
 			return CASK_K_ND_BAD_MODE;
 	}
-	if (!isfinite(f->cval))
-		return CASK_K_ND_BAD_WEIGHTS;
 	switch (f->kind) {
 	case CASK_K_ND_GAUSSIAN:
 	case CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE:
@@ -1111,10 +1033,13 @@ static int make_layout(const cask_k_nd_spec_t *f, const int64_t *out, layout_t *
 		    !mul_ok(l->nout, out[k], &l->nout))
 			return 0;
 	}
+	/* The longest row a pass along axis k sees: the product of the
+	 * extents after k (at most nin / ext[k]). */
 	l->nrow = 1;
-	for (k = 0; k < f->nd; k++)
-		l->nrow = l->nrow > l->nin / (out[k] + lo[k] + hi[k]) ? l->nrow
-		                                                       : l->nin / (out[k] + lo[k] + hi[k]);
+	for (k = 0; k < f->nd && l->nin > 0; k++) {
+		int64_t row = l->nin / (out[k] + lo[k] + hi[k]);
+		l->nrow = row > l->nrow ? row : l->nrow;
+	}
 	l->nw = 0;
 	if (is_gauss(f->kind)) {
 		for (k = 0; k < f->nd; k++) {
@@ -1127,8 +1052,6 @@ static int make_layout(const cask_k_nd_spec_t *f, const int64_t *out, layout_t *
 	} else if (f->kind == CASK_K_ND_CORRELATE || f->kind == CASK_K_ND_CONVOLVE ||
 	           f->kind == CASK_K_ND_MEDIAN) {
 		l->nw = 3 * wcount(f); /* flipped, compact, offsets (int64) */
-		if (f->kind == CASK_K_ND_MEDIAN && wcount(f) <= NET_MAX)
-			l->nw += NET_MAX * NET_CHUNK + NET_MAXCMP; /* network, comparators */
 	}
 	return 1;
 }
@@ -1421,11 +1344,7 @@ void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t 
 		for (k = 0; k < f->nd; k++)
 			wsh[k] = wsize(f, k);
 		window_offsets(f->nd, ext, wsh, fs, off);
-		if (fs <= NET_MAX)
-			rank_net(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf + 3 * fs,
-			         (int32_t *)(r.wbuf + 3 * fs + NET_MAX * NET_CHUNK));
-		else
-			rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf);
+		rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf);
 		quantize_run(odt, l.nout, r.acc);
 		res = r.acc;
 		break;

@@ -95,11 +95,15 @@ void cask_k_pad_hull(cask_k_pad_mode_t mode, int64_t n, int64_t g0, int64_t g1, 
  * What the engine must guarantee for this to work: for every axis k with a
  * mode other than CONSTANT and every outside global index g of the block,
  * the source s = cask_k_pad_index(mode[k], full[k], g) lies in the block,
- * i.e. pos[k] - lo[k] <= s < pos[k] - lo[k] + ext[k].  This holds when the
- * block's inside part along k reaches at least lo-pos cells (low edge) or
- * hi-(full-pos-out) cells (high edge) into the array for REFLECT, one more
- * for MIRROR, always for NEAREST, and when the block spans the whole axis
- * for WRAP or when the halo exceeds the axis (repeated reflection).
+ * i.e. pos[k] - lo[k] <= s < pos[k] - lo[k] + ext[k].  Sufficient:
+ *   - NEAREST: always;
+ *   - any mode: the block spans the whole axis (then also halos longer
+ *     than the axis work: repeated reflection stays inside);
+ *   - REFLECT: at each edge, the number of outside cells is at most the
+ *     number of the block's cells inside the array; MIRROR: at most that
+ *     number minus one;
+ *   - WRAP: only when the block spans the whole axis.
+ * A block whose halo does not reach outside needs nothing.
  * Returns 0 when filled, -1 (block untouched) when a source lies outside
  * the block: then use cask_k_pad_gather. */
 int cask_k_pad_fill(int nd, const int64_t *ext, const int64_t *lo, const int64_t *pos,

@@ -11,9 +11,10 @@
  *    (pairwise summation for float sums, like NumPy's pairwise_sum);
  *  - innermost axis kept: a contiguous run of x goes elementwise into a
  *    contiguous row of entries, acc[j] op= x[j] (the "reduce axis 0 of a
- *    2-d block" case, which the compiler vectorises).
+ *    2-d block" case, which the compiler vectorises; moments handle the
+ *    last two axes together as slabs, see mom_slab in reduce.inc.c).
  * The per-dtype loops live in reduce.inc.c, included once per dtype; each
- * loop is a named static function (sum_block_f64, argmin_block_i8, ...).
+ * loop is a named static function (sum_block_f8, argmin_block_i1, ...).
  *
  * Entry layouts (8-byte slots, kernels.h):
  *  - SUM PROD NANSUM NANPROD: uint64 (bool and signed input: the int64 bit

@@ -178,7 +178,13 @@ int cask_graph_add(cask_graph_t *g, const cask_task_spec_t *spec, int64_t *id)
 			                 i, g->n, in, g->n - 1);
 			goto out;
 		}
-		work = sat_add(work, g->t[in].out_bytes);
+		/* An input listed twice is held once (as the scheduler counts it,
+		 * checked for small fan-in). */
+		int dup = 0;
+		for (int j = 0; j < i && i < 32 && !dup; j++)
+			dup = spec->inputs[j] == in;
+		if (!dup)
+			work = sat_add(work, g->t[in].out_bytes);
 	}
 	uint32_t label;
 	rc = intern(g, spec->label, &label);

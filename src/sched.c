@@ -525,16 +525,17 @@ static int run_body(struct run *r, int64_t k, cask_task_env_t *env, const void *
 }
 
 /* One worker's loop (see the file comment). */
-static void worker(struct run *r, int max_inputs)
+static void worker(struct run *r)
 {
+	double busy = 0;
+	int64_t executed = 0;
+	/* Everything in r is read under mu (see cask_graph_run on why). */
+	pthread_mutex_lock(&r->mu);
 	cask_ctx_t *ctx = r->ctx;
 	const cask_graph_t *g = r->g;
 	cask_ctx_t *shadow = malloc(sizeof *shadow);
-	const void **inp = malloc(((size_t)max_inputs + 1) * sizeof *inp);
-	size_t *inb = malloc(((size_t)max_inputs + 1) * sizeof *inb);
-	double busy = 0;
-	int64_t executed = 0;
-	pthread_mutex_lock(&r->mu);
+	const void **inp = malloc(((size_t)r->max_inputs + 1) * sizeof *inp);
+	size_t *inb = malloc(((size_t)r->max_inputs + 1) * sizeof *inb);
 	if (shadow == NULL || inp == NULL || inb == NULL) {
 		fail(r, CASK_ENOMEM, "out of memory starting a worker thread");
 		goto out;
@@ -562,7 +563,7 @@ static void worker(struct run *r, int max_inputs)
 			break;
 		}
 		if (ctx->progress != NULL && !r->progress_busy) {
-			double tnow = now();
+			double tnow = coarse_now();
 			if (tnow - r->last_progress >= PROGRESS_PERIOD) {
 				int64_t done = r->done;
 				r->progress_busy = 1;
@@ -749,13 +750,21 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	locks = 2;
 	r.reserved = base;
 	r.peak = base;
-	r.last_progress = t0;
+	r.last_progress = coarse_now();
 	atomic_init(&r.status, 0);
 	int nt = ctx->threads < 1 ? 1 : ctx->threads;
 	if ((int64_t)nt > r.n)
 		nt = (int)r.n;
+	/* Every worker starts and ends holding mu, so this unlock before the
+	 * team and the lock after it order the caller's accesses with the
+	 * workers' in a way ThreadSanitizer sees (libgomp is not instrumented,
+	 * so its fork and join barriers are invisible to it). */
+	pthread_mutex_lock(&r.mu);
+	pthread_mutex_unlock(&r.mu);
 #pragma omp parallel num_threads(nt)
-	worker(&r, r.max_inputs);
+	worker(&r);
+	pthread_mutex_lock(&r.mu);
+	pthread_mutex_unlock(&r.mu);
 	rc = atomic_load(&r.status);
 	if (settle_outputs(&r, rc == 0) != 0)
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory keeping task outputs");

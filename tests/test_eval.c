@@ -513,6 +513,75 @@ static void test_eval_store_roundtrip(void **state)
 	unlink(path);
 }
 
+static void test_eval_rank32_and_overflow(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t shape[32], ch[32];
+	for (int k = 0; k < 32; k++)
+		shape[k] = 1, ch[k] = 1;
+	shape[31] = 5;
+	shape[0] = 3;
+	ch[0] = 2;
+	cask_array_t *a, *s, *t;
+	OK(cask_array_indices(ctx, CASK_INT64, 32, shape, ch, 0, 1, &a));
+	int axes[2] = {0, 31};
+	OK(cask_reduce(ctx, CASK_SUM, a, 2, axes, 1, 0, &s));
+	assert_int_equal(cask_array_ndim(s), 32);
+	int64_t v;
+	OK(cask_compute(ctx, s, &v, sizeof v));
+	assert_int_equal(v, 14 * 15 / 2); /* 0 + 1 + ... + 14 */
+	OK(cask_transpose(ctx, a, NULL, &t));
+	int64_t out[15];
+	OK(cask_compute(ctx, t, out, sizeof out));
+	for (int i = 0; i < 5; i++)
+		for (int j = 0; j < 3; j++)
+			assert_int_equal(out[i * 3 + j], j * 5 + i);
+	/* rank 33 and overflowing extents are refused with a message */
+	cask_array_t *bad;
+	int64_t s33[33];
+	for (int k = 0; k < 33; k++)
+		s33[k] = 1;
+	assert_int_equal(cask_array_zeros(ctx, CASK_INT8, 33, s33, NULL, &bad), CASK_EINVAL);
+	int64_t huge[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
+	assert_int_equal(cask_array_zeros(ctx, CASK_INT8, 2, huge, NULL, &bad), CASK_EOVERFLOW);
+	assert_non_null(strstr(cask_ctx_message(ctx), "overflow"));
+	int64_t big8[2] = {(int64_t)1 << 31, (int64_t)1 << 31}; /* 2^62 elements * 8 bytes */
+	assert_int_equal(cask_array_zeros(ctx, CASK_FLOAT64, 2, big8, NULL, &bad), CASK_EOVERFLOW);
+	cask_array_destroy(a);
+	cask_array_destroy(s);
+	cask_array_destroy(t);
+	cask_ctx_destroy(ctx);
+}
+
+/* The graph of a computation can be built, counted, dumped and run. */
+static void test_eval_graph_inspect(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t shape[2] = {100, 10}, ch[2] = {10, 10};
+	cask_array_t *a, *s;
+	OK(cask_array_ones(ctx, CASK_FLOAT64, 2, shape, ch, &a));
+	OK(cask_reduce(ctx, CASK_SUM, a, 0, NULL, 0, 0, &s));
+	cask_graph_t *g;
+	OK(cask_array_graph(ctx, 1, &s, NULL, &g));
+	/* 10 chunk partials, a combine of 8 and a combine of the rest, the result, one eval */
+	assert_true(cask_graph_ntasks(g) >= 12);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	OK(cask_graph_dump(g, f, CASK_DUMP_DOT));
+	fclose(f);
+	assert_non_null(strstr(text, "digraph"));
+	assert_non_null(strstr(text, "reduce-chunk"));
+	free(text);
+	OK(cask_graph_run(ctx, g));
+	cask_graph_destroy(g);
+	cask_array_destroy(a);
+	cask_array_destroy(s);
+	cask_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +598,8 @@ int main(void)
 		cmocka_unit_test(test_eval_budget_too_small),
 		cmocka_unit_test(test_eval_budget_respected),
 		cmocka_unit_test(test_eval_store_roundtrip),
+		cmocka_unit_test(test_eval_rank32_and_overflow),
+		cmocka_unit_test(test_eval_graph_inspect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

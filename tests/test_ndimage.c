@@ -536,6 +536,14 @@ static void test_ndimage_zero_length(void **state)
 	assert_int_equal(cask_k_nd_scratch_bytes(&f, out), 0);
 	cask_k_nd_apply(&f, CASK_FLOAT64, out, pos, full, in, y, NULL);
 	assert_true(y[0] == 42.0);
+	/* No halo on the empty axis either (size 1 uniform: a copy). */
+	memset(&f, 0, sizeof f);
+	f.kind = CASK_K_ND_UNIFORM;
+	f.nd = 2;
+	f.size[1] = 3;
+	assert_int_equal(cask_k_nd_scratch_bytes(&f, out), 0);
+	cask_k_nd_apply(&f, CASK_UINT8, out, pos, full, in, y, NULL);
+	assert_true(y[0] == 42.0);
 }
 
 static void test_ndimage_whole_array(void **state)

@@ -76,7 +76,8 @@ static void help(void)
 	       "       Reductions sum prod mean var std min max argmin argmax any all\n"
 	       "                  count_nonzero nansum nanprod nanmean nanvar nanstd nanmin\n"
 	       "                  nanmax, with axis= (int, negative, tuple), keepdims=, ddof=\n"
-	       "       Shape      transpose(x, (2, 0, 1))  reshape(x, (a, b))\n"
+	       "       Shape      transpose(x, (2, 0, 1))  x.T\n"
+	       "                  reshape(x, (a, 1, b)) (adding or removing length-1 axes)\n"
 	       "                  concatenate((a, b), axis=0)  stack((a, b), axis=1)\n"
 	       "       Functions may be written np.sqrt(x); methods x.sum(axis=0),\n"
 	       "       x.astype('f4'), x.clip(0, 1), x.transpose(1, 0) work as in NumPy.\n\n"
@@ -92,7 +93,10 @@ static void help(void)
 	       "       --compress gzip[=LEVEL]\n"
 	       "              Deflate the stored chunks (LEVEL 0..9, default 4).\n"
 	       "       --shuffle\n"
-	       "              Byte-shuffle the stored chunks (helps compression).\n\n",
+	       "              Byte-shuffle the stored chunks (helps compression).\n"
+	       "       --\n"
+	       "              Ends the options: write `cask eval -- -x` for an expression that\n"
+	       "              starts with '-'.\n\n",
 	       PRINT_LIMIT);
 	cli_help_global();
 	printf("EXAMPLES\n"

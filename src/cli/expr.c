@@ -946,32 +946,25 @@ static cli_expr_t *parse_postfix(parser_t *p)
 				cli_expr_free(n);
 				return NULL;
 			}
-			/* x[(a, b)] means x[a, b], as in Python. */
+			/* x[(a, b)] means x[a, b], as in Python: move the tuple's items
+			 * into the index node (node_add frees an item it fails on; the
+			 * items not moved yet are freed with the tuple). */
 			if (n->nkids == 2 && !trailing && n->kids[1]->kind == CLI_EXPR_TUPLE) {
 				cli_expr_t *tup = n->kids[1];
+				int i, ok = 1;
 
-				free(n->kids);
-				n->kids = NULL;
-				n->nkids = 0;
-				if (node_add(p, n, e) < 0) {
-					cli_expr_free(tup);
+				n->nkids = 1;
+				for (i = 0; i < tup->nkids && ok; i++) {
+					cli_expr_t *k = tup->kids[i];
+
+					tup->kids[i] = NULL;
+					ok = node_add(p, n, k) == 0;
+				}
+				cli_expr_free(tup);
+				if (!ok) {
 					cli_expr_free(n);
 					return NULL;
 				}
-				for (int i = 0; i < tup->nkids; i++) {
-					if (node_add(p, n, tup->kids[i]) < 0) {
-						tup->kids[i] = NULL; /* freed by node_add */
-						for (int j = i + 1; j < tup->nkids; j++) {
-							cli_expr_free(tup->kids[j]);
-						}
-						tup->nkids = 0;
-						cli_expr_free(tup);
-						cli_expr_free(n);
-						return NULL;
-					}
-				}
-				tup->nkids = 0;
-				cli_expr_free(tup);
 			}
 			e = finish(p, n);
 		} else if (t->kind == T_DOT) {

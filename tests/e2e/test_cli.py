@@ -662,9 +662,9 @@ def test_memory_budget_option(tmp):
 def test_sigint_leaves_no_partial_output(tmp):
     path = os.path.join(tmp, 'big.h5')
     write_inputs(path, {'other': np.arange(10)})
-    # About 2 GiB of random numbers: takes seconds, so the signal lands mid-run.
+    # 4 GiB of random numbers: takes several seconds, so the signal lands mid-run.
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
-        p = subprocess.Popen([CASK, 'create', path + ':/x', '--shape', '16384,16384', '--fill',
+        p = subprocess.Popen([CASK, 'create', path + ':/x', '--shape', '32768,16384', '--fill',
                               'random', '--memory', '256M'],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
@@ -674,6 +674,74 @@ def test_sigint_leaves_no_partial_output(tmp):
         p.send_signal(sig)
         out, err = p.communicate(timeout=120)
         assert p.returncode == code, (sig, p.returncode, err)
+        assert 'interrupted' in err, err
         with h5py.File(path, 'r') as f:
             assert 'x' not in f, list(f)
             assert np.array_equal(f['other'][()], np.arange(10))
+        # No temporary file is left behind either.
+        assert os.listdir(tmp) == ['big.h5'], os.listdir(tmp)
+
+
+def test_random_expressions_never_crash(tmp):
+    """Random expressions (valid, invalid and truncated) over mixed dtypes:
+    every run ends with exit 0, 1 or 2, errors are 'cask: error:' lines, and
+    expression errors repeat the expression with a caret inside it.  Run
+    with an ASan build of cask to catch memory errors in the builder."""
+    rng = np.random.default_rng(7)
+    arrays = {'x': (RNG.standard_normal((6, 5)), (4, 2)), 'y': RNG.standard_normal(5),
+              'i': RNG.integers(-9, 9, (6, 5)).astype(np.int32),
+              'b': RNG.random((6, 5)) > 0.5}
+    path = os.path.join(tmp, 'in.h5')
+    write_inputs(path, arrays)
+    binds = []
+    for n in arrays:
+        binds += ['-i', '%s=%s:/%s' % (n, path, n)]
+
+    def atom(d):
+        r = rng.integers(0, 8 if d < 3 else 4)
+        if r < 4:
+            return ['x', 'y', 'i', 'b'][r]
+        if r == 4:
+            return str(rng.choice(['1', '2.5', '-3', 'True', 'nan', 'pi', '0']))
+        if r == 5:
+            f = rng.choice(['sum', 'mean', 'max', 'argmin', 'std', 'any', 'count_nonzero'])
+            kw = rng.choice(['', ', axis=0', ', axis=-1', ', axis=(0, 1)', ', keepdims=True',
+                             ', axis=1, keepdims=True', ', axis=3', ', ddof=1'])
+            return '%s(%s%s)' % (f, expr(d + 1), kw)
+        if r == 6:
+            f = rng.choice(['sqrt', 'abs', 'exp', 'floor', 'isnan', 'negative', 'sign'])
+            return '%s(%s)' % (f, expr(d + 1))
+        form = rng.integers(0, 9)
+        a = expr(d + 1)
+        return ['%s[::-1]' % a, '%s[1:]' % a, '%s.T' % a, '%s[..., 0]' % a,
+                'where(%s > 0, %s, %s)' % (a, a, expr(d + 1)), 'clip(%s, 0, 1)' % a,
+                'astype(%s, "f4")' % a, 'concatenate((%s, %s))' % (a, a),
+                'maximum(%s, %s)' % (a, expr(d + 1))][form]
+
+    def expr(d=0):
+        if d > 3 or rng.random() < 0.4:
+            return atom(d)
+        op = rng.choice(['+', '-', '*', '/', '//', '%', '**', '<', '==', '&', '|', '^'])
+        e = '%s %s %s' % (atom(d), op, atom(d))
+        return '(%s)' % e if rng.random() < 0.5 else e
+
+    counts = {0: 0, 1: 0, 2: 0}
+    for k in range(150):
+        e = expr()
+        if k % 5 == 4:  # damage it
+            cut = int(rng.integers(1, len(e) + 1))
+            e = e[:cut] + rng.choice(['', ')', ',', '[', 'sqr(', ' @', '='])
+        rc, out, err = run('eval', *binds, '--', e)
+        assert rc in counts, (e, rc, err)
+        counts[rc] += 1
+        if rc == 0:
+            assert out.endswith('\n') or out == '', (e, out)
+            assert err == '', (e, err)
+        else:
+            assert err.startswith('cask: error: '), (e, err)
+            if rc == 2:
+                lines = err.split('\n')
+                assert lines[1] == '  ' + e, (e, err)
+                caret = lines[2]
+                assert caret.strip() == '^' and len(caret) - 3 <= len(e), (e, err)
+    assert counts[0] > 10 and counts[2] > 10, counts

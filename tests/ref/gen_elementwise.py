@@ -102,9 +102,12 @@ def values(npt, unary):
     fi = np.finfo(npt)
     cand = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, 3.0, -7.0, 0.1, 1e-5, 100.0,
             float(fi.max), float(fi.tiny) / 4, math.inf, -math.inf, math.nan, math.pi,
-            -1e30, 7.25]
+            -1e30, 7.25,
+            # pairs among 0.7, 0.9, 4.6, 1e-5, 100 exercise npy_divmod's
+            # snapping of the quotient to the nearest integer
+            0.7, 0.9, 4.6]
     if unary:
-        cand += [0.7, -0.3, 2.0, 10.0, 20.0, -20.0, 88.5, 700.0, 710.0, -745.0, 1e10,
+        cand += [-0.3, 2.0, 10.0, 20.0, -20.0, 88.5, 700.0, 710.0, -745.0, 1e10,
                  -1e-10, 0.999, -0.999, 3.5, -3.5, 4.5, -1.5, 2.0**51 + 0.5 if npt is np.float64
                  else 2.0**22 + 0.5, 1e-300, 5e-324, 1.5e-45]
     return np.array(cand, dtype=npt)

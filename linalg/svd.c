@@ -1,0 +1,395 @@
+/*
+ * svd.c - singular value decompositions of on-disk matrices.
+ *
+ *  - cask_svd (exact, thin): a tall A (m >= n) goes through the TSQR graph
+ *    of tsqr.c in SVD mode: pass 1 reduces A to R, the root task runs
+ *    dgesdd on R (R = U_R S V^T) and pass 2 streams U = Q U_R to disk
+ *    without ever forming Q.  A wide A (m < n) is factored through its
+ *    transpose (a lazy view): A^T = U' S V'^T, so U = V' (small, m x m) and
+ *    V^T = U'^T, whose column blocks pass 2 writes as they come.
+ *  - cask_svd_randomized (Halko, Martinsson & Tropp 2011, Alg. 4.4 with
+ *    re-orthonormalisation): sketch width l = min(k + p, m, n), Gaussian
+ *    test matrix Omega (n x l) from cask_array_random(seed), then
+ *      QY = qr(A Omega); q times: QZ = qr(A^T QY), QY = qr(A QZ);
+ *      B^T = A^T QY (n x l); B = U_B S V^T by dgesdd; U = QY U_B[:, :k].
+ *    Each A product is one streaming pass (cask_matmul / cask_matmul_tn),
+ *    so A is read 2 + 2q times; every QR is a TSQR of a tall m x l or
+ *    n x l matrix.  Intermediates: the m x l sketches Y and QY are held in
+ *    memory when each fits a quarter of the budget (so the two live at
+ *    once fit half), otherwise they are written to temporary HDF5 files
+ *    in the U output's directory (or $TMPDIR, or /tmp), removed at the end.
+ *    The n x l products (A^T QY) and Omega are held in memory: O((m+n) l).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "la_graph.h"
+#include "linalg.h"
+
+/* Small outputs written after the large ones. */
+static int write_small(cask_ctx_t *ctx, const cask_store_t *opt, cask_dtype_t dt, int ndim,
+	const int64_t *shape, const double *data)
+{
+	cask__la_txns_t t = {0};
+	cask__h5out_t *o = NULL;
+	void *conv = NULL;
+	const void *src = data;
+	int64_t count = 1;
+	for (int k = 0; k < ndim; k++)
+		count *= shape[k];
+	int rc = cask__la_out_create(ctx, &t, opt, dt, ndim, shape, shape, &o);
+	if (rc != 0)
+		goto out;
+	if (dt == CASK_FLOAT32) {
+		if ((conv = malloc((size_t)(count > 0 ? count : 1) * sizeof(float))) == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (int64_t i = 0; i < count; i++)
+			((float *)conv)[i] = (float)data[i];
+		src = conv;
+	}
+	if (count > 0 && (rc = cask__la_out_write_all(ctx, o, ndim, shape, src)) != 0)
+		goto out;
+	rc = cask__la_out_commit(ctx, &t);
+out:
+	cask__la_out_abort(&t);
+	free(conv);
+	return rc;
+}
+
+int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
+	const cask_store_t *u_store, const cask_store_t *s_store, const cask_store_t *vt_store)
+{
+	cask_array_t *x = NULL, *xt = NULL;
+	cask__la_txns_t txns = {0};
+	cask__h5out_t *big = NULL;
+	double *sb = NULL, *small = NULL, *usmall = NULL, *tr = NULL;
+	char what[1200];
+	int rc;
+	ctx->msg[0] = '\0';
+	if ((rc = cask__la_prepare(ctx, a, "the matrix of the SVD", &x)) != 0)
+		goto out;
+	cask__la_describe(a, what, sizeof what);
+	int64_t m = x->shape[0], n = x->shape[1];
+	int wide = m < n;
+	int64_t k = wide ? m : n, big_rows = wide ? n : m;
+	if (k < 1) {
+		rc = cask__error(ctx, CASK_ESHAPE, "%s: SVD of an empty %lld x %lld matrix", what,
+			(long long)m, (long long)n);
+		goto out;
+	}
+	if (wide && (rc = cask_transpose(ctx, x, NULL, &xt)) != 0)
+		goto out;
+	cask_array_t *t = wide ? xt : x;
+	sb = malloc((size_t)k * sizeof(double));
+	small = malloc((size_t)(k * k) * sizeof(double));
+	usmall = malloc((size_t)(k * k) * sizeof(double));
+	tr = malloc((size_t)(k * k) * sizeof(double));
+	if (sb == NULL || small == NULL || usmall == NULL || tr == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The large factor: U (tall) or V^T (wide), streamed in pass 2. */
+	const cask_store_t *big_store = wide ? vt_store : u_store;
+	void *big_buf = wide ? vt : NULL;
+	cask_dtype_t bdt = big_buf != NULL ? CASK_FLOAT64 : x->dtype;
+	if (big_store != NULL) {
+		int64_t shape[2] = {m, k}, ch[2] = {x->chunks[0], k};
+		if (wide) {
+			shape[0] = k;
+			shape[1] = n;
+			ch[0] = k;
+			ch[1] = t->chunks[0];
+		}
+		if ((rc = cask__la_out_create(ctx, &txns, big_store, bdt, 2, shape, ch, &big)) != 0)
+			goto out;
+	}
+	cask__la_tsqr_req_t req = {
+		.mode = CASK__LA_SVD, .a = t, .what = what,
+		.sink = {.h5 = big, .buf = big_buf, .dtype = bdt, .trans = wide}, .s = sb,
+		.vt = small, .u_small = usmall,
+	};
+	(void)big_rows;
+	if ((rc = cask__la_tsqr_run(ctx, &req)) != 0)
+		goto out;
+	if ((rc = cask__la_out_commit(ctx, &txns)) != 0)
+		goto out;
+	/* Small factors: tall: V^T = small; wide: U = (V'^T)^T = small^T. */
+	if (wide)
+		for (int64_t i = 0; i < k; i++)
+			for (int64_t j = 0; j < k; j++)
+				tr[i * k + j] = small[j * k + i];
+	const double *vsmall = wide ? NULL : small;
+	if (s != NULL)
+		memcpy(s, sb, (size_t)k * sizeof(double));
+	if (!wide && vt != NULL)
+		memcpy(vt, vsmall, (size_t)(k * k) * sizeof(double));
+	int64_t kk[2] = {k, k}, k1[1] = {k};
+	if (wide && u_store != NULL && (rc = write_small(ctx, u_store, x->dtype, 2, kk, tr)) != 0)
+		goto out;
+	if (!wide && vt_store != NULL &&
+	    (rc = write_small(ctx, vt_store, CASK_FLOAT64, 2, kk, vsmall)) != 0)
+		goto out;
+	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, k1, sb)) != 0)
+		goto out;
+out:
+	cask__la_out_abort(&txns);
+	cask_array_destroy(x);
+	cask_array_destroy(xt);
+	free(sb);
+	free(small);
+	free(usmall);
+	free(tr);
+	return rc;
+}
+
+/* ------------------------------------------------------------ randomized */
+
+typedef struct {
+	cask_ctx_t *ctx;
+	char dir[1024];
+	int nfiles;
+	char files[64][1100];
+} tmp_t;
+
+static int tmp_path(tmp_t *t, char *out, size_t len)
+{
+	if (t->nfiles == 64)
+		return cask__error(t->ctx, CASK_EINTERNAL, "too many temporary files");
+	snprintf(out, len, "%s/.cask-rsvd-%ld-%d.h5", t->dir, (long)getpid(), t->nfiles);
+	snprintf(t->files[t->nfiles++], sizeof t->files[0], "%s", out);
+	return 0;
+}
+
+static int fits(const tmp_t *t, int64_t rows, int64_t cols)
+{
+	return (double)rows * (double)cols * 8.0 <= (double)cask_ctx_memory(t->ctx) / 4;
+}
+
+/* x (rows x cols float64, lazy) as a materialised array. */
+static int materialise(tmp_t *t, cask_array_t *x, cask_array_t **out)
+{
+	cask_ctx_t *ctx = t->ctx;
+	int64_t rows = x->shape[0], cols = x->shape[1];
+	int rc;
+	if (fits(t, rows, cols)) {
+		size_t bytes = (size_t)(rows * cols) * sizeof(double);
+		double *buf = malloc(bytes > 0 ? bytes : 1);
+		if (buf == NULL)
+			return cask__error(ctx, CASK_ENOMEM, "out of memory");
+		if ((rc = cask_compute(ctx, x, buf, bytes)) != 0) {
+			free(buf);
+			return rc;
+		}
+		return cask__la_owned_array(ctx, rows, cols, buf, out);
+	}
+	char path[1100];
+	cask_store_t o;
+	if ((rc = tmp_path(t, path, sizeof path)) != 0)
+		return rc;
+	cask_store_init(&o, path, "/x");
+	if ((rc = cask_store(ctx, 1, &x, &o)) != 0)
+		return rc;
+	return cask_array_open(ctx, path, "/x", NULL, out);
+}
+
+/* Q of the TSQR of y (rows x cols, rows >= cols), materialised. */
+static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
+{
+	cask_ctx_t *ctx = t->ctx;
+	int64_t rows = y->shape[0], cols = y->shape[1];
+	cask__la_txns_t txns = {0};
+	cask__h5out_t *qo = NULL;
+	double *buf = NULL;
+	char path[1100];
+	int rc;
+	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = what,
+	                           .sink = {.dtype = CASK_FLOAT64}};
+	if (fits(t, rows, cols)) {
+		if ((buf = malloc((size_t)(rows * cols) * sizeof(double))) == NULL)
+			return cask__error(ctx, CASK_ENOMEM, "out of memory");
+		req.sink.buf = buf;
+		if ((rc = cask__la_tsqr_run(ctx, &req)) != 0) {
+			free(buf);
+			return rc;
+		}
+		return cask__la_owned_array(ctx, rows, cols, buf, out);
+	}
+	int64_t shape[2] = {rows, cols}, ch[2] = {y->chunks[0], cols};
+	cask_store_t o;
+	if ((rc = tmp_path(t, path, sizeof path)) != 0)
+		return rc;
+	cask_store_init(&o, path, "/q");
+	if ((rc = cask__la_out_create(ctx, &txns, &o, CASK_FLOAT64, 2, shape, ch, &qo)) != 0)
+		goto out;
+	req.sink.h5 = qo;
+	if ((rc = cask__la_tsqr_run(ctx, &req)) != 0 || (rc = cask__la_out_commit(ctx, &txns)) != 0)
+		goto out;
+	rc = cask_array_open(ctx, path, "/q", NULL, out);
+out:
+	cask__la_out_abort(&txns);
+	return rc;
+}
+
+static void tmp_dir(tmp_t *t, const cask_store_t *u_store)
+{
+	const char *env = getenv("TMPDIR");
+	snprintf(t->dir, sizeof t->dir, "%s", env != NULL && env[0] != '\0' ? env : "/tmp");
+	if (u_store != NULL && u_store->path != NULL) {
+		const char *sl = strrchr(u_store->path, '/');
+		if (sl == NULL)
+			snprintf(t->dir, sizeof t->dir, ".");
+		else if (sl == u_store->path)
+			snprintf(t->dir, sizeof t->dir, "/");
+		else
+			snprintf(t->dir, sizeof t->dir, "%.*s", (int)(sl - u_store->path), u_store->path);
+	}
+}
+
+int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
+	int64_t power_iters, uint64_t seed, double *s, double *vt, const cask_store_t *u_store,
+	const cask_store_t *s_store, const cask_store_t *vt_store)
+{
+	cask_array_t *x = NULL, *om = NULL, *oml = NULL, *y = NULL, *ym = NULL, *qy = NULL;
+	cask_array_t *z = NULL, *qz = NULL, *ubk = NULL, *u = NULL, *uc = NULL;
+	double *omb = NULL, *bt = NULL, *ub = NULL, *sb = NULL, *vtb = NULL, *ubkb = NULL;
+	void *work = NULL;
+	tmp_t *t = calloc(1, sizeof *t);
+	char what[1200];
+	int rc;
+	ctx->msg[0] = '\0';
+	if (t == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	t->ctx = ctx;
+	tmp_dir(t, u_store);
+	if ((rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
+		goto out;
+	cask__la_describe(a, what, sizeof what);
+	int64_t m = x->shape[0], n = x->shape[1], mn = m < n ? m : n;
+	int64_t p = oversample < 0 ? 10 : oversample, q = power_iters < 0 ? 2 : power_iters;
+	if (k < 1 || k > mn) {
+		rc = cask__error(ctx, CASK_EINVAL,
+			"%s: randomized SVD rank k = %lld must be in 1..min(m, n) = %lld", what,
+			(long long)k, (long long)mn);
+		goto out;
+	}
+	int64_t l = k + p < mn ? k + p : mn;
+	if ((double)n * (double)l * 8.0 * 3 > (double)cask_ctx_memory(ctx)) {
+		rc = cask__error(ctx, CASK_EBUDGET,
+			"%s: randomized SVD holds n x (k + p) = %lld x %lld matrices in memory; raise --memory",
+			what, (long long)n, (long long)l);
+		goto out;
+	}
+	/* Omega: Gaussian, one value per (seed, flat index). */
+	int64_t osh[2] = {n, l};
+	size_t ob = (size_t)(n * l) * sizeof(double);
+	if ((omb = malloc(ob)) == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = cask_array_random(ctx, CASK_RANDOM_NORMAL, seed, CASK_FLOAT64, 2, osh, NULL,
+		     &oml)) != 0 ||
+	    (rc = cask_compute(ctx, oml, omb, ob)) != 0)
+		goto out;
+	rc = cask__la_owned_array(ctx, n, l, omb, &om);
+	omb = NULL;
+	if (rc != 0)
+		goto out;
+	/* Range finder. */
+	if ((rc = cask_matmul(ctx, x, om, &y)) != 0 || (rc = materialise(t, y, &ym)) != 0 ||
+	    (rc = orth(t, ym, "the sketch A Omega", &qy)) != 0)
+		goto out;
+	for (int64_t it = 0; it < q; it++) {
+		cask_array_destroy(y);
+		cask_array_destroy(ym);
+		cask_array_destroy(qz);
+		y = ym = qz = NULL;
+		if ((rc = cask_matmul_tn(ctx, x, qy, &z)) != 0 ||
+		    (rc = orth(t, z, "the sketch A^T Q", &qz)) != 0)
+			goto out;
+		cask_array_destroy(z);
+		cask_array_destroy(qy);
+		z = qy = NULL;
+		if ((rc = cask_matmul(ctx, x, qz, &y)) != 0 || (rc = materialise(t, y, &ym)) != 0 ||
+		    (rc = orth(t, ym, "the sketch A Q", &qy)) != 0)
+			goto out;
+	}
+	/* B^T = A^T QY (n x l) is B (l x n) in column-major order. */
+	if ((rc = cask_matmul_tn(ctx, x, qy, &z)) != 0)
+		goto out;
+	size_t wb;
+	if ((rc = cask__la_svd_work(l, n, &wb)) != 0) {
+		rc = cask__error(ctx, rc, "%s: sketch too large for dgesdd", what);
+		goto out;
+	}
+	bt = malloc(ob);
+	ub = malloc((size_t)(l * l) * sizeof(double));
+	sb = malloc((size_t)l * sizeof(double));
+	vtb = malloc(ob);
+	ubkb = malloc((size_t)(l * k) * sizeof(double));
+	work = malloc(wb > 0 ? wb : 1);
+	if (bt == NULL || ub == NULL || sb == NULL || vtb == NULL || ubkb == NULL || work == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = cask_compute(ctx, z, bt, ob)) != 0)
+		goto out;
+	if ((rc = cask__la_svd(l, n, bt, l, ub, l, sb, vtb, n, work)) != 0) {
+		rc = cask__error(ctx, rc, "%s: %s in the SVD of the %lld x %lld sketch", what,
+			rc == CASK_EINVAL ? "non-finite value" : "LAPACK failure", (long long)l,
+			(long long)n);
+		goto out;
+	}
+	if (u_store != NULL) {
+		for (int64_t r = 0; r < l; r++)
+			for (int64_t c = 0; c < k; c++)
+				ubkb[r * k + c] = ub[r + c * l];
+		rc = cask__la_owned_array(ctx, l, k, ubkb, &ubk);
+		ubkb = NULL;
+		if (rc != 0 || (rc = cask_matmul(ctx, qy, ubk, &u)) != 0)
+			goto out;
+		cask_array_t *ust = u;
+		if (x->dtype == CASK_FLOAT32) {
+			if ((rc = cask_astype(ctx, u, CASK_FLOAT32, &uc)) != 0)
+				goto out;
+			ust = uc;
+		}
+		if ((rc = cask_store(ctx, 1, &ust, u_store)) != 0)
+			goto out;
+	}
+	if (s != NULL)
+		memcpy(s, sb, (size_t)k * sizeof(double));
+	if (vt != NULL)
+		memcpy(vt, vtb, (size_t)(k * n) * sizeof(double));
+	int64_t vsh[2] = {k, n}, ssh[1] = {k};
+	if (vt_store != NULL && (rc = write_small(ctx, vt_store, CASK_FLOAT64, 2, vsh, vtb)) != 0)
+		goto out;
+	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, ssh, sb)) != 0)
+		goto out;
+out:
+	cask_array_destroy(x);
+	cask_array_destroy(om);
+	cask_array_destroy(oml);
+	cask_array_destroy(y);
+	cask_array_destroy(ym);
+	cask_array_destroy(qy);
+	cask_array_destroy(z);
+	cask_array_destroy(qz);
+	cask_array_destroy(ubk);
+	cask_array_destroy(u);
+	cask_array_destroy(uc);
+	free(omb);
+	free(bt);
+	free(ub);
+	free(sb);
+	free(vtb);
+	free(ubkb);
+	free(work);
+	for (int i = 0; i < t->nfiles; i++)
+		unlink(t->files[i]);
+	free(t);
+	return rc;
+}

@@ -1,0 +1,902 @@
+/*
+ * tsqr.c - out-of-core tall-skinny QR (TSQR) as a task graph, and the
+ * public cask_tsqr and cask_lstsq on top of it.  The same engine runs the
+ * exact SVD (svd.c): only the root task and the pass-2 target differ.
+ *
+ * The graph follows the blueprint of tsqr_mem.c (read its header comment)
+ * with the in-memory buffers replaced by task outputs:
+ *
+ *   leaf1[k]   (no inputs)   evaluate rows [r0, r0 + rows) of A (full
+ *              width, whatever A's column chunks) and, for least squares,
+ *              of b; cask__la_tsqr_leaf_r over sub-blocks of sb rows.
+ *              Output [R | c | rss] (n*n + n*nrhs + nrhs doubles).
+ *   fold[N]    inputs: the F children's [R | c | rss]; cask__la_tsqr_fold.
+ *              Output [R | c | rss] plus, when pass 2 runs, the tree
+ *              factors [V_1 .. V_{F-1} | T] kept for it.
+ *   root       input: the root node's output; R with diag >= 0 and signs,
+ *              the SVD of the house R, or the triangular solve.  Output
+ *              kept after the run: [R | sign | Y | s | vt | x | rnorm].
+ *   apply[N]   (pass 2) inputs: fold[N] (V, T) and the node's Y; output
+ *              the F children's Y (cask__la_tsqr_fold_apply).
+ *   leaf2[k]   (pass 2) input: the leaf's Y; re-evaluates the leaf's rows
+ *              of A, cask__la_tsqr_leaf_q, writes Q (or U) rows to the sink.
+ *
+ * Invariants:
+ *  1. Leaves are row ranges of height L (the last one absorbs a tail of
+ *     fewer than n rows), split into sub-blocks of sb >= n rows exactly
+ *     the same way in both passes, so pass 2 recomputes pass 1's bits.
+ *  2. The tree has a fixed shape and every fold combines its children in
+ *     index order: R does not depend on the schedule or thread count.
+ *  3. Tasks are added in post-order (pass 1) and pre-order (pass 2), so
+ *     the scheduler's id order finishes a subtree before starting the
+ *     next: live tree factors stay a few nodes per level.
+ *  4. Every task declares its scratch: the evaluation plan of its region
+ *     plus the kernel workspace, so the budget bounds the run.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "eval.h"
+#include "la_graph.h"
+#include "linalg.h"
+
+typedef struct {
+	int64_t first, nch; /* children (at the level below) */
+	int64_t rtask;      /* task whose output starts with this node's R */
+	int64_t ytask;      /* pass 2: task holding this node's Y ... */
+	size_t yoff;        /* ... at this double offset */
+} node_t;
+
+typedef struct {
+	cask_ctx_t *ctx;
+	const cask__la_tsqr_req_t *req;
+	int mode, pass2, keepvt;
+	int64_t m, n, nrhs, ib, fanin;
+	cask_dtype_t dt, qdt;
+	size_t es, qes;
+	int64_t L, sb, lmax, nleaves, nnodes, nlevels;
+	int64_t level_off[68];
+	node_t *nodes;
+	size_t plan_bytes;            /* eval scratch of the largest leaf region */
+	size_t work1, work2, workf;   /* kernel workspaces */
+	size_t scr1, scr2, scrf, scra, scrr;
+	cask__mats_t mats;
+} eng_t;
+
+/* Offsets (doubles) of a root output. */
+typedef struct {
+	size_t r, sign, y, s, vt, x, rnorm, total;
+} root_layout_t;
+
+static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+static void root_layout(const eng_t *e, root_layout_t *l)
+{
+	size_t nn = (size_t)(e->n * e->n), n = (size_t)e->n, nr = (size_t)e->nrhs;
+	l->r = 0;
+	l->sign = nn;
+	l->y = l->sign + n;
+	l->s = l->y + nn;
+	l->vt = l->s + n;
+	l->x = l->vt + nn;
+	l->rnorm = l->x + n * nr;
+	l->total = l->rnorm + nr;
+}
+
+static size_t leaf_out_doubles(const eng_t *e)
+{
+	return (size_t)(e->n * e->n + e->n * e->nrhs + e->nrhs);
+}
+
+static size_t fold_out_doubles(const eng_t *e, int64_t nch)
+{
+	size_t d = leaf_out_doubles(e);
+	if (e->keepvt)
+		d += (size_t)((nch - 1) * (e->n * e->n + e->ib * e->n));
+	return d;
+}
+
+static void leaf_range(const eng_t *e, int64_t k, int64_t *r0, int64_t *rows)
+{
+	*r0 = k * e->L;
+	int64_t end = k == e->nleaves - 1 ? e->m : (k + 1) * e->L;
+	*rows = end - *r0;
+}
+
+/* Sub-blocks of a leaf of `rows` rows: count and the row count of each. */
+static int64_t leaf_split(const eng_t *e, int64_t rows, int64_t *r)
+{
+	int64_t nb = (rows + e->sb - 1) / e->sb;
+	if (r != NULL)
+		for (int64_t i = 0; i < nb; i++)
+			r[i] = rows - i * e->sb < e->sb ? rows - i * e->sb : e->sb;
+	return nb;
+}
+
+/* Message for a kernel failure in rows [r0, r0 + rows). */
+static int kernel_error(const eng_t *e, cask_task_env_t *env, int rc, int64_t r0, int64_t rows)
+{
+	if (rc == CASK_EINVAL)
+		return cask_task_error(env, rc,
+			"%s: non-finite value (NaN or Inf) in rows %lld..%lld; linear algebra needs finite input",
+			e->req->what, (long long)r0, (long long)(r0 + rows - 1));
+	return cask_task_error(env, rc, "%s: LAPACK failed on rows %lld..%lld (%s)", e->req->what,
+		(long long)r0, (long long)(r0 + rows - 1), cask_strerror(rc));
+}
+
+/* Evaluate rows [r0, r0 + rows) of x (full width) into buf. */
+static int eval_rows(const eng_t *e, cask_task_env_t *env, cask_array_t *x, int64_t r0,
+	int64_t rows, void *buf, void *plan)
+{
+	int64_t start[2] = {r0, 0}, count[2] = {rows, x->shape[1]};
+	void *outs[1] = {buf};
+	char msg[CASK__MSG_MAX] = "";
+	cask__tls_msg = msg;
+	int rc = cask__eval_roots(cask__task_ctx(env), &e->mats, 1, &x, start, count, outs, plan,
+		e->plan_bytes);
+	cask__tls_msg = NULL;
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s", msg);
+	return 0;
+}
+
+/* ------------------------------------------------------------ task bodies */
+
+static int leaf1_task(void *user, int64_t k, const void *const *inputs, const size_t *ib,
+	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+{
+	(void)inputs, (void)ib, (void)ninputs, (void)out_bytes;
+	const eng_t *e = user;
+	int64_t r0, rows, n = e->n, nrhs = e->nrhs;
+	leaf_range(e, k, &r0, &rows);
+	int64_t nb = leaf_split(e, rows, NULL);
+	char *s = cask_task_scratch(env, e->scr1);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	char *abuf = s;
+	s += r64((size_t)(e->lmax * n) * e->es);
+	double *bbuf = (double *)s;
+	s += r64((size_t)(e->lmax * nrhs) * sizeof(double));
+	int64_t *rw = (int64_t *)s, *lda = rw + nb, *ldb = lda + nb;
+	const void **ap = (const void **)(ldb + nb);
+	const double **bp = (const double **)(ap + nb);
+	s += r64((size_t)nb * 5 * 8);
+	void *work = s;
+	s += r64(e->work1);
+	int rc = eval_rows(e, env, e->req->a, r0, rows, abuf, s);
+	if (rc == 0 && nrhs > 0)
+		rc = eval_rows(e, env, e->req->b, r0, rows, bbuf, s);
+	if (rc != 0)
+		return rc;
+	leaf_split(e, rows, rw);
+	for (int64_t i = 0; i < nb; i++) {
+		ap[i] = abuf + (size_t)(i * e->sb * n) * e->es;
+		lda[i] = n;
+		bp[i] = bbuf + i * e->sb * nrhs;
+		ldb[i] = nrhs;
+	}
+	double *o = out;
+	rc = cask__la_tsqr_leaf_r(nb, rw, n, e->dt, ap, lda, nrhs, bp, ldb, o, n, o + n * n, n,
+		o + n * n + n * nrhs, work);
+	if (rc != 0)
+		return kernel_error(e, env, rc, r0, rows);
+	return 0;
+}
+
+static int fold_task(void *user, int64_t node, const void *const *inputs, const size_t *ib_,
+	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+{
+	(void)ib_, (void)out_bytes;
+	const eng_t *e = user;
+	int64_t n = e->n, nrhs = e->nrhs, nch = ninputs;
+	size_t nn = (size_t)(n * n), ldo = leaf_out_doubles(e);
+	double *o = out;
+	char *s = cask_task_scratch(env, e->scrf);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	double *vt_area, *c_area = (double *)s;
+	s += r64((size_t)((nch - 1) * n * nrhs) * sizeof(double));
+	if (e->keepvt) {
+		vt_area = o + ldo;
+	} else {
+		vt_area = (double *)s;
+		s += r64((size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
+	}
+	void *work = s;
+	double *r[64], *c[64];
+	memcpy(o, inputs[0], ldo * sizeof(double));
+	r[0] = o;
+	c[0] = o + nn;
+	for (int64_t i = 1; i < nch; i++) {
+		r[i] = vt_area + (size_t)(i - 1) * nn;
+		memcpy(r[i], inputs[i], nn * sizeof(double));
+		c[i] = c_area + (i - 1) * n * nrhs;
+		memcpy(c[i], (const double *)inputs[i] + nn, (size_t)(n * nrhs) * sizeof(double));
+	}
+	double *t = vt_area + (size_t)(nch - 1) * nn;
+	double *rss = o + nn + n * nrhs;
+	int rc = cask__la_tsqr_fold(nch, n, r, t, nrhs, c, rss, work);
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s: TSQR fold %lld failed (%s)", e->req->what,
+			(long long)node, cask_strerror(rc));
+	for (int64_t i = 1; i < nch; i++)
+		for (int64_t j = 0; j < nrhs; j++)
+			rss[j] += ((const double *)inputs[i])[nn + n * nrhs + j];
+	return 0;
+}
+
+static int root_task(void *user, int64_t index, const void *const *inputs, const size_t *ib_,
+	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+{
+	(void)index, (void)ib_, (void)ninputs, (void)out_bytes;
+	const eng_t *e = user;
+	int64_t n = e->n, nrhs = e->nrhs;
+	root_layout_t l;
+	root_layout(e, &l);
+	double *o = out;
+	const double *rh = inputs[0];
+	char *s = cask_task_scratch(env, e->scrr);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	int rc = cask__la_r_finish(n, rh, n, o + l.r, n, o + l.sign);
+	if (rc == 0 && e->mode == CASK__LA_Q)
+		rc = cask__la_tsqr_root_y(n, o + l.sign, o + l.y, n);
+	if (rc == 0 && e->mode == CASK__LA_SVD)
+		rc = cask__la_svd(n, n, rh, n, o + l.y, n, o + l.s, o + l.vt, n, s);
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s: LAPACK failed on the %lld x %lld R factor (%s)",
+			e->req->what, (long long)n, (long long)n, cask_strerror(rc));
+	if (e->mode == CASK__LA_LSTSQ) {
+		double *c = (double *)s;
+		memcpy(c, rh + n * n, (size_t)(n * nrhs) * sizeof(double));
+		rc = cask__la_trsolve(n, nrhs, rh, n, c, n);
+		if (rc == CASK_EINVAL)
+			return cask_task_error(env, rc,
+				"%s is rank deficient (R has an exactly zero diagonal entry): least squares by QR needs full column rank",
+				e->req->what);
+		if (rc == 0)
+			rc = cask__la_block_store(n, nrhs, c, n, CASK_FLOAT64, o + l.x, nrhs);
+		if (rc != 0)
+			return cask_task_error(env, rc, "%s: triangular solve failed (%s)",
+				e->req->what, cask_strerror(rc));
+		for (int64_t j = 0; j < nrhs; j++)
+			o[l.rnorm + j] = sqrt(rh[n * n + n * nrhs + j]);
+	}
+	return 0;
+}
+
+static int apply_task(void *user, int64_t node, const void *const *inputs, const size_t *ib_,
+	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+{
+	(void)ib_, (void)ninputs, (void)out_bytes;
+	const eng_t *e = user;
+	const node_t *nd = &e->nodes[node];
+	int64_t n = e->n, nch = nd->nch;
+	size_t nn = (size_t)(n * n);
+	const double *f = inputs[0];
+	const double *vt_area = f + leaf_out_doubles(e);
+	const double *v[64];
+	double *y[64];
+	for (int64_t i = 0; i < nch; i++) {
+		y[i] = (double *)out + (size_t)i * nn;
+		if (i > 0)
+			v[i - 1] = vt_area + (size_t)(i - 1) * nn;
+	}
+	memcpy(y[0], (const double *)inputs[1] + nd->yoff, nn * sizeof(double));
+	void *work = cask_task_scratch(env, e->scra);
+	if (work == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	int rc = cask__la_tsqr_fold_apply(nch, n, n, v, vt_area + (size_t)(nch - 1) * nn, y, work);
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s: TSQR apply %lld failed (%s)", e->req->what,
+			(long long)node, cask_strerror(rc));
+	return 0;
+}
+
+/* Write block rows [r0, r0 + rows) of the factor (row-major rows x n of
+ * dtype qdt in q) to the sink; tmp holds rows * cols elements. */
+static int sink_write(const eng_t *e, cask_ctx_t *ctx, int64_t r0, int64_t rows, char *q,
+	char *tmp)
+{
+	const cask__la_sink_t *sk = &e->req->sink;
+	int64_t n = e->n, cols = sk->cols > 0 ? sk->cols : n;
+	size_t es = e->qes;
+	int rc = 0;
+	if (!sk->trans) {
+		if (cols < n)
+			for (int64_t i = 1; i < rows; i++)
+				memmove(q + (size_t)(i * cols) * es, q + (size_t)(i * n) * es,
+					(size_t)cols * es);
+		if (sk->buf != NULL)
+			memcpy((char *)sk->buf + (size_t)(r0 * cols) * es, q, (size_t)(rows * cols) * es);
+		if (sk->h5 != NULL) {
+			int64_t start[2] = {r0, 0}, count[2] = {rows, cols};
+			rc = cask__io_write(ctx, sk->h5, start, count, q);
+		}
+		return rc;
+	}
+	/* Transposed: column block [r0, r0 + rows) of the cols x m target. */
+	for (int64_t j = 0; j < cols; j++)
+		for (int64_t i = 0; i < rows; i++)
+			memcpy(tmp + (size_t)(j * rows + i) * es, q + (size_t)(i * n + j) * es, es);
+	if (sk->buf != NULL)
+		for (int64_t j = 0; j < cols; j++)
+			memcpy((char *)sk->buf + (size_t)(j * e->m + r0) * es,
+				tmp + (size_t)(j * rows) * es, (size_t)rows * es);
+	if (sk->h5 != NULL) {
+		int64_t start[2] = {0, r0}, count[2] = {cols, rows};
+		rc = cask__io_write(ctx, sk->h5, start, count, tmp);
+	}
+	return rc;
+}
+
+static int leaf2_task(void *user, int64_t k, const void *const *inputs, const size_t *ib_,
+	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+{
+	(void)ib_, (void)ninputs, (void)out, (void)out_bytes;
+	const eng_t *e = user;
+	int64_t r0, rows, n = e->n;
+	leaf_range(e, k, &r0, &rows);
+	int64_t nb = leaf_split(e, rows, NULL);
+	char *s = cask_task_scratch(env, e->scr2);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	char *abuf = s;
+	s += r64((size_t)(e->lmax * n) * e->es);
+	char *qbuf = s;
+	s += r64((size_t)(e->lmax * n) * e->qes);
+	char *tmp = s;
+	if (e->req->sink.trans)
+		s += r64((size_t)(e->lmax * n) * e->qes);
+	int64_t *rw = (int64_t *)s, *lda = rw + nb, *ldq = lda + nb;
+	const void **ap = (const void **)(ldq + nb);
+	void **qp = (void **)(ap + nb);
+	s += r64((size_t)nb * 5 * 8);
+	void *work = s;
+	s += r64(e->work2);
+	int rc = eval_rows(e, env, e->req->a, r0, rows, abuf, s);
+	if (rc != 0)
+		return rc;
+	leaf_split(e, rows, rw);
+	for (int64_t i = 0; i < nb; i++) {
+		ap[i] = abuf + (size_t)(i * e->sb * n) * e->es;
+		lda[i] = n;
+		qp[i] = qbuf + (size_t)(i * e->sb * n) * e->qes;
+		ldq[i] = n;
+	}
+	const double *y = (const double *)inputs[0] + e->nodes[k].yoff;
+	rc = cask__la_tsqr_leaf_q(nb, rw, n, e->dt, ap, lda, n, y, n, e->qdt, qp, ldq, work);
+	if (rc != 0)
+		return kernel_error(e, env, rc, r0, rows);
+	cask_ctx_t *ctx = cask__task_ctx(env);
+	char msg[CASK__MSG_MAX] = "";
+	cask__tls_msg = msg;
+	rc = sink_write(e, ctx, r0, rows, qbuf, tmp);
+	cask__tls_msg = NULL;
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s", msg);
+	return 0;
+}
+
+/* ------------------------------------------------------------ planning */
+
+/* Leaf height and sub-block height from the budget and A's row chunks. */
+static int choose_blocks(eng_t *e)
+{
+	cask_ctx_t *ctx = e->ctx;
+	int64_t n = e->n;
+	/* Sub-blocks: the kernel's preferred 2k-8k rows, ~2 MiB of doubles. */
+	int64_t sb = (int64_t)(262144 / n);
+	sb = sb < 2048 ? 2048 : sb > 8192 ? 8192 : sb;
+	if (sb < n)
+		sb = n;
+	/* Bytes per leaf row: A, the leaf's V factors (pass 2), the Q block
+	 * and (wide SVD) a transpose buffer, in A's dtype; least squares: b and its
+	 * working copy.  Counted for pass 2 even in R-only runs, so R-only and
+	 * Q runs build the same tree and give the same R bits. */
+	size_t per_row = (size_t)n * (2 * e->es + 8 + (e->req->sink.trans ? e->es : 0));
+	per_row += (size_t)e->nrhs * 16;
+	/* A third of the budget per task, whatever the thread count: the leaf
+	 * height (hence the tree and R's bits) must not depend on threads. */
+	size_t avail = cask_ctx_memory(ctx) / 3;
+	int64_t cap = (int64_t)(avail / per_row);
+	int64_t L;
+	if (e->req->leaf_rows > 0) {
+		L = e->req->leaf_rows;
+	} else {
+		int64_t c0 = e->req->a->chunks[0];
+		L = c0;
+		if (L < sb)
+			L = c0 * ((sb + c0 - 1) / c0);
+		if (L > cap)
+			L = cap >= sb ? cap / sb * sb : cap;
+	}
+	if (L < n)
+		L = n;
+	if (L > e->m)
+		L = e->m;
+	if (sb > L)
+		sb = L;
+	e->L = L;
+	e->sb = sb;
+	e->nleaves = (e->m + L - 1) / L;
+	int64_t tail = e->m - (e->nleaves - 1) * L;
+	e->lmax = L;
+	if (e->nleaves > 1 && tail < n) {
+		e->nleaves--;
+		e->lmax = L + tail;
+	}
+	return 0;
+}
+
+static int build_levels(eng_t *e)
+{
+	int64_t count = e->nleaves, off = 0;
+	e->nlevels = 0;
+	e->level_off[0] = 0;
+	for (;;) {
+		off += count;
+		e->level_off[++e->nlevels] = off;
+		if (count == 1)
+			break;
+		count = (count + e->fanin - 1) / e->fanin;
+	}
+	e->nnodes = off;
+	e->nodes = calloc((size_t)e->nnodes, sizeof *e->nodes);
+	if (e->nodes == NULL)
+		return cask__error(e->ctx, CASK_ENOMEM, "out of memory");
+	for (int64_t l = 0; l + 1 < e->nlevels; l++) {
+		int64_t c0 = e->level_off[l], cn = e->level_off[l + 1] - c0;
+		for (int64_t g = 0; g * e->fanin < cn; g++) {
+			node_t *nd = &e->nodes[e->level_off[l + 1] + g];
+			nd->first = c0 + g * e->fanin;
+			nd->nch = cn - g * e->fanin < e->fanin ? cn - g * e->fanin : e->fanin;
+		}
+	}
+	return 0;
+}
+
+/* Level of node id. */
+static int64_t node_level(const eng_t *e, int64_t id)
+{
+	int64_t l = 0;
+	while (id >= e->level_off[l + 1])
+		l++;
+	return l;
+}
+
+/* Pass 1 in post-order: children first. */
+static int emit_pass1(eng_t *e, cask_graph_t *g, int64_t id)
+{
+	node_t *nd = &e->nodes[id];
+	int rc;
+	if (node_level(e, id) == 0) {
+		cask_task_spec_t t = {
+			.fn = leaf1_task, .user = e, .index = id,
+			.out_bytes = leaf_out_doubles(e) * sizeof(double), .scratch_bytes = e->scr1,
+			.label = "tsqr-leaf",
+		};
+		return cask_graph_add(g, &t, &nd->rtask);
+	}
+	int64_t ids[64];
+	for (int64_t i = 0; i < nd->nch; i++) {
+		if ((rc = emit_pass1(e, g, nd->first + i)) != 0)
+			return rc;
+		ids[i] = e->nodes[nd->first + i].rtask;
+	}
+	if (nd->nch == 1) {
+		nd->rtask = ids[0];
+		return 0;
+	}
+	cask_task_spec_t t = {
+		.fn = fold_task, .user = e, .index = id, .inputs = ids, .ninputs = (int)nd->nch,
+		.out_bytes = fold_out_doubles(e, nd->nch) * sizeof(double),
+		.scratch_bytes = e->scrf, .label = "tsqr-fold",
+	};
+	return cask_graph_add(g, &t, &nd->rtask);
+}
+
+/* Pass 2 in pre-order: a node's apply, then its subtrees. */
+static int emit_pass2(eng_t *e, cask_graph_t *g, int64_t id)
+{
+	node_t *nd = &e->nodes[id];
+	int rc;
+	if (node_level(e, id) == 0) {
+		cask_task_spec_t t = {
+			.fn = leaf2_task, .user = e, .index = id, .inputs = &nd->ytask, .ninputs = 1,
+			.scratch_bytes = e->scr2, .label = "tsqr-q-leaf",
+		};
+		int64_t tid;
+		return cask_graph_add(g, &t, &tid);
+	}
+	if (nd->nch == 1) {
+		e->nodes[nd->first].ytask = nd->ytask;
+		e->nodes[nd->first].yoff = nd->yoff;
+	} else {
+		int64_t in[2] = {nd->rtask, nd->ytask}, tid;
+		cask_task_spec_t t = {
+			.fn = apply_task, .user = e, .index = id, .inputs = in, .ninputs = 2,
+			.out_bytes = (size_t)(nd->nch * e->n * e->n) * sizeof(double),
+			.scratch_bytes = e->scra, .label = "tsqr-apply",
+		};
+		if ((rc = cask_graph_add(g, &t, &tid)) != 0)
+			return rc;
+		for (int64_t i = 0; i < nd->nch; i++) {
+			e->nodes[nd->first + i].ytask = tid;
+			e->nodes[nd->first + i].yoff = (size_t)(i * e->n * e->n);
+		}
+	}
+	for (int64_t i = 0; i < nd->nch; i++)
+		if ((rc = emit_pass2(e, g, nd->first + i)) != 0)
+			return rc;
+	return 0;
+}
+
+static int plan_sizes(eng_t *e)
+{
+	cask_ctx_t *ctx = e->ctx;
+	int64_t n = e->n;
+	size_t b;
+	int rc;
+	/* Evaluation plan: the largest over every leaf region of A and b. */
+	e->plan_bytes = 0;
+	for (int64_t k = 0; k < e->nleaves; k++) {
+		int64_t r0, rows;
+		leaf_range(e, k, &r0, &rows);
+		for (int w = 0; w < (e->nrhs > 0 ? 2 : 1); w++) {
+			cask_array_t *x = w == 0 ? e->req->a : e->req->b;
+			int64_t start[2] = {r0, 0}, count[2] = {rows, x->shape[1]};
+			if ((rc = cask__eval_plan(ctx, 1, &x, start, count, &b)) != 0)
+				return rc;
+			e->plan_bytes = b > e->plan_bytes ? b : e->plan_bytes;
+		}
+	}
+	int64_t nbmax = leaf_split(e, e->lmax, NULL);
+	int64_t *rw = malloc((size_t)nbmax * sizeof *rw);
+	if (rw == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	leaf_split(e, e->lmax, rw);
+	rc = cask__la_tsqr_leaf_r_work(e->sb, n, e->nrhs, &e->work1);
+	if (rc == 0 && e->pass2)
+		rc = cask__la_tsqr_leaf_q_work(nbmax, rw, n, n, &e->work2);
+	free(rw);
+	if (rc == 0)
+		rc = cask__la_tsqr_fold_work(n, e->nrhs > n ? e->nrhs : n, &e->workf);
+	if (rc == 0)
+		rc = cask__la_svd_work(n, n, &b);
+	if (rc != 0)
+		return cask__error(ctx, rc, "%s: %lld x %lld is too large for the linear algebra kernels",
+			e->req->what, (long long)e->m, (long long)n);
+	size_t ptrs = r64((size_t)nbmax * 5 * 8);
+	e->scr1 = r64((size_t)(e->lmax * n) * e->es) +
+		r64((size_t)(e->lmax * e->nrhs) * sizeof(double)) + ptrs + r64(e->work1) +
+		e->plan_bytes;
+	e->scr2 = r64((size_t)(e->lmax * n) * e->es) + r64((size_t)(e->lmax * n) * e->qes) *
+		(e->req->sink.trans ? 2 : 1) + ptrs + r64(e->work2) + e->plan_bytes;
+	e->scrf = r64((size_t)((e->fanin - 1) * n * e->nrhs) * sizeof(double)) +
+		(e->keepvt ? 0 : r64((size_t)((e->fanin - 1) * (n * n + e->ib * n)) * sizeof(double))) +
+		r64(e->workf);
+	e->scra = r64(e->workf);
+	e->scrr = r64(b) + r64((size_t)(n * e->nrhs) * sizeof(double));
+	return 0;
+}
+
+int cask__la_tsqr_run(cask_ctx_t *ctx, const cask__la_tsqr_req_t *req)
+{
+	eng_t e;
+	cask_graph_t *g = NULL;
+	int rc = 0;
+	memset(&e, 0, sizeof e);
+	e.ctx = ctx;
+	e.req = req;
+	e.mode = req->mode;
+	e.m = req->a->shape[0];
+	e.n = req->a->shape[1];
+	e.dt = req->a->dtype;
+	e.es = cask_dtype_size(e.dt);
+	e.qdt = req->sink.dtype == CASK_FLOAT32 ? CASK_FLOAT32 : CASK_FLOAT64;
+	e.qes = cask_dtype_size(e.qdt);
+	e.nrhs = req->mode == CASK__LA_LSTSQ ? req->b->shape[1] : 0;
+	e.ib = cask__la_ib(e.n);
+	e.fanin = e.n <= 256 ? 8 : 4;
+	e.pass2 = (req->mode == CASK__LA_Q || req->mode == CASK__LA_SVD) &&
+		(req->sink.h5 != NULL || req->sink.buf != NULL);
+	e.keepvt = e.pass2;
+	if (e.n < 1 || e.m < e.n) {
+		rc = cask__error(ctx, CASK_ESHAPE, "%s: TSQR needs m >= n >= 1, got %lld x %lld",
+			req->what, (long long)e.m, (long long)e.n);
+		goto out;
+	}
+	if ((rc = choose_blocks(&e)) != 0 || (rc = build_levels(&e)) != 0 ||
+	    (rc = plan_sizes(&e)) != 0)
+		goto out;
+	if (e.keepvt) {
+		/* Tree factors kept between the passes (R-only runs free them). */
+		uint64_t kept = (uint64_t)(e.nnodes - e.nleaves) *
+			(uint64_t)fold_out_doubles(&e, e.fanin) * 8u;
+		if (kept > cask_ctx_memory(ctx) / 4) {
+			rc = cask__error(ctx, CASK_EBUDGET,
+				"%s: the TSQR tree factors of %lld leaves need %.1f MiB, over a quarter of the memory budget; raise --memory",
+				req->what, (long long)e.nleaves, kept / 1048576.0);
+			goto out;
+		}
+	}
+	if ((rc = cask_graph_create(ctx, &g)) != 0)
+		goto out;
+	int64_t root = e.nnodes - 1, root_id;
+	if ((rc = emit_pass1(&e, g, root)) != 0)
+		goto out;
+	root_layout_t l;
+	root_layout(&e, &l);
+	cask_task_spec_t t = {
+		.fn = root_task, .user = &e, .inputs = &e.nodes[root].rtask, .ninputs = 1,
+		.out_bytes = l.total * sizeof(double), .scratch_bytes = e.scrr, .label = "tsqr-root",
+		.keep = 1,
+	};
+	if ((rc = cask_graph_add(g, &t, &root_id)) != 0)
+		goto out;
+	if (e.pass2) {
+		e.nodes[root].ytask = root_id;
+		e.nodes[root].yoff = l.y;
+		if ((rc = emit_pass2(&e, g, root)) != 0)
+			goto out;
+	}
+	openblas_set_num_threads(1);
+	if ((rc = cask_graph_run(ctx, g)) != 0)
+		goto out;
+	size_t ob;
+	const double *o = cask_graph_output(g, root_id, &ob);
+	if (o == NULL || ob < l.total * sizeof(double)) {
+		rc = cask__error(ctx, CASK_EINTERNAL, "tsqr: root output missing");
+		goto out;
+	}
+	int64_t n = e.n;
+	if (req->r != NULL)
+		memcpy(req->r, o + l.r, (size_t)(n * n) * sizeof(double));
+	if (req->s != NULL)
+		memcpy(req->s, o + l.s, (size_t)n * sizeof(double));
+	if (req->vt != NULL)
+		memcpy(req->vt, o + l.vt, (size_t)(n * n) * sizeof(double));
+	if (req->u_small != NULL)
+		for (int64_t i = 0; i < n; i++)
+			for (int64_t j = 0; j < n; j++)
+				req->u_small[i * n + j] = o[l.y + j * n + i];
+	if (req->x != NULL)
+		memcpy(req->x, o + l.x, (size_t)(n * e.nrhs) * sizeof(double));
+	if (req->rnorm != NULL)
+		memcpy(req->rnorm, o + l.rnorm, (size_t)e.nrhs * sizeof(double));
+out:
+	cask_graph_destroy(g);
+	free(e.nodes);
+	return rc;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+int cask__la_out_create(cask_ctx_t *ctx, cask__la_txns_t *t, const cask_store_t *opt,
+	cask_dtype_t dtype, int ndim, const int64_t *shape, const int64_t *defchunks,
+	cask__h5out_t **out)
+{
+	int rc = 0;
+	cask__h5txn_t *txn = NULL;
+	if (opt->path == NULL || opt->dset == NULL)
+		return cask__error(ctx, CASK_EINVAL, "output without a file or dataset name");
+	for (int i = 0; i < t->n; i++)
+		if (strcmp(t->path[i], opt->path) == 0)
+			txn = t->txn[i];
+	if (txn == NULL) {
+		if (t->n == CASK__LA_MAXTXN)
+			return cask__error(ctx, CASK_EINVAL, "too many output files");
+		if ((rc = cask__io_txn_begin(ctx, opt->path, &txn)) != 0)
+			return rc;
+		t->path[t->n] = opt->path;
+		t->txn[t->n++] = txn;
+	}
+	int64_t ch[CASK_MAX_DIMS];
+	for (int k = 0; k < ndim; k++) {
+		int64_t c = opt->chunks != NULL && opt->chunks[k] > 0 ? opt->chunks[k] : defchunks[k];
+		if (c > shape[k])
+			c = shape[k];
+		ch[k] = c < 1 ? 1 : c;
+	}
+	cask__h5create_t spec = {
+		.dtype = dtype, .ndim = ndim, .shape = shape, .chunks = ch, .gzip = opt->gzip,
+		.shuffle = opt->shuffle, .fletcher32 = opt->fletcher32, .overwrite = opt->overwrite,
+	};
+	return cask__io_create(ctx, txn, opt->dset, &spec, out);
+}
+
+int cask__la_out_write_all(cask_ctx_t *ctx, cask__h5out_t *o, int ndim, const int64_t *shape,
+	const void *buf)
+{
+	int64_t start[CASK_MAX_DIMS] = {0};
+	(void)ndim;
+	return cask__io_write(ctx, o, start, shape, buf);
+}
+
+int cask__la_out_commit(cask_ctx_t *ctx, cask__la_txns_t *t)
+{
+	int rc = 0;
+	for (int i = 0; i < t->n; i++) {
+		if (rc == 0)
+			rc = cask__io_txn_commit(ctx, t->txn[i]);
+		else
+			cask__io_txn_abort(t->txn[i]);
+		t->txn[i] = NULL;
+	}
+	t->n = 0;
+	return rc;
+}
+
+void cask__la_out_abort(cask__la_txns_t *t)
+{
+	for (int i = 0; i < t->n; i++)
+		cask__io_txn_abort(t->txn[i]);
+	t->n = 0;
+}
+
+static int has_reduce(const cask_array_t *a, int depth)
+{
+	if (a->kind == N_REDUCE || depth > 10000)
+		return 1;
+	for (int i = 0; i < a->nin; i++)
+		if (has_reduce(a->in[i], depth + 1))
+			return 1;
+	return 0;
+}
+
+static const cask_array_t *find_h5(const cask_array_t *a, int depth)
+{
+	if (a->kind == N_H5)
+		return a;
+	if (depth > 10000)
+		return NULL;
+	for (int i = 0; i < a->nin; i++) {
+		const cask_array_t *h = find_h5(a->in[i], depth + 1);
+		if (h != NULL)
+			return h;
+	}
+	return NULL;
+}
+
+void cask__la_describe(const cask_array_t *a, char *buf, size_t len)
+{
+	const cask_array_t *h = find_h5(a, 0);
+	if (h != NULL)
+		snprintf(buf, len, "%s:%s", cask__io_in_path(h->u.h5.h), cask__io_in_dset(h->u.h5.h));
+	else
+		snprintf(buf, len, "the input array");
+}
+
+int cask__la_prepare(cask_ctx_t *ctx, cask_array_t *a, const char *role, cask_array_t **out)
+{
+	if (a == NULL)
+		return cask__error(ctx, CASK_EINVAL, "%s: no array", role);
+	if (a->ndim != 2)
+		return cask__error(ctx, CASK_ESHAPE, "%s must be a 2-d array, not %d-d", role, a->ndim);
+	if (has_reduce(a, 0))
+		return cask__error(ctx, CASK_ENOTSUP,
+			"%s contains a reduction: store it to a dataset first, then factor that", role);
+	if (a->dtype == CASK_FLOAT32 || a->dtype == CASK_FLOAT64) {
+		*out = cask_array_retain(a);
+		return 0;
+	}
+	return cask_astype(ctx, a, CASK_FLOAT64, out);
+}
+
+/* ------------------------------------------------------------ public */
+
+int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r_store,
+	const cask_store_t *q_store)
+{
+	cask_array_t *x = NULL;
+	cask__la_txns_t txns = {0};
+	cask__h5out_t *qo = NULL, *ro = NULL;
+	double *rbuf = NULL;
+	char what[1200];
+	int rc;
+	ctx->msg[0] = '\0';
+	if ((rc = cask__la_prepare(ctx, a, "the matrix to factor", &x)) != 0)
+		goto out;
+	cask__la_describe(a, what, sizeof what);
+	int64_t m = x->shape[0], n = x->shape[1];
+	if (n < 1 || m < n) {
+		rc = cask__error(ctx, CASK_ESHAPE,
+			"%s: QR needs a tall matrix (m >= n >= 1), got %lld x %lld", what, (long long)m,
+			(long long)n);
+		goto out;
+	}
+	if (r == NULL && (r_store != NULL)) {
+		if ((rbuf = malloc((size_t)(n * n) * sizeof(double))) == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		r = rbuf;
+	}
+	cask_dtype_t qdt = x->dtype;
+	int64_t rshape[2] = {n, n}, qshape[2] = {m, n}, qch[2] = {x->chunks[0], n};
+	if (r_store != NULL &&
+	    (rc = cask__la_out_create(ctx, &txns, r_store, CASK_FLOAT64, 2, rshape, rshape, &ro)))
+		goto out;
+	if (q_store != NULL &&
+	    (rc = cask__la_out_create(ctx, &txns, q_store, qdt, 2, qshape, qch, &qo)))
+		goto out;
+	cask__la_tsqr_req_t req = {
+		.mode = q_store != NULL ? CASK__LA_Q : CASK__LA_R, .a = x, .what = what,
+		.sink = {.h5 = qo, .dtype = qdt}, .r = r,
+	};
+	if ((rc = cask__la_tsqr_run(ctx, &req)) != 0)
+		goto out;
+	if (ro != NULL && (rc = cask__la_out_write_all(ctx, ro, 2, rshape, r)) != 0)
+		goto out;
+	rc = cask__la_out_commit(ctx, &txns);
+out:
+	cask__la_out_abort(&txns);
+	cask_array_destroy(x);
+	free(rbuf);
+	return rc;
+}
+
+int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, double *rnorm)
+{
+	cask_array_t *ax = NULL, *b2 = NULL, *bx = NULL;
+	char what[1200];
+	int rc;
+	ctx->msg[0] = '\0';
+	if (b == NULL || x == NULL)
+		return cask__error(ctx, CASK_EINVAL, "lstsq: b and x are required");
+	if ((rc = cask__la_prepare(ctx, a, "A of least squares", &ax)) != 0)
+		goto out;
+	cask__la_describe(a, what, sizeof what);
+	if (b->ndim == 1) {
+		int64_t sh[2] = {b->shape[0], 1};
+		if ((rc = cask_reshape(ctx, b, 2, sh, &b2)) != 0)
+			goto out;
+	} else {
+		b2 = cask_array_retain(b);
+	}
+	if ((rc = cask__la_prepare(ctx, b2, "b of least squares", &bx)) != 0)
+		goto out;
+	if (bx->dtype != CASK_FLOAT64) {
+		cask_array_t *t = NULL;
+		if ((rc = cask_astype(ctx, bx, CASK_FLOAT64, &t)) != 0)
+			goto out;
+		cask_array_destroy(bx);
+		bx = t;
+	}
+	int64_t m = ax->shape[0], n = ax->shape[1];
+	if (bx->shape[0] != m || bx->shape[1] < 1) {
+		rc = cask__error(ctx, CASK_ESHAPE, "lstsq: b has %lld rows, A has %lld",
+			(long long)bx->shape[0], (long long)m);
+		goto out;
+	}
+	if (n < 1 || m < n) {
+		rc = cask__error(ctx, CASK_ESHAPE,
+			"%s: least squares by QR needs a tall A (m >= n >= 1), got %lld x %lld", what,
+			(long long)m, (long long)n);
+		goto out;
+	}
+	double *rn = rnorm;
+	double tmp[1];
+	if (rn == NULL && bx->shape[1] == 1)
+		rn = tmp;
+	double *rbuf = NULL;
+	if (rn == NULL && (rbuf = malloc((size_t)bx->shape[1] * sizeof(double))) == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	cask__la_tsqr_req_t req = {
+		.mode = CASK__LA_LSTSQ, .a = ax, .b = bx, .what = what, .x = x,
+		.rnorm = rn != NULL ? rn : rbuf,
+	};
+	rc = cask__la_tsqr_run(ctx, &req);
+	free(rbuf);
+out:
+	cask_array_destroy(ax);
+	cask_array_destroy(b2);
+	cask_array_destroy(bx);
+	return rc;
+}
