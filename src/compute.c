@@ -20,8 +20,10 @@
  * only; a task's working set (scratch + output) is declared up front so
  * the scheduler admits it under the budget.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "array.h"
 #include "engine.h"
@@ -51,6 +53,9 @@ typedef struct stage {
 	size_t wchunk, wscratch; /* direct chunk writes: full chunk + codec scratch */
 	/* ST_RED */
 	cask_array_t *red;
+	cask__h5out_t *sink;  /* write mode: tree roots go to this dataset ... */
+	void *sinkbuf;        /* ... or into this caller buffer */
+	struct plan *plan;
 } stage_t;
 
 typedef struct txn_ent {
@@ -68,7 +73,14 @@ typedef struct plan {
 	int64_t *red_task;
 	int ntxn;
 	txn_ent_t *txn;
+	/* reductions spilled to temporary datasets (too large for memory) */
+	int nspill, spillcap;
+	cask_array_t **spill_nodes, **spill_arrays;
+	cask__mats_t pm; /* spills only: for planning */
 } plan_t;
+
+/* Reductions whose result exceeds this are never held in memory. */
+static size_t big_bytes(const cask_ctx_t *ctx) { return ctx->budget / 4; }
 
 static void region_of(const stage_t *s, int64_t c, int64_t *start, int64_t *count)
 {
@@ -97,6 +109,9 @@ static void bind_mats(const stage_t *s, const void *const *inputs, cask__mats_t 
 	m->n = s->nmat;
 	m->nodes = s->mat;
 	m->data = inputs;
+	m->nspill = s->plan->nspill;
+	m->spill_nodes = s->plan->spill_nodes;
+	m->spill_arrays = s->plan->spill_arrays;
 }
 
 /* ------------------------------------------------------------ task bodies */
@@ -270,6 +285,82 @@ static int64_t red_blocks(const stage_t *s, int64_t *kept_nch)
 	return n;
 }
 
+/* Region of output block b of reduction s->red, in the result's index
+ * space: *nd axes, start and count. */
+static void red_block_region(const stage_t *s, const int64_t *kn, int64_t b, int *ndp,
+                             int64_t *rst, int64_t *rct)
+{
+	const cask_array_t *r = s->red, *x = r->in[0];
+	uint32_t mask = r->u.reduce.redmask;
+	int64_t bi[CASK_MAX_DIMS], c = b;
+	for (int k = x->ndim - 1; k >= 0; k--) {
+		bi[k] = c % kn[k];
+		c /= kn[k];
+	}
+	int nd = 0;
+	for (int k = 0; k < x->ndim; k++) {
+		if (mask & (1u << k)) {
+			if (r->u.reduce.keepdims) {
+				rst[nd] = 0;
+				rct[nd++] = 1;
+			}
+		} else {
+			rst[nd] = bi[k] * x->chunks[k];
+			rct[nd] = x->chunks[k];
+			if (rst[nd] + rct[nd] > x->shape[k])
+				rct[nd] = x->shape[k] - rst[nd];
+			nd++;
+		}
+	}
+	*ndp = nd;
+}
+
+/* Write mode: finalise one tree root and write its block to the sink
+ * dataset or the caller's buffer. */
+static int red_write_task(void *user, int64_t index, const void *const *inputs,
+                          const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
+                          cask_task_env_t *env)
+{
+	(void)input_bytes, (void)ninputs, (void)out, (void)out_bytes;
+	stage_t *s = user;
+	cask_array_t *r = s->red, *x = r->in[0];
+	cask_ctx_t *ctx = cask__task_ctx(env);
+	size_t es = cask_dtype_size(r->dtype);
+	int64_t kn[CASK_MAX_DIMS], rst[CASK_MAX_DIMS], rct[CASK_MAX_DIMS];
+	int nd;
+	red_blocks(s, kn);
+	red_block_region(s, kn, index, &nd, rst, rct);
+	int64_t n = prod(nd, rct);
+	char *tmp = cask_task_scratch(env, r64((size_t)n * es));
+	if (tmp == NULL && n > 0)
+		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");
+	if (cask_k_red_final(r->u.reduce.op, x->dtype, n, inputs[0], r->u.reduce.ddof, tmp) != 0)
+		return cask_task_error(env, CASK_EINVAL,
+		                       "zero-size array to reduction operation %s which has no identity",
+		                       cask_redop_name(r->u.reduce.op));
+	if (s->sinkbuf != NULL) {
+		int64_t rs[CASK_MAX_DIMS], cs[CASK_MAX_DIMS], a1 = 1, a2 = 1;
+		char *dst = s->sinkbuf;
+		for (int k = nd - 1; k >= 0; k--) {
+			rs[k] = a1;
+			a1 *= r->shape[k];
+			cs[k] = a2;
+			a2 *= rct[k];
+		}
+		for (int k = 0; k < nd; k++)
+			dst += rst[k] * rs[k] * (int64_t)es;
+		cask__copy_nd(nd, rct, es, tmp, cs, dst, rs);
+		return 0;
+	}
+	char msg[CASK__MSG_MAX] = "";
+	cask__tls_msg = msg;
+	int rc = cask__io_write(ctx, s->sink, rst, rct, tmp);
+	cask__tls_msg = NULL;
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s", msg);
+	return 0;
+}
+
 static int red_mat_task(void *user, int64_t index, const void *const *inputs,
                         const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
                         cask_task_env_t *env)
@@ -361,6 +452,10 @@ static void plan_free(plan_t *p)
 	for (int i = 0; i < p->ntxn; i++)
 		cask__io_txn_abort(p->txn[i].txn);
 	free(p->txn);
+	for (int i = 0; i < p->nspill; i++)
+		cask_array_destroy(p->spill_arrays[i]);
+	free(p->spill_nodes);
+	free(p->spill_arrays);
 	free(p);
 }
 
@@ -379,6 +474,7 @@ static stage_t *stage_new(plan_t *p, stage_kind_t kind)
 		return NULL;
 	s->kind = kind;
 	s->ctx = p->ctx;
+	s->plan = p;
 	p->st[p->nst++] = s;
 	return s;
 }
@@ -421,6 +517,8 @@ static int64_t find_red(const plan_t *p, const cask_array_t *r)
 }
 
 static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *mat_id);
+static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask__h5out_t *sink,
+                              void *sinkbuf, int64_t *mat_id);
 
 /* Materialised inputs of roots: build their stages first; fills the
  * stage's mat list and the input ids. */
@@ -433,6 +531,15 @@ static int stage_mats(plan_t *p, cask_graph_t *g, stage_t *s, int n, cask_array_
 		rc = direct_reds(roots[i], &s->nmat, &s->mat, &cap, 0);
 	if (rc != 0)
 		return cask__error(p->ctx, rc, "expression too deep or out of memory");
+	int keep = 0;
+	for (int i = 0; i < s->nmat; i++) {
+		int spilled = 0;
+		for (int j = 0; j < p->nspill; j++)
+			spilled |= p->spill_nodes[j] == s->mat[i];
+		if (!spilled)
+			s->mat[keep++] = s->mat[i];
+	}
+	s->nmat = keep;
 	*ids = calloc((size_t)s->nmat + 1, sizeof **ids);
 	if (*ids == NULL)
 		return cask__error(p->ctx, CASK_ENOMEM, "out of memory");
@@ -501,7 +608,16 @@ static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *lea
 
 static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *mat_id)
 {
-	int64_t found = find_red(p, r);
+	return add_reduction_mode(p, g, r, NULL, NULL, mat_id);
+}
+
+/* A reduction stage.  Normal mode ends in one task holding the whole result
+ * (*mat_id); write mode (sink or sinkbuf) ends in one task per output block
+ * writing it out, so the result is never held whole (*mat_id = -1). */
+static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask__h5out_t *sink,
+                              void *sinkbuf, int64_t *mat_id)
+{
+	int64_t found = sink == NULL && sinkbuf == NULL ? find_red(p, r) : -1;
 	if (found >= 0) {
 		*mat_id = found;
 		return 0;
@@ -512,6 +628,8 @@ static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *m
 	if (s == NULL)
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
 	s->red = r;
+	s->sink = sink;
+	s->sinkbuf = sinkbuf;
 	int64_t *mids = NULL, *leaves = NULL, *roots = NULL;
 	int rc = stage_mats(p, g, s, 1, &x, &mids);
 	if (rc != 0)
@@ -519,7 +637,8 @@ static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *m
 	set_grid(s, x->ndim, x->shape, x->chunks);
 	size_t ss = cask_k_red_state_size(r->u.reduce.op);
 	size_t rbytes = (size_t)cask_array_size(r) * cask_dtype_size(r->dtype);
-	if (rbytes > ctx->budget / 2) {
+	int sinked = s->sink != NULL || s->sinkbuf != NULL;
+	if (!sinked && rbytes > ctx->budget / 2) {
 		rc = cask__error(ctx, CASK_EBUDGET,
 		                 "the result of %s is %.1f MiB, more than half the memory budget (%.1f MiB); "
 		                 "reductions are held in memory: raise --memory or reduce over more axes",
@@ -537,7 +656,7 @@ static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *m
 	size_t leaf_scratch = 0;
 	if (grid_count(s) > 0) {
 		region_of(s, 0, c0s, c0c);
-		rc = cask__eval_plan(ctx, 1, &x, c0s, c0c, &s->plan_bytes);
+		rc = cask__eval_plan(ctx, &p->pm, 1, &x, c0s, c0c, &s->plan_bytes);
 		if (rc != 0)
 			goto out;
 		leaf_scratch = r64((size_t)prod(x->ndim, c0c) * cask_dtype_size(x->dtype)) + s->plan_bytes;
@@ -598,6 +717,21 @@ static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *m
 	for (int k = 0; k < x->ndim; k++)
 		if (!(r->u.reduce.redmask & (1u << k)))
 			maxn *= s->chunks[k] < s->shape[k] ? s->chunks[k] : s->shape[k];
+	if (sinked) {
+		for (int64_t b = 0; b < nb; b++) {
+			cask_task_spec_t w = {
+				.fn = red_write_task, .user = s, .index = b, .inputs = &roots[b], .ninputs = 1,
+				.scratch_bytes = r64((size_t)maxn * cask_dtype_size(r->dtype)),
+				.label = "reduce-write",
+			};
+			int64_t id;
+			rc = cask_graph_add(g, &w, &id);
+			if (rc != 0)
+				goto out;
+		}
+		*mat_id = -1;
+		goto out;
+	}
 	cask_task_spec_t t = {
 		.fn = red_mat_task, .user = s, .inputs = roots, .ninputs = (int)nb,
 		.out_bytes = rbytes, .scratch_bytes = r64((size_t)maxn * cask_dtype_size(r->dtype)),
@@ -655,7 +789,7 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 	if (nt > 0) {
 		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
 		region_of(s, 0, st, ct);
-		rc = cask__eval_plan(ctx, n, roots, st, ct, &s->plan_bytes);
+		rc = cask__eval_plan(ctx, &p->pm, n, roots, st, ct, &s->plan_bytes);
 		if (rc != 0)
 			goto out;
 	}
@@ -693,6 +827,127 @@ out:
 	return rc;
 }
 
+/* ---- spilling reductions too large for memory */
+
+typedef struct {
+	int n, cap;
+	cask_array_t **node;
+	int *inside; /* reached as an input of another node */
+} walk_t;
+
+static int walk(walk_t *w, cask_array_t *a, int inside, int depth)
+{
+	if (depth > 100000)
+		return CASK_EINVAL;
+	for (int i = 0; i < w->n; i++) {
+		if (w->node[i] == a) {
+			w->inside[i] |= inside;
+			return 0;
+		}
+	}
+	for (int i = 0; i < a->nin; i++) {
+		int rc = walk(w, a->in[i], 1, depth + 1);
+		if (rc != 0)
+			return rc;
+	}
+	if (w->n == w->cap) {
+		int cap = w->cap ? 2 * w->cap : 16;
+		cask_array_t **nn = realloc(w->node, sizeof *nn * (size_t)cap);
+		if (nn == NULL)
+			return CASK_ENOMEM;
+		w->node = nn;
+		int *ni = realloc(w->inside, sizeof *ni * (size_t)cap);
+		if (ni == NULL)
+			return CASK_ENOMEM;
+		w->inside = ni;
+		w->cap = cap;
+	}
+	w->node[w->n] = a; /* post-order: inputs first */
+	w->inside[w->n++] = inside;
+	return 0;
+}
+
+static int spill_one(plan_t *p, cask_array_t *r)
+{
+	static _Atomic unsigned counter;
+	cask_ctx_t *ctx = p->ctx;
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/cask-spill-%ld-%u.h5", dir != NULL && *dir ? dir : "/tmp",
+	         (long)getpid(), counter++);
+	cask__h5txn_t *txn = NULL;
+	cask__h5out_t *o = NULL;
+	cask_graph_t *g = NULL;
+	cask_array_t *arr = NULL;
+	int64_t id;
+	int rc = cask__io_txn_begin(ctx, path, &txn);
+	if (rc == 0) {
+		cask__h5create_t spec = {.dtype = r->dtype, .ndim = r->ndim, .shape = r->shape,
+		                         .chunks = r->chunks, .gzip = -1};
+		rc = cask__io_create(ctx, txn, "/r", &spec, &o);
+	}
+	if (rc == 0)
+		rc = cask_graph_create(ctx, &g);
+	if (rc == 0)
+		rc = add_reduction_mode(p, g, r, o, NULL, &id);
+	if (rc == 0)
+		rc = cask_graph_run(ctx, g);
+	cask_graph_destroy(g);
+	if (rc == 0) {
+		rc = cask__io_txn_commit(ctx, txn);
+		txn = NULL;
+	}
+	cask__io_txn_abort(txn);
+	if (rc == 0) {
+		rc = cask_array_open(ctx, path, "/r", NULL, &arr);
+		unlink(path); /* stays readable through the open file */
+	}
+	if (rc != 0)
+		return rc;
+	if (p->nspill == p->spillcap) {
+		int cap = p->spillcap ? 2 * p->spillcap : 4;
+		cask_array_t **a = realloc(p->spill_nodes, sizeof *a * (size_t)cap);
+		cask_array_t **b = a ? realloc(p->spill_arrays, sizeof *b * (size_t)cap) : NULL;
+		if (a != NULL)
+			p->spill_nodes = a;
+		if (b == NULL) {
+			cask_array_destroy(arr);
+			return cask__error(ctx, CASK_ENOMEM, "out of memory");
+		}
+		p->spill_arrays = b;
+		p->spillcap = cap;
+	}
+	p->spill_nodes[p->nspill] = r;
+	p->spill_arrays[p->nspill++] = arr;
+	p->pm.nspill = p->nspill;
+	p->pm.spill_nodes = p->spill_nodes;
+	p->pm.spill_arrays = p->spill_arrays;
+	return 0;
+}
+
+/* Spill every reduction larger than big_bytes that is an input of another
+ * node (inner ones first), each in a graph run of its own, to a temporary
+ * dataset that later stages read like any HDF5 input.  Reductions that are
+ * only roots are written straight to their target (write mode). */
+static int spill_big(plan_t *p, int n, cask_array_t *const *roots)
+{
+	walk_t w = {0};
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = walk(&w, roots[i], 0, 0);
+	if (rc != 0)
+		rc = cask__error(p->ctx, rc, "expression too deep or out of memory");
+	for (int i = 0; i < w.n && rc == 0; i++) {
+		cask_array_t *a = w.node[i];
+		size_t bytes = (size_t)cask_array_size(a) * cask_dtype_size(a->dtype);
+		if (a->kind == N_REDUCE && w.inside[i] && bytes > big_bytes(p->ctx))
+			rc = spill_one(p, a);
+	}
+	free(w.node);
+	free(w.inside);
+	return rc;
+}
+
 static int plan_new(cask_ctx_t *ctx, plan_t **out)
 {
 	plan_t *p = calloc(1, sizeof *p);
@@ -716,9 +971,15 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 	cask_graph_t *g = NULL;
 	int rc = plan_new(ctx, &p);
 	if (rc == 0)
-		rc = cask_graph_create(ctx, &g);
+		rc = spill_big(p, 1, &a);
 	if (rc == 0)
+		rc = cask_graph_create(ctx, &g);
+	if (rc == 0 && a->kind == N_REDUCE && need > big_bytes(ctx)) {
+		int64_t id;
+		rc = add_reduction_mode(p, g, a, NULL, buf, &id);
+	} else if (rc == 0) {
 		rc = add_eval(p, g, 1, &a, a->chunks, NULL, buf, 0);
+	}
 	if (rc == 0)
 		rc = cask_graph_run(ctx, g);
 	cask_graph_destroy(g);
@@ -756,6 +1017,15 @@ static int build(cask_ctx_t *ctx, plan_t *p, cask_graph_t *g, int n, cask_array_
 	if (done == NULL || grp == NULL || gouts == NULL) {
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
 		goto out;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		cask_array_t *a = arrays[i];
+		if (outs != NULL && a->kind == N_REDUCE &&
+		    (size_t)cask_array_size(a) * cask_dtype_size(a->dtype) > big_bytes(ctx)) {
+			int64_t id;
+			done[i] = 1;
+			rc = add_reduction_mode(p, g, a, outs[i], NULL, &id);
+		}
 	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		if (done[i])
@@ -827,6 +1097,8 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 		};
 		rc = cask__io_create(ctx, txn, opts[i].dset, &spec, &outs[i]);
 	}
+	if (rc == 0)
+		rc = spill_big(p, n, arrays);
 	if (rc == 0)
 		rc = cask_graph_create(ctx, &g);
 	if (rc == 0)

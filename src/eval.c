@@ -765,6 +765,10 @@ static int eval(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *c
 			eval_mem(a, a->u.buffer.data, start, count, step, out);
 		return 0;
 	case N_REDUCE: {
+		if (e->mats != NULL)
+			for (int i = 0; i < e->mats->nspill; i++)
+				if (e->mats->spill_nodes[i] == a)
+					return eval(e, e->mats->spill_arrays[i], start, count, step, out);
 		if (e->dry)
 			return 0;
 		const void *d = find_mat(e, a);
@@ -822,10 +826,10 @@ static int eval_all(ev_t *e, int n, cask_array_t *const *roots, const int64_t *s
 	return 0;
 }
 
-int cask__eval_plan(cask_ctx_t *ctx, int n, cask_array_t *const *roots, const int64_t *start,
-                    const int64_t *count, size_t *bytes)
+int cask__eval_plan(cask_ctx_t *ctx, const cask__mats_t *mats, int n, cask_array_t *const *roots,
+                    const int64_t *start, const int64_t *count, size_t *bytes)
 {
-	ev_t e = {.ctx = ctx, .dry = 1};
+	ev_t e = {.ctx = ctx, .dry = 1, .mats = mats};
 	void *outs[64];
 	for (int r = 0; r < n && r < 64; r++)
 		outs[r] = NULL;

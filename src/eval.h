@@ -12,12 +12,17 @@ typedef struct {
 	int n;
 	cask_array_t *const *nodes;
 	const void *const *data;
+	/* reductions too large for memory, spilled to a temporary dataset:
+	 * spill_nodes[i] is read through the array spill_arrays[i] */
+	int nspill;
+	cask_array_t *const *spill_nodes;
+	cask_array_t *const *spill_arrays;
 } cask__mats_t;
 
 /* Scratch bytes to evaluate the n roots (same shape) over the region
  * [start, start+count), excluding the n output buffers. */
-int cask__eval_plan(cask_ctx_t *ctx, int n, cask_array_t *const *roots, const int64_t *start,
-                    const int64_t *count, size_t *bytes);
+int cask__eval_plan(cask_ctx_t *ctx, const cask__mats_t *mats, int n, cask_array_t *const *roots,
+                    const int64_t *start, const int64_t *count, size_t *bytes);
 
 /* Evaluate the n roots over the region into outs[i] (C order, dtype of
  * root i).  Scratch from scratch[0..scratch_bytes).  Shared subexpressions

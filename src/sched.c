@@ -4,18 +4,24 @@
  * cask_task_scratch, cask__task_ctx).
  *
  * Design.  A team of ctx->threads OpenMP threads shares one ready set
- * ordered by a static priority: a task's position in a
- * depth-first post-order of the graph from its sinks (sinks in id order,
- * inputs in listed order).  That order finishes a combine as soon as its
- * inputs exist, so partial results are consumed (and freed) before new
- * leaves start: a reduction tree of fan-in f and depth d holds about f*d
- * outputs instead of all its leaves.  Each worker loops:
+ * ordered by a static priority: a task's position in a depth-first
+ * post-order of the graph from its sinks (sinks in id order, inputs in
+ * listed order).  That order finishes a combine as soon as its inputs
+ * exist, so partial results are consumed (and freed) before new leaves
+ * start: a reduction tree of fan-in f and depth d holds about (f-1)*d
+ * outputs instead of all its leaves.  The ready set is the initially ready
+ * tasks as a sorted array plus a binary heap of tasks readied later, so a
+ * pick is O(log of the readied tasks), not a scan.  Each worker loops:
  *
  *     lock; finish the previous task (release its scratch reservation,
  *     free inputs whose last consumer it was, push consumers that became
- *     ready, wake waiters); pick the heap top if its working set fits,
- *     reserve it; unlock; run it (output buffer from the pool, scratch on
- *     first cask_task_scratch call).
+ *     ready, wake waiters); take the top of the ready set if it fits
+ *     (invariants 1 and 3), reserve it; unlock; run it (output buffer from
+ *     the pool, scratch from the pool on the first cask_task_scratch call).
+ *
+ * One lock round trip per task; plan() makes five passes over the graph.
+ * Measured: ~0.2 us of CPU per trivial task (10^6-task tree, 1 or 2
+ * threads, planning included).
  *
  * Invariants.
  *  1. reserved <= budget at all times, where reserved = bytes already held
@@ -52,8 +58,8 @@
  *     cask_ctx_cancel() from a signal handler is seen promptly; workers
  *     never spin.
  *
- * Task states:  waiting (pending inputs) -> ready (in the ready set) -> running ->
- * done.  On failure, ready and waiting tasks are abandoned.
+ * Task states:  waiting (pending inputs) -> ready (in the ready set) ->
+ * running -> done.  On failure, ready and waiting tasks are abandoned.
  *
  * Each worker has a shadow context (a private struct cask_ctx with the
  * caller's settings) that cask__task_ctx() returns, so concurrent tasks that

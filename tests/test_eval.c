@@ -582,6 +582,58 @@ static void test_eval_graph_inspect(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* Reductions whose result exceeds a quarter of the budget are never held
+ * whole: written block by block (compute, store) or spilled to a temporary
+ * dataset when another expression consumes them. */
+static void test_eval_big_reductions(void **state)
+{
+	(void)state;
+	enum { R = 16, C = 20000 };
+	static double x[R * C], got[R * C], ref[C];
+	for (int i = 0; i < R * C; i++)
+		x[i] = (i % 977) * 0.25 - (i % 13);
+	for (int j = 0; j < C; j++) {
+		ref[j] = 0;
+		for (int i = 0; i < R; i++)
+			ref[j] += x[i * C + j];
+	}
+	cask_ctx_t *ctx = new_ctx(256 << 10, 2); /* 256 KiB: the 160 KB result is "big" */
+	int64_t shape[2] = {R, C}, ch[2] = {4, 2000};
+	cask_array_t *ax, *s, *m, *d;
+	OK(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, x, &ax));
+	int ax0 = 0;
+	OK(cask_reduce(ctx, CASK_SUM, ax, 1, &ax0, 0, 0, &s));
+	OK(cask_compute(ctx, s, got, C * sizeof(double)));
+	for (int j = 0; j < C; j++)
+		assert_true(fabs(got[j] - ref[j]) <= 1e-12 * 4000);
+	OK(cask_reduce(ctx, CASK_MEAN, ax, 1, &ax0, 0, 0, &m));
+	OK(cask_binary(ctx, CASK_SUB, ax, m, &d));
+	OK(cask_compute(ctx, d, got, sizeof got));
+	for (int i = 0; i < R; i++)
+		for (int j = 0; j < C; j++)
+			assert_true(fabs(got[i * C + j] - (x[i * C + j] - ref[j] / R)) <= 1e-12 * 256);
+	cask_stats_t st;
+	cask_ctx_stats(ctx, &st);
+	assert_true(st.peak_memory <= 256 << 10);
+	char path[] = "test_eval_big.h5";
+	unlink(path);
+	cask_store_t o;
+	cask_store_init(&o, path, "/colsum");
+	OK(cask_store(ctx, 1, &s, &o));
+	cask_array_t *back;
+	OK(cask_array_open(ctx, path, "/colsum", NULL, &back));
+	OK(cask_compute(ctx, back, got, C * sizeof(double)));
+	for (int j = 0; j < C; j++)
+		assert_true(fabs(got[j] - ref[j]) <= 1e-12 * 4000);
+	cask_array_destroy(back);
+	unlink(path);
+	cask_array_destroy(ax);
+	cask_array_destroy(s);
+	cask_array_destroy(m);
+	cask_array_destroy(d);
+	cask_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_eval_store_roundtrip),
 		cmocka_unit_test(test_eval_rank32_and_overflow),
 		cmocka_unit_test(test_eval_graph_inspect),
+		cmocka_unit_test(test_eval_big_reductions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

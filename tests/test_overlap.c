@@ -129,7 +129,8 @@ typedef struct {
 	int64_t wshape[3];
 	int norigin;
 	int64_t origin[3];
-	int pipeline; /* hypot(sobel(gaussian), sobel(gaussian)) > 0.1 */
+	int pipeline; /* 1: hypot(sobel(gaussian), sobel(gaussian)) > 0.1;
+	               * 2: gaussian(x - mean(x), mode wrap) */
 	int step;     /* compare a strided view [::2, ::-3] (2-d) */
 } job_t;
 
@@ -179,8 +180,9 @@ static void write_job(FILE *f, int id, const job_t *j)
 	if (j->pipeline) {
 		fmt_list_d(tmp, sizeof tmp, j->nsig, j->sigma);
 		o += (size_t)snprintf(kw + o, sizeof kw - o, "'sigma': %s, 'threshold': 0.1}", tmp);
-		fprintf(f, "{'id': %d, 'pipeline': 'edges', 'dtype': '%s', 'shape': %s, 'seed': %d, "
-		        "'kw': %s}\n", id, np_dtype(j->dtype), shape, 1000 + id, kw);
+		fprintf(f, "{'id': %d, 'pipeline': '%s', 'dtype': '%s', 'shape': %s, 'seed': %d, "
+		        "'kw': %s}\n", id, j->pipeline == 2 ? "center" : "edges", np_dtype(j->dtype),
+		        shape, 1000 + id, kw);
 		return;
 	}
 	o += (size_t)snprintf(kw + o, sizeof kw - o, "'mode': '%s', 'cval': %.17g", np_mode(j->mode),
@@ -317,6 +319,10 @@ static void build_jobs(void)
 	p.chunks[0] = 7;
 	p.chunks[1] = 5;
 	add_job(&p);
+	/* a reduction inside the filtered expression */
+	job_t c = {.pipeline = 2, .dtype = CASK_FLOAT64, .nd = 2, .shape = {26, 19},
+	           .chunks = {5, 8}, .nsig = 1, .sigma = {1.5}};
+	add_job(&c);
 	/* a strided view of a filter result */
 	job_t s = {.kind = CASK_FILTER_GAUSSIAN, .dtype = CASK_FLOAT64, .nd = 2, .shape = {29, 31},
 	           .chunks = {6, 7}, .mode = CASK_MODE_REFLECT, .nsig = 1, .sigma = {1.7},
@@ -467,7 +473,19 @@ static int run_job(cask_ctx_t *ctx, int id, char *msg, size_t msz)
 	cask_array_t *x, *y = NULL;
 	OK(cask_array_from_buffer(ctx, j->dtype, j->nd, j->shape, j->chunks, in, &x));
 	cask_dtype_t rt = j->dtype;
-	if (j->pipeline) {
+	if (j->pipeline == 2) {
+		cask_array_t *mu, *d;
+		OK(cask_reduce(ctx, CASK_MEAN, x, 0, NULL, 0, 0, &mu));
+		OK(cask_binary(ctx, CASK_SUB, x, mu, &d));
+		cask_filter_t s;
+		cask_filter_init(&s, CASK_FILTER_GAUSSIAN);
+		s.nsigma = 1;
+		s.sigma[0] = j->sigma[0];
+		s.mode[0] = CASK_MODE_WRAP;
+		OK(cask_filter(ctx, &s, d, &y));
+		cask_array_destroy(mu);
+		cask_array_destroy(d);
+	} else if (j->pipeline) {
 		cask_array_t *g = filt(ctx, CASK_FILTER_GAUSSIAN, x, j->sigma[0], 0);
 		cask_array_t *s0 = filt(ctx, CASK_FILTER_SOBEL, g, 0, 0);
 		cask_array_t *s1 = filt(ctx, CASK_FILTER_SOBEL, g, 0, 1);

@@ -9,6 +9,7 @@ JOBS has one Python dict literal per line:
    "seed": 7, "kw": {"sigma": [1.0, 2.0], "mode": "reflect", "cval": 1.5},
    "wshape": [3, 2]}          # correlate / convolve only
    "pipeline": "edges"        # instead of "filter": a fused expression
+                              # ("center": gaussian(x - x.mean(), mode wrap))
 For each job the script writes DIR/<id>.in (the input, C order, raw), DIR/<id>.w
 (float64 weights, when wshape is given) and DIR/<id>.ref (scipy's result in its
 own dtype, raw).  Inputs are random: floats normal*100, integers over the full
@@ -45,7 +46,11 @@ def main():
             x = make_input(j["dtype"], tuple(j["shape"]), rng)
             x.tofile(os.path.join(out, "%d.in" % j["id"]))
             kw = dict(j.get("kw", {}))
-            if "pipeline" in j:
+            if j.get("pipeline") == "center":
+                # a filter over an expression holding a reduction
+                s = kw.pop("sigma")
+                r = ndi.gaussian_filter(x - x.mean(), s[0], mode="wrap")
+            elif "pipeline" in j:
                 s = kw.pop("sigma")
                 s = s[0] if len(s) == 1 else s
                 g = ndi.gaussian_filter(x, s)
