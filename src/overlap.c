@@ -563,7 +563,6 @@ static int filt_eval(cask__ev_t *e, cask_array_t *node, const int64_t *start,
 	if (block_bytes(nd, bc, es, &ybytes) != 0)
 		return too_big(ctx, "filter block", nd, bc);
 	size_t sbytes = cask_k_nd_scratch_bytes(&f->k, bc);
-	if (getenv("OVDBG")) fprintf(stderr, "dry %d mark %zu b0 %lld bc %lld ext %lld pbytes %zu sbytes %zu\n", dry, mark, (long long)b0[0], (long long)bc[0], (long long)p.ext[0], pbytes, sbytes);
 	if (sbytes == SIZE_MAX)
 		return too_big(ctx, "filter scratch for a block", nd, bc);
 	double *P = cask__ev_alloc(e, pbytes);
