@@ -44,7 +44,8 @@ typedef struct stage {
 	/* the grid: shape, chunks, chunks per axis */
 	int ndim;
 	int64_t shape[CASK_MAX_DIMS], chunks[CASK_MAX_DIMS], nch[CASK_MAX_DIMS];
-	size_t plan_bytes; /* eval scratch for the largest chunk */
+	size_t plan_full;  /* eval scratch for a full-size chunk (chunk 0) */
+	size_t plan_edge;  /* ... and for a partial (edge) chunk: max(full, last chunk) */
 	/* ST_EVAL */
 	int nroots;
 	cask_array_t **roots;
@@ -104,6 +105,43 @@ static int64_t prod(int nd, const int64_t *v)
 
 static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
 
+/* Whether a region is a full-size chunk of the stage's grid. */
+static int whole_chunk(const stage_t *s, const int64_t *count)
+{
+	for (int k = 0; k < s->ndim; k++)
+		if (count[k] != s->chunks[k])
+			return 0;
+	return 1;
+}
+
+/* Scratch layout of an eval task over a region: [root outputs][evaluation
+ * plan][codec scratch][full chunk for partial direct writes].  The same
+ * function sizes the task when the graph is built and carves its scratch
+ * when it runs. */
+static size_t eval_scratch(const stage_t *s, const int64_t *count, size_t *obytes, size_t *plan,
+                           size_t *wfull)
+{
+	int64_t n = prod(s->ndim, count);
+	int whole = whole_chunk(s, count);
+	size_t o = 0;
+	for (int r = 0; r < s->nroots; r++)
+		o += r64((size_t)n * cask_dtype_size(s->roots[r]->dtype));
+	*obytes = o;
+	*plan = r64(whole ? s->plan_full : s->plan_edge);
+	*wfull = s->wchunk > 0 && !whole ? r64(s->wchunk) : 0;
+	return o + *plan + r64(s->wscratch) + *wfull;
+}
+
+/* Scratch of a reduction leaf over chunk c: the chunk plus its plan. */
+static size_t leaf_scratch_of(const stage_t *s, int64_t c)
+{
+	const cask_array_t *x = s->red->in[0];
+	int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+	region_of(s, c, st, ct);
+	return r64((size_t)prod(x->ndim, ct) * cask_dtype_size(x->dtype)) +
+	       r64(whole_chunk(s, ct) ? s->plan_full : s->plan_edge);
+}
+
 static void bind_mats(const stage_t *s, const void *const *inputs, cask__mats_t *m)
 {
 	m->n = s->nmat;
@@ -141,12 +179,10 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 	int64_t start[CASK_MAX_DIMS], count[CASK_MAX_DIMS];
 	region_of(s, index, start, count);
 	int64_t n = prod(s->ndim, count);
-	size_t obytes = 0;
-	for (int r = 0; r < s->nroots; r++)
-		obytes += r64((size_t)n * cask_dtype_size(s->roots[r]->dtype));
-	size_t wbytes = s->wchunk > 0 ? r64(s->wchunk) + s->wscratch : 0;
-	char *scratch = cask_task_scratch(env, obytes + s->plan_bytes + wbytes);
-	if (scratch == NULL && obytes + s->plan_bytes + wbytes > 0)
+	size_t obytes, plan, wfull;
+	size_t total = eval_scratch(s, count, &obytes, &plan, &wfull);
+	char *scratch = cask_task_scratch(env, total);
+	if (scratch == NULL && total > 0)
 		return cask__error(ctx, CASK_EINTERNAL, "task scratch unavailable");
 	void *outs[64];
 	size_t off = 0;
@@ -160,7 +196,7 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 	cask__mats_t m;
 	bind_mats(s, inputs, &m);
 	int rc = cask__eval_roots(ctx, &m, s->nroots, s->roots, start, count, outs,
-	                          scratch + obytes, s->plan_bytes);
+	                          scratch + obytes, plan);
 	if (rc != 0)
 		return rc;
 	if (s->buf != NULL) {
@@ -185,12 +221,10 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 			rc = cask__io_write(ctx, o, start, count, outs[r]);
 		} else {
 			/* compress on this thread, write raw bytes under the lock */
-			char *full = scratch + obytes + s->plan_bytes;
-			char *wscr = full + r64(s->wchunk);
+			char *wscr = scratch + obytes + plan;
+			char *full = wscr + r64(s->wscratch);
 			size_t es = cask_dtype_size(s->roots[r]->dtype);
-			int whole = 1;
-			for (int k = 0; k < s->ndim; k++)
-				whole &= count[k] == s->chunks[k];
+			int whole = wfull == 0;
 			const void *src = outs[r];
 			if (!whole) {
 				int64_t cs[CASK_MAX_DIMS], os[CASK_MAX_DIMS];
@@ -235,7 +269,8 @@ static int red_leaf_task(void *user, int64_t index, const void *const *inputs,
 	int64_t start[CASK_MAX_DIMS], count[CASK_MAX_DIMS];
 	region_of(s, index, start, count);
 	size_t xb = r64((size_t)prod(x->ndim, count) * cask_dtype_size(x->dtype));
-	char *scratch = cask_task_scratch(env, xb + s->plan_bytes);
+	size_t plan = r64(whole_chunk(s, count) ? s->plan_full : s->plan_edge);
+	char *scratch = cask_task_scratch(env, xb + plan);
 	if (scratch == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");
 	cask__mats_t m;
@@ -243,7 +278,7 @@ static int red_leaf_task(void *user, int64_t index, const void *const *inputs,
 	void *outs[1] = {scratch};
 	char msg[CASK__MSG_MAX] = "";
 	cask__tls_msg = msg;
-	int rc = cask__eval_roots(ctx, &m, 1, &x, start, count, outs, scratch + xb, s->plan_bytes);
+	int rc = cask__eval_roots(ctx, &m, 1, &x, start, count, outs, scratch + xb, plan);
 	cask__tls_msg = NULL;
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s", msg);
@@ -568,7 +603,7 @@ static int64_t grid_count(const stage_t *s)
 
 /* Post-order tree over leaves[0..n): returns the root task id. */
 static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *leaf_chunks,
-                      int64_t n, const int64_t *mat_ids, size_t part_bytes, size_t leaf_scratch,
+                      int64_t n, const int64_t *mat_ids, size_t part_bytes,
                       int64_t *root)
 {
 	int64_t ids[FANIN];
@@ -578,7 +613,8 @@ static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *lea
 		for (int64_t i = 0; i < n; i++) {
 			cask_task_spec_t t = {
 				.fn = red_leaf_task, .user = s, .index = leaf_chunks[i], .inputs = mat_ids,
-				.ninputs = s->nmat, .out_bytes = part_bytes, .scratch_bytes = leaf_scratch,
+				.ninputs = s->nmat, .out_bytes = part_bytes,
+				.scratch_bytes = leaf_scratch_of(s, leaf_chunks[i]),
 				.label = "reduce-chunk",
 			};
 			rc = cask_graph_add(g, &t, &ids[nk++]);
@@ -593,7 +629,7 @@ static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *lea
 		int64_t per = (n + FANIN - 1) / FANIN;
 		for (int64_t i = 0; i < n; i += per) {
 			int64_t m = n - i < per ? n - i : per;
-			rc = build_tree(p, g, s, leaf_chunks + i, m, mat_ids, part_bytes, leaf_scratch,
+			rc = build_tree(p, g, s, leaf_chunks + i, m, mat_ids, part_bytes,
 			                &ids[nk++]);
 			if (rc != 0)
 				return rc;
@@ -609,6 +645,28 @@ static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *lea
 static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *mat_id)
 {
 	return add_reduction_mode(p, g, r, NULL, NULL, mat_id);
+}
+
+/* Evaluation plans of a stage: a full-size chunk (chunk 0) and, bounding
+ * the partial chunks, the larger of that and the last chunk.  A region whose
+ * staging the plan does not cover falls back to a path that needs none
+ * (eval.c), so these bound memory without being exact for every region. */
+static int stage_plans(plan_t *p, stage_t *s, int n, cask_array_t *const *roots)
+{
+	int64_t nt = grid_count(s);
+	s->plan_full = s->plan_edge = 0;
+	if (nt == 0)
+		return 0;
+	int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+	region_of(s, 0, st, ct);
+	int rc = cask__eval_plan(p->ctx, &p->pm, n, roots, st, ct, &s->plan_full);
+	if (rc != 0)
+		return rc;
+	region_of(s, nt - 1, st, ct);
+	size_t last = 0;
+	rc = cask__eval_plan(p->ctx, &p->pm, n, roots, st, ct, &last);
+	s->plan_edge = last > s->plan_full ? last : s->plan_full;
+	return rc;
 }
 
 /* A reduction stage.  Normal mode ends in one task holding the whole result
@@ -653,14 +711,10 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 			nleaf_per *= s->nch[k];
 	/* scratch for a leaf: the chunk plus its evaluation plan */
 	int64_t c0s[CASK_MAX_DIMS], c0c[CASK_MAX_DIMS];
-	size_t leaf_scratch = 0;
-	if (grid_count(s) > 0) {
-		region_of(s, 0, c0s, c0c);
-		rc = cask__eval_plan(ctx, &p->pm, 1, &x, c0s, c0c, &s->plan_bytes);
-		if (rc != 0)
-			goto out;
-		leaf_scratch = r64((size_t)prod(x->ndim, c0c) * cask_dtype_size(x->dtype)) + s->plan_bytes;
-	}
+	(void)c0s, (void)c0c;
+	rc = stage_plans(p, s, 1, &x);
+	if (rc != 0)
+		goto out;
 	leaves = calloc((size_t)(nleaf_per > 0 ? nleaf_per : 1), sizeof *leaves);
 	roots = calloc((size_t)(nb > 0 ? nb : 1), sizeof *roots);
 	if (leaves == NULL || roots == NULL) {
@@ -708,7 +762,7 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 			                      .label = "reduce-empty"};
 			rc = cask_graph_add(g, &t, &roots[b]);
 		} else {
-			rc = build_tree(p, g, s, leaves, nl, mids, part, leaf_scratch, &roots[b]);
+			rc = build_tree(p, g, s, leaves, nl, mids, part, &roots[b]);
 		}
 		if (rc != 0)
 			goto out;
@@ -786,19 +840,10 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 		goto out;
 	set_grid(s, roots[0]->ndim, roots[0]->shape, chunks);
 	int64_t nt = grid_count(s);
-	if (nt > 0) {
-		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
-		region_of(s, 0, st, ct);
-		rc = cask__eval_plan(ctx, &p->pm, n, roots, st, ct, &s->plan_bytes);
-		if (rc != 0)
-			goto out;
-	}
-	size_t obytes = 0;
-	int64_t cn = 1;
-	for (int k = 0; k < s->ndim; k++)
-		cn *= s->chunks[k] < s->shape[k] ? s->chunks[k] : (s->shape[k] > 0 ? s->shape[k] : 1);
+	rc = stage_plans(p, s, n, roots);
+	if (rc != 0)
+		goto out;
 	for (int r = 0; r < n; r++) {
-		obytes += r64((size_t)cn * cask_dtype_size(roots[r]->dtype));
 		if (outs != NULL && outs[r] != NULL && cask__io_out_filtered(outs[r])) {
 			size_t cb = cask__io_out_chunk_bytes(outs[r]);
 			size_t sb = cask__io_out_chunk_scratch_bytes(outs[r]);
@@ -806,15 +851,14 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 			s->wscratch = sb > s->wscratch ? sb : s->wscratch;
 		}
 	}
-	if (s->wchunk > 0)
-		obytes += r64(s->wchunk) + s->wscratch;
 	for (int64_t c = 0; c < nt; c++) {
 		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+		size_t ob, pl, wf;
 		region_of(s, c, st, ct);
 		size_t kb = keep ? (size_t)prod(s->ndim, ct) * cask_dtype_size(roots[0]->dtype) : 0;
 		cask_task_spec_t t = {
 			.fn = eval_task, .user = s, .index = c, .inputs = mids, .ninputs = s->nmat,
-			.out_bytes = kb, .scratch_bytes = obytes + s->plan_bytes,
+			.out_bytes = kb, .scratch_bytes = eval_scratch(s, ct, &ob, &pl, &wf),
 			.label = outs != NULL ? "store-chunk" : "eval-chunk", .keep = keep,
 		};
 		int64_t id;

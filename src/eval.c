@@ -135,14 +135,21 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 	for (int k = 0; k < nd; k++)
 		single &= start[k] % m->chunks[k] == 0 && count[k] == m->chunks[k];
 	size_t sb = cask__io_chunk_scratch_bytes(a->u.h5.h);
-	void *scr = arena_alloc(e, sb);
-	/* The plan (dry) always counts the staging chunk: it must bound every
-	 * region of the grid, edge regions included. */
-	void *tmp = single && !e->dry ? out : arena_alloc(e, m->chunk_bytes);
-	if (scr == NULL || tmp == NULL)
-		return oom(e, sb + m->chunk_bytes);
+	size_t mark = e->used;
+	void *scr = sb > 0 ? arena_alloc(e, sb) : NULL;
+	void *tmp = single ? out : arena_alloc(e, m->chunk_bytes);
 	if (e->dry)
 		return 0;
+	if ((sb > 0 && scr == NULL) || (!single && tmp == NULL)) {
+		/* The task's plan came from another region of the grid that did not
+		 * need this staging (e.g. a concatenation misaligned with the stored
+		 * chunks): read the hyperslab through HDF5 instead, within budget. */
+		e->used = mark;
+		int64_t st[CASK_MAX_DIMS];
+		for (int k = 0; k < nd; k++)
+			st[k] = 1;
+		return cask__io_read(e->ctx, a->u.h5.h, start, count, st, out);
+	}
 	int64_t c0[CASK_MAX_DIMS], c1[CASK_MAX_DIMS], ci[CASK_MAX_DIMS];
 	int64_t cs[CASK_MAX_DIMS], os[CASK_MAX_DIMS];
 	c_strides(nd, m->chunks, cs);

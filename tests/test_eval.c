@@ -634,6 +634,37 @@ static void test_eval_big_reductions(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* Concatenating stored arrays misaligns task regions with stored chunks:
+ * regions that need staging the plan did not foresee still read right. */
+static void test_eval_concat_stored_misaligned(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_cat.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t n = 6, ch = 4;
+	cask_array_t *a, *b, *c;
+	OK(cask_array_indices(ctx, CASK_INT32, 1, &n, &ch, 0, 1, &a));
+	cask_store_t o;
+	cask_store_init(&o, path, "/a");
+	o.gzip = 1;
+	OK(cask_store(ctx, 1, &a, &o));
+	cask_array_destroy(a);
+	OK(cask_array_open(ctx, path, "/a", NULL, &a));
+	OK(cask_array_open(ctx, path, "/a", NULL, &b));
+	cask_array_t *ab[2] = {a, b};
+	OK(cask_concatenate(ctx, 2, ab, 0, &c));
+	int32_t got[12];
+	OK(cask_compute(ctx, c, got, sizeof got));
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(got[i], i % 6);
+	cask_array_destroy(a);
+	cask_array_destroy(b);
+	cask_array_destroy(c);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_eval_rank32_and_overflow),
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_big_reductions),
+		cmocka_unit_test(test_eval_concat_stored_misaligned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
