@@ -350,6 +350,53 @@ static void red_block_region(const stage_t *s, const int64_t *kn, int64_t b, int
 	*ndp = nd;
 }
 
+/* Finalise the tree root partial of output block b into tmp (block order)
+ * and, when full is not NULL, copy it into its place in full (the whole
+ * result, C order).  The block's region goes to *nd, rst, rct.  Returns 0,
+ * or CASK_EINVAL for an empty min/max/arg reduction. */
+static int finish_block(const stage_t *s, const int64_t *kn, int64_t b, const void *partial,
+                        void *tmp, void *full, int *nd, int64_t *rst, int64_t *rct)
+{
+	const cask_array_t *r = s->red;
+	size_t es = cask_dtype_size(r->dtype);
+	red_block_region(s, kn, b, nd, rst, rct);
+	int64_t n = prod(*nd, rct);
+	if (cask_k_red_final(r->u.reduce.op, r->in[0]->dtype, n, partial, r->u.reduce.ddof, tmp) != 0)
+		return CASK_EINVAL;
+	if (full == NULL)
+		return 0;
+	int64_t rs[CASK_MAX_DIMS], cs[CASK_MAX_DIMS], a1 = 1, a2 = 1;
+	char *dst = full;
+	for (int k = *nd - 1; k >= 0; k--) {
+		rs[k] = a1;
+		a1 *= r->shape[k];
+		cs[k] = a2;
+		a2 *= rct[k];
+	}
+	for (int k = 0; k < *nd; k++)
+		dst += rst[k] * rs[k] * (int64_t)es;
+	cask__copy_nd(*nd, rct, es, tmp, cs, dst, rs);
+	return 0;
+}
+
+static int empty_error(cask_task_env_t *env, const stage_t *s)
+{
+	return cask_task_error(env, CASK_EINVAL,
+	                       "zero-size array to reduction operation %s which has no identity",
+	                       cask_redop_name(s->red->u.reduce.op));
+}
+
+/* Scratch for one finalised block of a reduction stage. */
+static size_t block_bytes(const stage_t *s)
+{
+	const cask_array_t *x = s->red->in[0];
+	int64_t maxn = 1;
+	for (int k = 0; k < x->ndim; k++)
+		if (!(s->red->u.reduce.redmask & (1u << k)))
+			maxn *= x->chunks[k] < x->shape[k] ? x->chunks[k] : x->shape[k];
+	return r64((size_t)maxn * cask_dtype_size(s->red->dtype));
+}
+
 /* Write mode: finalise one tree root and write its block to the sink
  * dataset or the caller's buffer. */
 static int red_write_task(void *user, int64_t index, const void *const *inputs,
@@ -358,111 +405,44 @@ static int red_write_task(void *user, int64_t index, const void *const *inputs,
 {
 	(void)input_bytes, (void)ninputs, (void)out, (void)out_bytes;
 	stage_t *s = user;
-	cask_array_t *r = s->red, *x = r->in[0];
-	cask_ctx_t *ctx = cask__task_ctx(env);
-	size_t es = cask_dtype_size(r->dtype);
 	int64_t kn[CASK_MAX_DIMS], rst[CASK_MAX_DIMS], rct[CASK_MAX_DIMS];
 	int nd;
 	red_blocks(s, kn);
-	red_block_region(s, kn, index, &nd, rst, rct);
-	int64_t n = prod(nd, rct);
-	char *tmp = cask_task_scratch(env, r64((size_t)n * es));
-	if (tmp == NULL && n > 0)
+	char *tmp = cask_task_scratch(env, block_bytes(s));
+	if (tmp == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");
-	if (cask_k_red_final(r->u.reduce.op, x->dtype, n, inputs[0], r->u.reduce.ddof, tmp) != 0)
-		return cask_task_error(env, CASK_EINVAL,
-		                       "zero-size array to reduction operation %s which has no identity",
-		                       cask_redop_name(r->u.reduce.op));
-	if (s->sinkbuf != NULL) {
-		int64_t rs[CASK_MAX_DIMS], cs[CASK_MAX_DIMS], a1 = 1, a2 = 1;
-		char *dst = s->sinkbuf;
-		for (int k = nd - 1; k >= 0; k--) {
-			rs[k] = a1;
-			a1 *= r->shape[k];
-			cs[k] = a2;
-			a2 *= rct[k];
-		}
-		for (int k = 0; k < nd; k++)
-			dst += rst[k] * rs[k] * (int64_t)es;
-		cask__copy_nd(nd, rct, es, tmp, cs, dst, rs);
+	if (finish_block(s, kn, index, inputs[0], tmp, s->sinkbuf, &nd, rst, rct) != 0)
+		return empty_error(env, s);
+	if (s->sink == NULL)
 		return 0;
-	}
 	char msg[CASK__MSG_MAX] = "";
 	cask__tls_msg = msg;
-	int rc = cask__io_write(ctx, s->sink, rst, rct, tmp);
+	int rc = cask__io_write(cask__task_ctx(env), s->sink, rst, rct, tmp);
 	cask__tls_msg = NULL;
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s", msg);
 	return 0;
 }
 
+/* Normal mode: finalise every tree root into the whole result (out). */
 static int red_mat_task(void *user, int64_t index, const void *const *inputs,
                         const size_t *input_bytes, int ninputs, void *out, size_t out_bytes,
                         cask_task_env_t *env)
 {
 	(void)index, (void)input_bytes, (void)out_bytes;
 	stage_t *s = user;
-	cask_array_t *r = s->red, *x = r->in[0];
-	cask_redop_t op = r->u.reduce.op;
-	uint32_t mask = r->u.reduce.redmask;
-	size_t es = cask_dtype_size(r->dtype);
-	int64_t kn[CASK_MAX_DIMS];
+	int64_t kn[CASK_MAX_DIMS], rst[CASK_MAX_DIMS], rct[CASK_MAX_DIMS];
+	int nd;
 	int64_t nb = red_blocks(s, kn);
 	if (ninputs != nb)
 		return cask_task_error(env, CASK_EINTERNAL, "reduction has %d trees for %lld blocks",
 		                       ninputs, (long long)nb);
-	int64_t rs[CASK_MAX_DIMS], acc = 1;
-	for (int k = r->ndim - 1; k >= 0; k--) {
-		rs[k] = acc;
-		acc *= r->shape[k];
-	}
-	int64_t maxn = 1;
-	for (int k = 0; k < x->ndim; k++)
-		if (!(mask & (1u << k)))
-			maxn *= x->chunks[k] < x->shape[k] ? x->chunks[k] : x->shape[k];
-	char *tmp = cask_task_scratch(env, r64((size_t)maxn * es));
-	if (tmp == NULL && maxn > 0)
+	char *tmp = cask_task_scratch(env, block_bytes(s));
+	if (tmp == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");
-	for (int64_t b = 0; b < nb; b++) {
-		/* block coordinates over X's axes (reduced axes: 0) */
-		int64_t bi[CASK_MAX_DIMS], c = b;
-		for (int k = x->ndim - 1; k >= 0; k--) {
-			bi[k] = c % kn[k];
-			c /= kn[k];
-		}
-		int64_t rst[CASK_MAX_DIMS], rct[CASK_MAX_DIMS], rstr[CASK_MAX_DIMS], cs[CASK_MAX_DIMS];
-		int nd = 0;
-		for (int k = 0; k < x->ndim; k++) {
-			if (mask & (1u << k)) {
-				if (r->u.reduce.keepdims) {
-					rst[nd] = 0;
-					rct[nd++] = 1;
-				}
-			} else {
-				rst[nd] = bi[k] * x->chunks[k];
-				rct[nd] = x->chunks[k];
-				if (rst[nd] + rct[nd] > x->shape[k])
-					rct[nd] = x->shape[k] - rst[nd];
-				nd++;
-			}
-		}
-		int64_t n = prod(nd, rct);
-		if (cask_k_red_final(op, x->dtype, n, inputs[b], r->u.reduce.ddof, tmp) != 0)
-			return cask_task_error(env, CASK_EINVAL,
-			                       "zero-size array to reduction operation %s which has no identity",
-			                       cask_redop_name(op));
-		acc = 1;
-		for (int k = nd - 1; k >= 0; k--) {
-			cs[k] = acc;
-			acc *= rct[k];
-		}
-		char *dst = out;
-		for (int k = 0; k < nd; k++) {
-			dst += rst[k] * rs[k] * (int64_t)es;
-			rstr[k] = rs[k];
-		}
-		cask__copy_nd(nd, rct, es, tmp, cs, dst, rstr);
-	}
+	for (int64_t b = 0; b < nb; b++)
+		if (finish_block(s, kn, b, inputs[b], tmp, out, &nd, rst, rct) != 0)
+			return empty_error(env, s);
 	return 0;
 }
 
@@ -767,16 +747,11 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 		if (rc != 0)
 			goto out;
 	}
-	int64_t maxn = 1;
-	for (int k = 0; k < x->ndim; k++)
-		if (!(r->u.reduce.redmask & (1u << k)))
-			maxn *= s->chunks[k] < s->shape[k] ? s->chunks[k] : s->shape[k];
 	if (sinked) {
 		for (int64_t b = 0; b < nb; b++) {
 			cask_task_spec_t w = {
 				.fn = red_write_task, .user = s, .index = b, .inputs = &roots[b], .ninputs = 1,
-				.scratch_bytes = r64((size_t)maxn * cask_dtype_size(r->dtype)),
-				.label = "reduce-write",
+				.scratch_bytes = block_bytes(s), .label = "reduce-write",
 			};
 			int64_t id;
 			rc = cask_graph_add(g, &w, &id);
@@ -788,7 +763,7 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 	}
 	cask_task_spec_t t = {
 		.fn = red_mat_task, .user = s, .inputs = roots, .ninputs = (int)nb,
-		.out_bytes = rbytes, .scratch_bytes = r64((size_t)maxn * cask_dtype_size(r->dtype)),
+		.out_bytes = rbytes, .scratch_bytes = block_bytes(s),
 		.label = "reduce-result",
 	};
 	rc = cask_graph_add(g, &t, mat_id);
