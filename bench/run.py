@@ -195,12 +195,11 @@ def make_w9_input(path, n):
     say('  done in %.1f s' % (time.perf_counter() - t0))
 
 
-def warm(path):
+def warm(path, nice=0):
     """Reads the file through the page cache twice; returns the second (warm) cat time."""
     subprocess.run('cat %s > /dev/null' % sh_quote(path), shell=True, check=True)
-    t0 = time.perf_counter()
-    subprocess.run('cat %s > /dev/null' % sh_quote(path), shell=True, check=True)
-    return time.perf_counter() - t0
+    r = run_timed(['sh', '-c', 'cat %s > /dev/null' % sh_quote(path)], 600, nice=nice)
+    return r['wall']
 
 
 def sh_quote(s):
@@ -209,13 +208,27 @@ def sh_quote(s):
 
 # ------------------------------------------------------------------ running
 
-def run_timed(cmd, timeout, env=None):
-    """Runs cmd under /usr/bin/time -v; returns wall time, peak RSS and output."""
+def run_timed(cmd, timeout, env=None, nice=0):
+    """Runs cmd under /usr/bin/time -v; returns wall time, peak RSS and output.
+
+    The child gets its own session (so a timeout can end the whole process group).  With
+    sched_autogroup a new session is also a new scheduling group that competes with every
+    other session as an equal, whatever plain nice says; nice != 0 therefore sets the
+    group's nice value too (/proc/self/autogroup), as well as the process's."""
     full = ['/usr/bin/time', '-v'] + cmd
+    if nice:
+        full = ['nice', '-n', str(nice)] + full
+
+    def boost():
+        if nice:
+            try:
+                with open('/proc/self/autogroup', 'w') as f:
+                    f.write(str(nice))
+            except OSError:
+                pass
     t0 = time.perf_counter()
-    # Own process group, so a timeout ends the timed program too, not just /usr/bin/time.
     p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env, start_new_session=True)
+                         env=env, start_new_session=True, preexec_fn=boost)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -259,15 +272,29 @@ def loadavg():
         return None
 
 
+def busy_cores(seconds=3.0):
+    """Cores in use by anything (from /proc/stat) over the next few seconds."""
+    def snap():
+        with open('/proc/stat') as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    try:
+        t0, i0 = snap()
+        time.sleep(seconds)
+        t1, i1 = snap()
+    except OSError:
+        return None
+    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(t1 - t0, 1))
+
+
 def wait_quiet(limit, max_wait):
-    """Waits (up to max_wait s) until the 1-minute load average drops below limit."""
+    """Waits (up to max_wait s) until other processes use less than limit cores."""
     t0 = time.perf_counter()
-    la = loadavg()
-    while la is not None and la >= limit and time.perf_counter() - t0 < max_wait:
-        say('  load average %.2f >= %.2f: waiting for a quiet machine ...' % (la, limit))
-        time.sleep(15)
-        la = loadavg()
-    return la
+    busy = busy_cores()
+    while busy is not None and busy >= limit and time.perf_counter() - t0 < max_wait:
+        say('  %.2f cores busy >= %.2f: waiting for a quiet machine ...' % (busy, limit))
+        busy = busy_cores(10.0)
+    return busy
 
 
 def rm(path):
@@ -362,7 +389,7 @@ class Bench:
             if out:
                 rm(out.split(':/')[0])
             sync_and_settle()
-            r = run_timed(cmd, self.a.timeout)
+            r = run_timed(cmd, self.a.timeout, nice=self.a.nice)
             r['time'] = r['wall']
             if r['ok'] and cmd[0] == sys.executable:
                 r['kv'] = keyvals(r['stdout'])
@@ -452,6 +479,20 @@ class Bench:
             for v in opened.values():
                 v.file.close()
 
+    def settle(self, what):
+        """Waits for a quiet machine if asked, records how busy it was before `what`."""
+        a = self.a
+        busy = wait_quiet(a.quiet_load, a.quiet_wait) if a.quiet_wait else busy_cores()
+        la = loadavg()
+        self.loads.append((what, la, busy))
+        say('%s  (load average %s, %.2f cores busy)' % (what, la, busy or 0))
+        if busy is not None and busy > 0.5 and a.nice < 0:
+            say('  note: %.2f cores busy before %s; timed processes run at nice %d' % (
+                busy, what, a.nice))
+        elif busy is not None and busy > 0.5:
+            loud('%.2f cores busy (load average %.2f) before %s: other processes compete for '
+                 'the 2 cores, times are not trustworthy' % (busy, la or 0, what))
+
     # -- the workloads for one size
     def run_case(self, size):
         a = self.a
@@ -468,18 +509,13 @@ class Bench:
             make_input(raw, shape, chunks, False)
         if need_gz:
             make_input(gz, shape, chunks, True)
-        la = wait_quiet(a.quiet_load, a.quiet_wait) if a.quiet_wait else loadavg()
-        self.loads.append((tag, la))
-        say('\n=== %s (load average %s)' % (tag, la))
-        if la is not None and la > 1.0:
-            loud('load average %.2f before %s: other processes compete for the 2 cores, '
-                 'times are not trustworthy' % (la, tag))
+        say('\n=== %s' % tag)
         if need_raw:
-            self.cat[raw] = warm(raw)
+            self.cat[raw] = warm(raw, a.nice)
             say('  page cache warmed: cat %s > /dev/null (warm re-read %.3f s)' % (
                 os.path.basename(raw), self.cat[raw]))
         if need_gz:
-            self.cat[gz] = warm(gz)
+            self.cat[gz] = warm(gz, a.nice)
             say('  page cache warmed: cat %s > /dev/null' % os.path.basename(gz))
         o = a.outdir
         target_x = 10.0 if cbytes >= 32 * MiB else 3.0
@@ -489,7 +525,7 @@ class Bench:
                                   dask_target=dask_target, note=note, cbytes=cbytes))
 
         if 'W1' in a.only:
-            say('W1 %s' % EXPR_W1)
+            self.settle('W1 %s, %s' % (EXPR_W1, size_label))
             yc, yd, yf = (os.path.join(o, 'w1_%s.h5' % t) for t in ('cask', 'dask', 'floor'))
             rc = self.cask('W1', raw, EXPR_W1, out=yc + ':/y')
             rd = self.dask('W1', 'W1', raw, yd)
@@ -510,7 +546,7 @@ class Bench:
             row('W1', rc, rd, rf, min(2.0, target_x))
 
         if 'W2' in a.only:
-            say('W2 sum(x)')
+            self.settle('W2 sum(x), %s' % size_label)
             rc = self.cask('W2', raw, 'sum(x)')
             rd = self.dask('W2', 'W2', raw, os.path.join(o, 'w2_dask.npy'))
             rf = self.floor('W2', ['W2', raw, '/x'])
@@ -522,7 +558,7 @@ class Bench:
                                    b=('cat', self.cat[raw]), target=1.5, kind='le'))
 
         if 'W3' in a.only:
-            say('W3 std(x, axis=0)')
+            self.settle('W3 std(x, axis=0), %s' % size_label)
             sc = os.path.join(o, 'w3_cask.h5')
             sd = os.path.join(o, 'w3_dask.npy')
             rc = self.cask('W3', raw, 'std(x, axis=0)', out=sc + ':/s')
@@ -556,7 +592,7 @@ class Bench:
             row('W3', rc, rd, rf, target_x)
 
         if 'W4' in a.only:
-            say('W4 sum(x), gzip 1 + shuffle')
+            self.settle('W4 sum(x) gzip 1 + shuffle, %s' % size_label)
             rc = self.cask('W4', gz, 'sum(x)')
             rc1 = self.cask('W4 1-thread', gz, 'sum(x)', threads=1)
             rd = self.dask('W4', 'W4', gz, os.path.join(o, 'w4_dask.npy'))
@@ -576,7 +612,7 @@ class Bench:
                                    target=None, kind='info'))
 
         if 'W4w' in a.only:
-            say('W4w x*1 written with gzip 1 + shuffle')
+            self.settle('W4w x*1 written with gzip 1 + shuffle, %s' % size_label)
             yw = os.path.join(o, 'w4w_cask.h5')
             args = ['--compress', 'gzip=1', '--shuffle']
             rc1 = self.cask('W4w 1-thread', raw, 'x*1', out=yw + ':/y', threads=1, extra=args)
@@ -608,7 +644,7 @@ class Bench:
 
     def run_w9(self):
         a = self.a
-        say('\n=== W9 per-task overhead')
+        self.settle('\n=== W9 per-task overhead')
         pc = os.path.join(a.outdir, 'w9_%d.h5' % a.w9_n)
         pd = os.path.join(a.outdir, 'w9_%d.h5' % a.w9_dask_n)
         make_w9_input(pc, a.w9_n)
@@ -643,8 +679,9 @@ class Bench:
             shape, chunks = geometry(s, a.chunks_per_side, chunk=a.peak_chunk)
             p = input_path(a.outdir, shape, chunks, False)
             make_input(p, shape, chunks, False)
-            catt = warm(p)
+            catt = warm(p, a.nice)
             lab = '%.3g GiB' % (shape[0] * shape[1] * 8 / GiB)
+            self.settle('peak W2 %s' % lab)
             r = self.cask('peak W2 %s' % lab, p, 'sum(x)')
             self.peak.append(dict(size=lab, shape=shape, r=r, cat=catt))
 
@@ -831,9 +868,12 @@ def main():
     ap.add_argument('--prepare', action='store_true',
                     help='only make the input files for --sizes (and --peak-sizes, W9)')
     ap.add_argument('--quiet-wait', type=int, default=0,
-                    help='before each case wait up to this many seconds for the load '
-                    'average to drop below --quiet-load')
-    ap.add_argument('--quiet-load', type=float, default=0.5)
+                    help='before each case wait up to this many seconds until other '
+                    'processes use fewer than --quiet-load cores')
+    ap.add_argument('--nice', type=int, default=0,
+                    help='run every timed process (and its autogroup) at nice N, e.g. -20 as '
+                    'root on a shared machine, so other work disturbs the timings less')
+    ap.add_argument('--quiet-load', type=float, default=0.3)
     ap.add_argument('--timeout', type=int, default=1800, help='seconds per process')
     a = ap.parse_args()
 
@@ -895,6 +935,8 @@ def main():
            'chunks = the HDF5 chunks' % (a.memory_str, a.threads, a.threads),
            '- page cache warmed before timing (`cat FILE > /dev/null`); `sync` before every '
            'timed process; best of %d run(s)' % a.repeat,
+           '- timed processes run at nice %d, their sched autogroup too' % a.nice if a.nice else
+           '- timed processes run at normal priority',
            '- cask and floor: wall time of the whole process; dask: timed inside Python after '
            'imports; peak RSS from `/usr/bin/time -v` (whole process, Python included)', '']
     main_t = b.table()
@@ -914,8 +956,9 @@ def main():
         md += ['## Peak RSS across input sizes (cask W2, %dx%d chunks)' % (
             a.peak_chunk, a.peak_chunk), '', pk, '']
     if b.loads:
-        md += ['1-minute load average before each case: ' + '; '.join(
-            '%s: %s' % (t, l) for t, l in b.loads), '']
+        md += ['Machine activity just before each workload (1-minute load average; cores busy '
+               'over 3 s): ' + '; '.join('%s: %s, %.2f' % (t, l, c or 0)
+                                        for t, l, c in b.loads), '']
     md += ['## Problems seen', '']
     md += ['- ' + p.replace('\n', ' ') for p in problems] or ['- none']
     md += ['', '## cask --stats output per run', '']

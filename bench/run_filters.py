@@ -229,7 +229,9 @@ def main():
             best = None
             for _ in range(a.repeat if name in ('cask', 'dask') else 1):
                 rm(outs[name])
+                load = os.getloadavg()[0]
                 r = run_timed(cmd, a.timeout)
+                r['load'] = load
                 if not r['ok']:
                     say('%s %s FAILED: %s' % (w, name, r['err'][-2000:]))
                     best = r
@@ -255,20 +257,27 @@ def main():
              'to a new file.  W8: median 3x3x3 of 512^3 uint16, chunks 128^3.  Times include '
              'reading the input and writing the output file; peak RSS from /usr/bin/time -v; '
              '"max diff" is against scipy.ndimage on the whole array.' % (when, a.threads, a.memory),
-             '', '| workload | tool | wall s | peak RSS MiB | time / cask | max diff vs scipy |',
-             '|---|---|---:|---:|---:|---:|']
+             '', 'The machine has 2 cores; "load" is the 1-minute load average when the run '
+             'started (other work on the machine inflates the times).',
+             '', '| workload | tool | wall s | peak RSS MiB | time / cask | max diff vs scipy | load |',
+             '|---|---|---:|---:|---:|---:|---:|']
+    old = open(a.results).read() if os.path.exists(a.results) else ''
+    m = re.search(r'^## Filters\n.*?(?=^## |\Z)', old, flags=re.S | re.M)
+    # rows of workloads not rerun this time are kept from the previous section
+    kept = [ln for ln in (m.group(0).splitlines() if m else [])
+            if re.match(r'\| (W\d+) \|', ln) and ln.split('|')[1].strip() not in only]
     for w, name, r, diff in rows:
         c = [x for x in rows if x[0] == w and x[1] == 'cask']
         ratio = ''
         if c and c[0][2]['ok'] and r['ok']:
             ratio = '%.2fx' % (r['wall'] / c[0][2]['wall'])
-        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %s | %s | %s | %s | %.1f |' % (
             w, name, '%.2f' % r['wall'] if r['ok'] else 'FAILED',
-            '%.0f' % (r['rss'] / MiB) if r.get('rss') else '', ratio, diff))
+            '%.0f' % (r['rss'] / MiB) if r.get('rss') else '', ratio, diff, r.get('load', 0)))
+    for ln in kept:  # older sections had no load column
+        lines.append(ln + ' |' * max(0, 8 - ln.count('|')))
     lines.append('')
     section = '\n'.join(lines) + '\n'
-    old = open(a.results).read() if os.path.exists(a.results) else ''
-    m = re.search(r'^## Filters\n.*?(?=^## |\Z)', old, flags=re.S | re.M)
     new = old[:m.start()] + section + old[m.end():] if m else (
         old + ('\n' if old and not old.endswith('\n\n') else '') + section)
     with open(a.results, 'w') as f:

@@ -568,7 +568,8 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
  * task (the call sets openblas_set_num_threads(1)); the reduction trees have
  * a fixed shape, so results are bit-identical between runs and thread
  * counts.  Outputs named by cask_store_t are written transactionally as in
- * cask_store (each call's large factor first, then the small ones). */
+ * cask_store: one transaction per output file and call (the randomized SVD
+ * commits its small outputs before U). */
 
 /* Tall-skinny QR of the m x n array a (m >= n >= 1) by direct TSQR.
  * r: NULL or caller memory for R (n x n row-major float64, upper

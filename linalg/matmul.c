@@ -152,11 +152,20 @@ static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_arr
 int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
 {
 	cask_array_t *ax = NULL, *bx = NULL, *b2 = NULL, *src = NULL, *r = NULL, *rr = NULL;
+	cask_array_t *a2 = NULL;
 	mm_t *mm = NULL;
-	int rc = 0, vec = 0;
+	int rc = 0, vec = 0, avec = 0;
 	ctx->msg[0] = '\0';
 	if (a == NULL || b == NULL || out == NULL)
 		return cask__error(ctx, CASK_EINVAL, "matmul: missing argument");
+	if (a->ndim == 1) {
+		/* NumPy: a 1-d left operand is a row vector, its axis dropped. */
+		int64_t sh[2] = {1, a->shape[0]};
+		if ((rc = cask_reshape(ctx, a, 2, sh, &a2)) != 0)
+			return rc;
+		a = a2;
+		avec = 1;
+	}
 	if (b->ndim == 1) {
 		int64_t sh[2] = {b->shape[0], 1};
 		if ((rc = cask_reshape(ctx, b, 2, sh, &b2)) != 0)
@@ -221,9 +230,14 @@ int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t 
 	}
 	if (rc != 0)
 		goto out;
-	if (vec) {
-		int64_t sh[1] = {r->shape[0]};
-		if ((rc = cask_reshape(ctx, r, 1, sh, &rr)) != 0)
+	if (vec || avec) {
+		int64_t sh[2];
+		int nd = 0;
+		if (!avec)
+			sh[nd++] = r->shape[0];
+		if (!vec)
+			sh[nd++] = r->shape[1];
+		if ((rc = cask_reshape(ctx, r, nd, sh, &rr)) != 0)
 			goto out;
 		cask_array_destroy(r);
 		r = rr;
@@ -236,6 +250,7 @@ out:
 	cask_array_destroy(ax);
 	cask_array_destroy(bx);
 	cask_array_destroy(b2);
+	cask_array_destroy(a2);
 	return rc;
 }
 
@@ -376,14 +391,25 @@ static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_arr
 	}
 	if (t.m > 0 && t.n > 0 && t.k > 0) {
 		/* Row blocks: A's row chunk, at least ~2048 rows, within the budget. */
-		size_t per_row = (size_t)t.n * (cask_dtype_size(t.a->dtype) + 8) + (size_t)t.k * 16;
-		int threads = cask_ctx_threads(ctx);
-		int64_t cap = (int64_t)(cask_ctx_memory(ctx) / 3 / (size_t)(threads > 0 ? threads : 1) /
-		                        per_row);
+		/* Bytes per row of a block: A's rows (and their float64 copy
+		 * for float32), B's rows (and its evaluation). */
+		size_t per_row = (size_t)t.n * (cask_dtype_size(t.a->dtype) +
+		                                (t.a->dtype == CASK_FLOAT32 ? 8 : 0)) +
+		                 (size_t)t.k * 16;
+		/* A sixth of the budget per block whatever the thread count, so
+		 * the blocks (hence the bits of the sum) do not depend on it; a
+		 * chunk too tall is split into equal parts. */
+		int64_t cap = (int64_t)(cask_ctx_memory(ctx) / 6 / per_row);
 		int64_t c0 = t.a->chunks[0];
+		if (cap < 1)
+			cap = 1;
 		t.L = c0 < 2048 ? c0 * ((2048 + c0 - 1) / c0) : c0;
-		if (t.L > cap)
-			t.L = cap > 0 ? cap : 1;
+		if (t.L > cap) {
+			int64_t parts = (c0 + cap - 1) / cap;
+			t.L = c0 <= cap ? c0 : (c0 + parts - 1) / parts;
+			if (t.L > cap)
+				t.L = cap;
+		}
 		if (t.L > t.m)
 			t.L = t.m;
 		int64_t nb = (t.m + t.L - 1) / t.L;

@@ -19,6 +19,10 @@
  *    once fit half), otherwise they are written to temporary HDF5 files
  *    in the U output's directory (or $TMPDIR, or /tmp), removed at the end.
  *    The n x l products (A^T QY) and Omega are held in memory: O((m+n) l).
+ *
+ * Outputs: cask_svd writes all of its datasets in one transaction per
+ * file; the randomized SVD commits S and V^T first, then stores U with
+ * cask_store (which copies the target file, cheaper while it is small).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,35 +32,42 @@
 #include "la_graph.h"
 #include "linalg.h"
 
-/* Small outputs written after the large ones. */
+/* A float64 buffer written as dataset o of dtype dt (float32: rounded). */
+static int write_conv(cask_ctx_t *ctx, cask__h5out_t *o, cask_dtype_t dt, int ndim,
+	const int64_t *shape, const double *data)
+{
+	void *conv = NULL;
+	const void *src = data;
+	int64_t count = 1;
+	int rc = 0;
+	for (int k = 0; k < ndim; k++)
+		count *= shape[k];
+	if (count == 0)
+		return 0;
+	if (dt == CASK_FLOAT32) {
+		if ((conv = malloc((size_t)count * sizeof(float))) == NULL)
+			return cask__error(ctx, CASK_ENOMEM, "out of memory");
+		for (int64_t i = 0; i < count; i++)
+			((float *)conv)[i] = (float)data[i];
+		src = conv;
+	}
+	rc = cask__la_out_write_all(ctx, o, ndim, shape, src);
+	free(conv);
+	return rc;
+}
+
+/* A small output in its own transaction. */
 static int write_small(cask_ctx_t *ctx, const cask_store_t *opt, cask_dtype_t dt, int ndim,
 	const int64_t *shape, const double *data)
 {
 	cask__la_txns_t t = {0};
 	cask__h5out_t *o = NULL;
-	void *conv = NULL;
-	const void *src = data;
-	int64_t count = 1;
-	for (int k = 0; k < ndim; k++)
-		count *= shape[k];
 	int rc = cask__la_out_create(ctx, &t, opt, dt, ndim, shape, shape, &o);
-	if (rc != 0)
-		goto out;
-	if (dt == CASK_FLOAT32) {
-		if ((conv = malloc((size_t)(count > 0 ? count : 1) * sizeof(float))) == NULL) {
-			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
-			goto out;
-		}
-		for (int64_t i = 0; i < count; i++)
-			((float *)conv)[i] = (float)data[i];
-		src = conv;
-	}
-	if (count > 0 && (rc = cask__la_out_write_all(ctx, o, ndim, shape, src)) != 0)
-		goto out;
-	rc = cask__la_out_commit(ctx, &t);
-out:
+	if (rc == 0)
+		rc = write_conv(ctx, o, dt, ndim, shape, data);
+	if (rc == 0)
+		rc = cask__la_out_commit(ctx, &t);
 	cask__la_out_abort(&t);
-	free(conv);
 	return rc;
 }
 
@@ -65,8 +76,8 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 {
 	cask_array_t *x = NULL, *xt = NULL;
 	cask__la_txns_t txns = {0};
-	cask__h5out_t *big = NULL;
-	double *sb = NULL, *small = NULL, *usmall = NULL, *tr = NULL;
+	cask__h5out_t *big = NULL, *so = NULL, *smo = NULL;
+	double *sb = NULL, *small = NULL, *tr = NULL;
 	char what[1200];
 	int rc;
 	ctx->msg[0] = '\0';
@@ -75,7 +86,7 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	cask__la_describe(a, what, sizeof what);
 	int64_t m = x->shape[0], n = x->shape[1];
 	int wide = m < n;
-	int64_t k = wide ? m : n, big_rows = wide ? n : m;
+	int64_t k = wide ? m : n;
 	if (k < 1) {
 		rc = cask__error(ctx, CASK_ESHAPE, "%s: SVD of an empty %lld x %lld matrix", what,
 			(long long)m, (long long)n);
@@ -86,16 +97,20 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	cask_array_t *t = wide ? xt : x;
 	sb = malloc((size_t)k * sizeof(double));
 	small = malloc((size_t)(k * k) * sizeof(double));
-	usmall = malloc((size_t)(k * k) * sizeof(double));
 	tr = malloc((size_t)(k * k) * sizeof(double));
-	if (sb == NULL || small == NULL || usmall == NULL || tr == NULL) {
+	if (sb == NULL || small == NULL || tr == NULL) {
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* The large factor: U (tall) or V^T (wide), streamed in pass 2. */
+	/* Every output in one transaction per file: the large factor (U of a
+	 * tall A, V^T of a wide one) streamed in pass 2, the small ones
+	 * written from memory after the run. */
 	const cask_store_t *big_store = wide ? vt_store : u_store;
+	const cask_store_t *small_store = wide ? u_store : vt_store;
+	cask_dtype_t small_dt = wide ? x->dtype : CASK_FLOAT64;
 	void *big_buf = wide ? vt : NULL;
 	cask_dtype_t bdt = big_buf != NULL ? CASK_FLOAT64 : x->dtype;
+	int64_t kk[2] = {k, k}, k1[1] = {k};
 	if (big_store != NULL) {
 		int64_t shape[2] = {m, k}, ch[2] = {x->chunks[0], k};
 		if (wide) {
@@ -107,41 +122,40 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 		if ((rc = cask__la_out_create(ctx, &txns, big_store, bdt, 2, shape, ch, &big)) != 0)
 			goto out;
 	}
+	if (small_store != NULL &&
+	    (rc = cask__la_out_create(ctx, &txns, small_store, small_dt, 2, kk, kk, &smo)) != 0)
+		goto out;
+	if (s_store != NULL &&
+	    (rc = cask__la_out_create(ctx, &txns, s_store, CASK_FLOAT64, 1, k1, k1, &so)) != 0)
+		goto out;
 	cask__la_tsqr_req_t req = {
 		.mode = CASK__LA_SVD, .a = t, .what = what,
 		.sink = {.h5 = big, .buf = big_buf, .dtype = bdt, .trans = wide}, .s = sb,
-		.vt = small, .u_small = usmall,
+		.vt = small,
 	};
-	(void)big_rows;
 	if ((rc = cask__la_tsqr_run(ctx, &req)) != 0)
+		goto out;
+	/* Small factors: tall: V^T = small; wide: U = (V'^T)^T = small^T. */
+	for (int64_t i = 0; i < k; i++)
+		for (int64_t j = 0; j < k; j++)
+			tr[i * k + j] = small[j * k + i];
+	const double *sm = wide ? tr : small;
+	if (smo != NULL && (rc = write_conv(ctx, smo, small_dt, 2, kk, sm)) != 0)
+		goto out;
+	if (so != NULL && (rc = write_conv(ctx, so, CASK_FLOAT64, 1, k1, sb)) != 0)
 		goto out;
 	if ((rc = cask__la_out_commit(ctx, &txns)) != 0)
 		goto out;
-	/* Small factors: tall: V^T = small; wide: U = (V'^T)^T = small^T. */
-	if (wide)
-		for (int64_t i = 0; i < k; i++)
-			for (int64_t j = 0; j < k; j++)
-				tr[i * k + j] = small[j * k + i];
-	const double *vsmall = wide ? NULL : small;
 	if (s != NULL)
 		memcpy(s, sb, (size_t)k * sizeof(double));
 	if (!wide && vt != NULL)
-		memcpy(vt, vsmall, (size_t)(k * k) * sizeof(double));
-	int64_t kk[2] = {k, k}, k1[1] = {k};
-	if (wide && u_store != NULL && (rc = write_small(ctx, u_store, x->dtype, 2, kk, tr)) != 0)
-		goto out;
-	if (!wide && vt_store != NULL &&
-	    (rc = write_small(ctx, vt_store, CASK_FLOAT64, 2, kk, vsmall)) != 0)
-		goto out;
-	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, k1, sb)) != 0)
-		goto out;
+		memcpy(vt, small, (size_t)(k * k) * sizeof(double));
 out:
 	cask__la_out_abort(&txns);
 	cask_array_destroy(x);
 	cask_array_destroy(xt);
 	free(sb);
 	free(small);
-	free(usmall);
 	free(tr);
 	return rc;
 }
@@ -343,6 +357,17 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 			(long long)n);
 		goto out;
 	}
+	if (s != NULL)
+		memcpy(s, sb, (size_t)k * sizeof(double));
+	if (vt != NULL)
+		memcpy(vt, vtb, (size_t)(k * n) * sizeof(double));
+	int64_t vsh[2] = {k, n}, ssh[1] = {k};
+	if (vt_store != NULL && (rc = write_small(ctx, vt_store, CASK_FLOAT64, 2, vsh, vtb)) != 0)
+		goto out;
+	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, ssh, sb)) != 0)
+		goto out;
+	/* U last: cask_store copies the target file, so the small outputs
+	 * are written first. */
 	if (u_store != NULL) {
 		for (int64_t r = 0; r < l; r++)
 			for (int64_t c = 0; c < k; c++)
@@ -360,15 +385,6 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 		if ((rc = cask_store(ctx, 1, &ust, u_store)) != 0)
 			goto out;
 	}
-	if (s != NULL)
-		memcpy(s, sb, (size_t)k * sizeof(double));
-	if (vt != NULL)
-		memcpy(vt, vtb, (size_t)(k * n) * sizeof(double));
-	int64_t vsh[2] = {k, n}, ssh[1] = {k};
-	if (vt_store != NULL && (rc = write_small(ctx, vt_store, CASK_FLOAT64, 2, vsh, vtb)) != 0)
-		goto out;
-	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, ssh, sb)) != 0)
-		goto out;
 out:
 	cask_array_destroy(x);
 	cask_array_destroy(om);

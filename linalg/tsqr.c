@@ -411,8 +411,13 @@ static int choose_blocks(eng_t *e)
 		L = c0;
 		if (L < sb)
 			L = c0 * ((sb + c0 - 1) / c0);
-		if (L > cap)
-			L = cap >= sb ? cap / sb * sb : cap;
+		if (L > cap) {
+			/* Equal parts of a chunk where a chunk fits, else what fits. */
+			int64_t parts = (c0 + cap - 1) / cap;
+			L = c0 <= cap ? c0 : (c0 + parts - 1) / parts;
+			if (L > cap)
+				L = cap >= sb ? cap / sb * sb : cap;
+		}
 	}
 	if (L < n)
 		L = n;

@@ -627,25 +627,21 @@ static int add_reduction(plan_t *p, cask_graph_t *g, cask_array_t *r, int64_t *m
 	return add_reduction_mode(p, g, r, NULL, NULL, mat_id);
 }
 
-/* Evaluation plans of a stage: a full-size chunk (chunk 0) and, bounding
- * the partial chunks, the larger of that and the last chunk.  A region whose
- * staging the plan does not cover falls back to a path that needs none
- * (eval.c), so these bound memory without being exact for every region. */
+/* Evaluation plans of a stage, from its first (full-size) chunk: the exact
+ * need of a full chunk, and a bound for every other region, which adds
+ * the staging that partial stored chunks need.  A full-size region that
+ * still needs staging (a misaligned concatenation) reads through a path
+ * that needs none (eval.c), so both bound memory. */
 static int stage_plans(plan_t *p, stage_t *s, int n, cask_array_t *const *roots)
 {
-	int64_t nt = grid_count(s);
 	s->plan_full = s->plan_edge = 0;
-	if (nt == 0)
+	if (grid_count(s) == 0)
 		return 0;
 	int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
 	region_of(s, 0, st, ct);
-	int rc = cask__eval_plan(p->ctx, &p->pm, n, roots, st, ct, &s->plan_full);
-	if (rc != 0)
-		return rc;
-	region_of(s, nt - 1, st, ct);
-	size_t last = 0;
-	rc = cask__eval_plan(p->ctx, &p->pm, n, roots, st, ct, &last);
-	s->plan_edge = last > s->plan_full ? last : s->plan_full;
+	int rc = cask__eval_plan_ex(p->ctx, &p->pm, n, roots, st, ct, 0, &s->plan_full);
+	if (rc == 0)
+		rc = cask__eval_plan_ex(p->ctx, &p->pm, n, roots, st, ct, 1, &s->plan_edge);
 	return rc;
 }
 

@@ -35,6 +35,7 @@ struct cask__ev {
 	cask_ctx_t *ctx;
 	const cask__mats_t *mats;
 	int dry;
+	int pessimistic; /* dry: plan staging even where this region needs none */
 	char *base;
 	size_t used, peak, cap;
 };
@@ -137,6 +138,8 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 	size_t sb = cask__io_chunk_scratch_bytes(a->u.h5.h);
 	size_t mark = e->used;
 	void *scr = sb > 0 ? arena_alloc(e, sb) : NULL;
+	if (e->pessimistic)
+		single = 0;
 	void *tmp = single ? out : arena_alloc(e, m->chunk_bytes);
 	if (e->dry)
 		return 0;
@@ -836,7 +839,14 @@ static int eval_all(ev_t *e, int n, cask_array_t *const *roots, const int64_t *s
 int cask__eval_plan(cask_ctx_t *ctx, const cask__mats_t *mats, int n, cask_array_t *const *roots,
                     const int64_t *start, const int64_t *count, size_t *bytes)
 {
-	ev_t e = {.ctx = ctx, .dry = 1, .mats = mats};
+	return cask__eval_plan_ex(ctx, mats, n, roots, start, count, 1, bytes);
+}
+
+int cask__eval_plan_ex(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
+                       cask_array_t *const *roots, const int64_t *start, const int64_t *count,
+                       int pessimistic, size_t *bytes)
+{
+	ev_t e = {.ctx = ctx, .dry = 1, .mats = mats, .pessimistic = pessimistic};
 	void *outs[64];
 	for (int r = 0; r < n && r < 64; r++)
 		outs[r] = NULL;

@@ -20,9 +20,16 @@ typedef struct {
 } cask__mats_t;
 
 /* Scratch bytes to evaluate the n roots (same shape) over the region
- * [start, start+count), excluding the n output buffers. */
+ * [start, start+count), excluding the n output buffers.  The result bounds
+ * every region of the same or smaller size (staging for partial stored
+ * chunks included). */
 int cask__eval_plan(cask_ctx_t *ctx, const cask__mats_t *mats, int n, cask_array_t *const *roots,
                     const int64_t *start, const int64_t *count, size_t *bytes);
+/* The same; pessimistic 0 gives the exact need of this very region (less
+ * when it is exactly one stored chunk, read with no staging). */
+int cask__eval_plan_ex(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
+                       cask_array_t *const *roots, const int64_t *start, const int64_t *count,
+                       int pessimistic, size_t *bytes);
 
 /* Evaluate the n roots over the region into outs[i] (C order, dtype of
  * root i).  Scratch from scratch[0..scratch_bytes).  Shared subexpressions

@@ -202,7 +202,9 @@ int cask_graph_add(cask_graph_t *g, const cask_task_spec_t *spec, int64_t *id)
 		g->t = t;
 		g->cap = cap;
 	}
-	if (g->nin + spec->ninputs > g->incap) {
+	/* Allocated with the first task even if it has no inputs: the scheduler
+	 * forms g->in + in_off for every task, and NULL + 0 is undefined. */
+	if (g->in == NULL || g->nin + spec->ninputs > g->incap) {
 		int64_t cap = g->incap ? g->incap : 64;
 		while (cap < g->nin + spec->ninputs)
 			cap *= 2;

@@ -848,6 +848,29 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 		}
 		m.chunked = 1;
 	}
+	/* Layouts HDF5 1.10 does not validate itself: a compact dataset whose
+	 * stored size differs from its dataspace makes H5Dread copy from a NULL
+	 * or short buffer (a crash found by tests/fuzz/fuzz_h5open), and a filter
+	 * pipeline is only valid on chunked storage. */
+	H5D_layout_t layout = H5Pget_layout(dcpl);
+	if (layout == H5D_COMPACT) {
+		int64_t ne = 0;
+		size_t need = 0, fsize = H5Tget_size(ftype);
+		if (fsize == 0 || cask__prod_i64(m.ndim, m.shape, &ne) != 0 ||
+		    cask__mul_size((size_t)ne, fsize, &need) != 0 ||
+		    (hsize_t)need != H5Dget_storage_size(in->ds)) {
+			H5Eclear2(H5E_DEFAULT);
+			rc = cask__error(ctx, CASK_ECORRUPT,
+			                 "'%s' in '%s' is a compact dataset whose stored size does not match "
+			                 "its shape", in->dset, path);
+			goto out;
+		}
+	}
+	if (layout != H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0) {
+		rc = cask__error(ctx, CASK_ECORRUPT, "'%s' in '%s' has filters but is not chunked", in->dset,
+		                 path);
+		goto out;
+	}
 	m.filtered = H5Pget_nfilters(dcpl) > 0;
 	in->meta = m;
 	/* Bool reads copy the stored enum bytes verbatim (then normalise to 0/1):

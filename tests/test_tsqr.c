@@ -765,9 +765,42 @@ static void test_tsqr_errors(void **state)
 	int64_t s1[1] = {60};
 	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 1, s1, NULL, buf, &v), 0);
 	assert_int_equal(cask_tsqr(ctx, v, r, NULL, NULL), CASK_ESHAPE);
-	/* Existing output without overwrite. */
-	cask_array_destroy(x);
-	cask_array_destroy(v);
+	/* Existing output without overwrite: refused, the dataset unchanged. */
+	double tb[40];
+	int64_t s2[2] = {20, 2};
+	for (int i = 0; i < 40; i++)
+		tb[i] = i * 0.5 + (i % 3);
+	cask_array_t *t = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, s2, NULL, tb, &t), 0);
+	char *f = path_of("exist.h5");
+	cask_store_t rs;
+	cask_store_init(&rs, f, "/R");
+	assert_int_equal(cask_tsqr(ctx, t, NULL, &rs, NULL), 0);
+	double *r1 = get(ctx, f, "/R", NULL);
+	assert_int_equal(cask_tsqr(ctx, x, NULL, &rs, NULL), CASK_ESHAPE);
+	cask_array_t *t2 = NULL;
+	assert_int_equal(cask_binary(ctx, CASK_ADD, t, t, &t2), 0);
+	assert_int_equal(cask_tsqr(ctx, t2, NULL, &rs, NULL), CASK_EEXIST);
+	double *r2 = get(ctx, f, "/R", NULL);
+	assert_memory_equal(r1, r2, 4 * sizeof(double));
+	free(r1);
+	free(r2);
+	/* Zero-length: QR refused; products give empty or zero results. */
+	int64_t s0[2] = {0, 3}, s32[2] = {3, 2};
+	cask_array_t *z = NULL, *w = NULL, *p = NULL, *g = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, s0, NULL, buf, &z), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, s32, NULL, buf, &w), 0);
+	assert_int_equal(cask_tsqr(ctx, z, r, NULL, NULL), CASK_ESHAPE);
+	assert_int_equal(cask_matmul(ctx, z, w, &p), 0);
+	assert_int_equal(cask_array_size(p), 0);
+	assert_int_equal(cask_gram(ctx, z, &g), 0);
+	double gb[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+	assert_int_equal(cask_compute(ctx, g, gb, sizeof gb), 0);
+	for (int i = 0; i < 9; i++)
+		assert_true(gb[i] == 0.0);
+	cask_array_t *arr[] = {x, v, t, t2, z, w, p, g};
+	for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+		cask_array_destroy(arr[i]);
 	cask_ctx_destroy(ctx);
 }
 

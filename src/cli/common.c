@@ -662,6 +662,12 @@ int cli_exit_status(int code)
 {
 	if (g_signal) {
 		cli_progress_done();
+		/* The signal came after the library's last check for cancellation:
+		 * the command did all its work (an output was committed), but the
+		 * exit status still reports the signal, so say what happened. */
+		if (code == CLI_EXIT_OK)
+			fputs("cask: interrupted after the command had completed "
+			      "(its output is complete)\n", stderr);
 		return 128 + g_signal;
 	}
 	return code;

@@ -113,7 +113,8 @@ void cli_progress_done(void);
  * after an interrupt, else CLI_EXIT_RUNTIME. */
 int cli_lib_error(cask_ctx_t *ctx, int rc, const char *what, ...)
 	__attribute__((format(printf, 3, 4)));
-/* The final exit status: code, unless a signal arrived (then 128 + signal). */
+/* The final exit status: code, unless a signal arrived (then 128 + signal;
+ * if code was 0 the command completed anyway, and a line on stderr says so). */
 int cli_exit_status(int code);
 
 /* ---- subcommands (the ones of other issues are weak: absent from a build

@@ -1,0 +1,285 @@
+"""End-to-end tests of the image filters (issue 5): `cask filter`, the filter
+functions of `cask eval` expressions and `cask export`, run on HDF5 files
+written with h5py and compared with scipy.ndimage on the whole array (float64
+within 1e-12 * max|ref|, float32 within 1e-5 * max|ref|, integers exactly)
+and, for PNG files, with Pillow's decoder and NumPy's min-max scaling.
+
+Run with: CASK=build/src/cli/cask /usr/bin/python3 tests/e2e/run.py tests/e2e/test_filters.py
+"""
+import os
+import subprocess
+
+import h5py
+import numpy as np
+import scipy.ndimage as ndi
+from PIL import Image
+
+CASK = os.environ.get('CASK', 'cask')
+RNG = np.random.default_rng(20261125)
+
+
+def run(*args, timeout=300):
+    env = dict(os.environ)
+    env.pop('CASK_MEMORY', None)
+    p = subprocess.run([CASK] + [str(a) for a in args], capture_output=True, text=True,
+                       env=env, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def write(path, name, a, chunks=None):
+    with h5py.File(path, 'a') as f:
+        if name in f:
+            del f[name]
+        f.create_dataset(name, data=a, chunks=chunks)
+
+
+def read(path, dset):
+    with h5py.File(path, 'r') as f:
+        return f[dset][()]
+
+
+def close(got, ref, what):
+    assert got.dtype == ref.dtype, '%s: dtype %s, scipy %s' % (what, got.dtype, ref.dtype)
+    assert got.shape == ref.shape, '%s: shape %s, scipy %s' % (what, got.shape, ref.shape)
+    if ref.dtype.kind == 'f':
+        tol = (1e-12 if ref.dtype == np.float64 else 1e-5) * max(np.abs(ref).max(), 1e-300)
+        err = np.abs(got.astype('f8') - ref.astype('f8')).max() if ref.size else 0
+        assert err <= tol, '%s: max abs error %g > %g' % (what, err, tol)
+    else:
+        bad = np.argwhere(got != ref)
+        assert bad.size == 0, '%s: %d cells differ, first at %s: %s vs %s' % (
+            what, len(bad), bad[0], got[tuple(bad[0])], ref[tuple(bad[0])])
+
+
+def image(shape, dtype):
+    dt = np.dtype(dtype)
+    if dt.kind == 'f':
+        return (RNG.standard_normal(shape) * 10).astype(dt)
+    info = np.iinfo(dt)
+    return RNG.integers(info.min, int(info.max) + 1, size=shape, dtype=dt)
+
+
+# (command-line name, options, scipy function, scipy keywords)
+CMD_CASES = [
+    ('gaussian', ['--sigma', '3'], ndi.gaussian_filter, dict(sigma=3)),
+    ('gaussian', ['--sigma', '1,2.5', '--mode', 'wrap'], ndi.gaussian_filter,
+     dict(sigma=(1, 2.5), mode='wrap')),
+    ('gaussian', ['--sigma', '2', '--order', '0,1', '--mode', 'mirror'], ndi.gaussian_filter,
+     dict(sigma=2, order=(0, 1), mode='mirror')),
+    ('gaussian', ['--sigma', '1.5', '--truncate', '2', '--mode', 'constant', '--cval', '-1.5'],
+     ndi.gaussian_filter, dict(sigma=1.5, truncate=2, mode='constant', cval=-1.5)),
+    ('uniform', ['--size', '5'], ndi.uniform_filter, dict(size=5)),
+    ('uniform', [], ndi.uniform_filter, dict()),
+    ('median', ['--size', '3', '--mode', 'nearest'], ndi.median_filter,
+     dict(size=3, mode='nearest')),
+    ('minimum', ['--size', '4,2', '--mode', 'wrap'], ndi.minimum_filter,
+     dict(size=(4, 2), mode='wrap')),
+    ('maximum_filter', ['--size', '3'], ndi.maximum_filter, dict(size=3)),
+    ('sobel', ['--axis', '0'], ndi.sobel, dict(axis=0)),
+    ('prewitt', ['--mode', 'constant', '--cval', '2'], ndi.prewitt,
+     dict(mode='constant', cval=2)),
+    ('laplace', ['--mode', 'mirror'], ndi.laplace, dict(mode='mirror')),
+    ('gaussian_gradient_magnitude', ['--sigma', '2'], ndi.gaussian_gradient_magnitude,
+     dict(sigma=2)),
+    ('gaussian_laplace', ['--sigma', '1.5', '--mode', 'nearest'], ndi.gaussian_laplace,
+     dict(sigma=1.5, mode='nearest')),
+]
+
+
+def test_filter_command_every_filter(tmp):
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    # 50 x 37 in 16 x 10 chunks: ragged edges, chunks smaller than some halos
+    for dt in ('f4', 'u2'):
+        x = image((50, 37), dt)
+        write(inp, 'x', x, chunks=(16, 10))
+        for i, (name, opts, fn, kw) in enumerate(CMD_CASES):
+            ds = '/%s_%s_%d' % (dt, name, i)
+            rc, so, se = run('filter', name, inp + ':/x', '-o', out + ':' + ds, *opts)
+            assert rc == 0, (name, opts, se)
+            assert 'wrote' in se
+            close(read(out, ds), fn(x, **kw), '%s %s %s' % (dt, name, opts))
+
+
+def test_filter_command_volume_and_dtypes(tmp):
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    for dt in ('u1', 'i2', 'f8'):
+        v = image((21, 18, 13), dt)
+        write(inp, 'v', v, chunks=(8, 8, 8))
+        rc, _, se = run('filter', 'median', inp + ':/v', '-o', out + ':/m' + dt, '--size', '3',
+                        '--chunks', '5,7,13', '--compress', 'gzip=1')
+        assert rc == 0, se
+        close(read(out, '/m' + dt), ndi.median_filter(v, size=3), 'median 3x3x3 ' + dt)
+        with h5py.File(out, 'r') as f:
+            assert f['/m' + dt].chunks == (5, 7, 13)
+        rc, _, se = run('filter', 'gaussian', inp + ':/v', '-o', out + ':/g' + dt,
+                        '--sigma', '1,2,2', '--memory', '8M')
+        assert rc == 0, se
+        close(read(out, '/g' + dt), ndi.gaussian_filter(v, (1, 2, 2)), 'gaussian 3-d ' + dt)
+
+
+def test_filter_command_errors(tmp):
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    write(inp, 'x', image((20, 20), 'f4'))
+    write(inp, 'b', np.zeros((4, 4), bool))
+    cases = [
+        (['blur', inp + ':/x', '-o', out + ':/y'], 'unknown filter'),
+        (['gaussian', inp + ':/x', '-o', out + ':/y'], 'sigma'),
+        (['gaussian', inp + ':/x', '-o', out + ':/y', '--sigma', '1', '--mode', 'edge'],
+         'unknown mode'),
+        (['median', inp + ':/x', '-o', out + ':/y'], 'size'),
+        (['sobel', inp + ':/x', '-o', out + ':/y', '--axis', '2'], 'axis'),
+        (['gaussian', inp + ':/x', '--sigma', '1'], '-o'),
+        (['gaussian', inp + ':/b', '-o', out + ':/y', '--sigma', '1'], 'bool'),
+        (['median', inp + ':/x', '-o', out + ':/y', '--size', '0'], 'size'),
+    ]
+    for args, word in cases:
+        rc, _, se = run('filter', *args)
+        assert rc == 2, (args, rc, se)
+        assert word in se, (args, se)
+    assert not os.path.exists(out)
+    rc, _, se = run('filter', 'laplace', inp + ':/x', '-o', out + ':/y')
+    assert rc == 0, se
+    rc, _, se = run('filter', 'laplace', inp + ':/x', '-o', out + ':/y')
+    assert rc == 1 and 'overwrite' in se, se
+    rc, _, se = run('filter', 'laplace', inp + ':/missing', '-o', out + ':/z')
+    assert rc == 1, se
+
+
+# the names the expressions use, bound to scipy for the reference
+NS = dict(gaussian=ndi.gaussian_filter, gaussian_filter=ndi.gaussian_filter,
+          uniform=ndi.uniform_filter, uniform_filter=ndi.uniform_filter,
+          median=ndi.median_filter, median_filter=ndi.median_filter,
+          minimum_filter=ndi.minimum_filter, maximum_filter=ndi.maximum_filter,
+          sobel=ndi.sobel, prewitt=ndi.prewitt, laplace=ndi.laplace,
+          gaussian_gradient_magnitude=ndi.gaussian_gradient_magnitude,
+          gaussian_laplace=ndi.gaussian_laplace, correlate=ndi.correlate,
+          convolve=ndi.convolve, hypot=np.hypot, sqrt=np.sqrt, abs=np.abs, maximum=np.maximum)
+
+EXPRS_2D = [
+    'gaussian(x, sigma=3)',
+    'gaussian(x, 2, mode="wrap")',
+    'gaussian(x, sigma=(1, 2), order=(1, 0), mode="nearest")',
+    'uniform(x, size=5)',
+    'uniform_filter(x, size=(3, 4), mode="constant", cval=1.5)',
+    'median(x, size=3)',
+    'median_filter(x, size=(5, 2), mode="mirror")',
+    'minimum_filter(x, size=3, mode="wrap")',
+    'maximum_filter(x, size=(2, 3))',
+    'sobel(x, axis=0)',
+    'sobel(x)',
+    'prewitt(x, axis=1, mode="constant", cval=2)',
+    'laplace(x, mode="nearest")',
+    'gaussian_gradient_magnitude(x, sigma=2)',
+    'gaussian_laplace(x, sigma=1.5, mode="mirror")',
+    'correlate(x, [[1, 2], [3, 4], [0.5, -1]])',
+    'convolve(x, w, mode="wrap")',
+    'hypot(sobel(gaussian(x, 2), axis=0), sobel(gaussian(x, 2), axis=1)) > 0.1',
+    'sqrt(abs(laplace(uniform(x, size=3)))) + gaussian(x * 2, sigma=1)',
+    'gaussian(x, sigma=3)[5:40:3, ::-2]',
+]
+
+
+def test_eval_filter_functions(tmp):
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    for dt in ('f8', 'f4', 'i2'):
+        x = image((47, 39), dt)
+        if dt == 'f8':
+            x = x / 10  # so the pipeline's > 0.1 cuts through the data
+        w = RNG.standard_normal((3, 3))
+        write(inp, 'x', x, chunks=(10, 12))
+        write(inp, 'w', w)
+        for i, e in enumerate(EXPRS_2D):
+            ds = '/e%s_%d' % (dt, i)
+            rc, so, se = run('eval', '-i', 'x=%s:/x' % inp, '-i', 'w=%s:/w' % inp, e,
+                             '-o', out + ':' + ds)
+            assert rc == 0, (e, se)
+            ref = eval(e.replace('[[', 'np.array([[').replace(']]', ']])'),
+                       dict(NS, np=np), dict(x=x, w=w))
+            close(read(out, ds), np.asarray(ref), '%s %s' % (dt, e))
+
+
+def test_eval_filter_volume(tmp):
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    v = image((17, 23, 19), 'f4')
+    write(inp, 'v', v, chunks=(6, 6, 6))
+    for i, e in enumerate(['gaussian(v, sigma=(1, 2, 2))', 'median(v, size=3)',
+                           'sobel(v, axis=2, mode="reflect")',
+                           'gaussian_gradient_magnitude(v, sigma=1)']):
+        rc, _, se = run('eval', '-i', 'v=%s:/v' % inp, e, '-o', '%s:/r%d' % (out, i))
+        assert rc == 0, (e, se)
+        close(read(out, '/r%d' % i), eval(e, dict(NS), dict(v=v)), e)
+    # small results print; errors point at the argument
+    rc, so, se = run('eval', '-i', 'v=%s:/v' % inp, 'gaussian(v, sigma=1)[0, 0, :3]')
+    assert rc == 0, se
+    got = np.array([float(t) for t in so.split()], dtype='f4')
+    close(got, ndi.gaussian_filter(v, 1)[0, 0, :3], 'printed')
+    for e, word in [('gaussian(v)', 'sigma'), ('sobel(v, axis=5)', 'axis'),
+                    ('median(v, size=3, mode="bogus")', 'mode'),
+                    ('gaussian(v, sigma=1, output=v)', 'output'),
+                    ('uniform(v, size=(1, 2))', 'size')]:
+        rc, _, se = run('eval', '-i', 'v=%s:/v' % inp, e)
+        assert rc == 2, (e, rc, se)
+        assert word in se, (e, se)
+
+
+def scaled(x, bits):
+    x = x.astype('f8')
+    finite = x[~np.isnan(x)]
+    lo, hi = finite.min(), finite.max()
+    m = 65535.0 if bits == 16 else 255.0
+    s = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    v = np.floor(s * m + 0.5)
+    v[np.isnan(x)] = 0
+    return np.clip(v, 0, m).astype('u2' if bits == 16 else 'u1')
+
+
+def test_export_png(tmp):
+    h5 = os.path.join(tmp, 'img.h5')
+    g = (RNG.standard_normal((70, 55)) * 3 + 1).astype('f4')
+    g[3, 4] = np.nan
+    write(h5, 'g', g, chunks=(16, 16))
+    rgb = RNG.integers(0, 256, (33, 41, 3), dtype='u1')
+    write(h5, 'rgb', rgb)
+    rgba = RNG.integers(0, 60000, (20, 9, 4), dtype='u2')
+    write(h5, 'rgba', rgba)
+    write(h5, 'c', np.full((5, 6), 7, 'i4'))
+    write(h5, 'v', np.zeros(10))
+    for bits in (8, 16):
+        png = os.path.join(tmp, 'g%d.png' % bits)
+        rc, _, se = run('export', h5 + ':/g', png, '--bits', bits)
+        assert rc == 0, se
+        im = Image.open(png)
+        a = np.array(im)
+        assert a.shape == g.shape, (a.shape, im.mode)
+        assert np.array_equal(a.astype('u2'), scaled(g, bits).astype('u2')), bits
+    png = os.path.join(tmp, 'rgb.png')
+    rc, _, se = run('export', h5 + ':/rgb', png)
+    assert rc == 0, se
+    im = Image.open(png)
+    assert im.mode == 'RGB'
+    assert np.array_equal(np.array(im), scaled(rgb, 8))
+    png = os.path.join(tmp, 'rgba.png')
+    rc, _, se = run('export', h5 + ':/rgba', png)
+    assert rc == 0, se
+    im = Image.open(png)
+    assert im.mode == 'RGBA'
+    assert np.array_equal(np.array(im), scaled(rgba, 8))
+    png = os.path.join(tmp, 'c.png')
+    rc, _, se = run('export', h5 + ':/c', png)
+    assert rc == 0, se
+    assert np.array(Image.open(png)).max() == 0
+    # a filter result exported: the pipeline the README shows
+    rc, _, se = run('filter', 'gaussian', h5 + ':/rgb', '-o', h5 + ':/blur', '--sigma', '2,2,0')
+    assert rc == 0, se
+    rc, _, se = run('export', h5 + ':/blur', os.path.join(tmp, 'blur.png'))
+    assert rc == 0, se
+    assert np.array_equal(np.array(Image.open(os.path.join(tmp, 'blur.png'))),
+                          scaled(ndi.gaussian_filter(rgb, (2, 2, 0)), 8))
+    # errors
+    rc, _, se = run('export', h5 + ':/v', os.path.join(tmp, 'v.png'))
+    assert rc == 2 and 'shape' in se, se
+    rc, _, se = run('export', h5 + ':/g', os.path.join(tmp, 'x.png'), '--bits', '12')
+    assert rc == 2, se
+    rc, _, se = run('export', h5 + ':/g', os.path.join(tmp, 'no', 'such', 'dir.png'))
+    assert rc == 1, se
+    assert not os.path.exists(os.path.join(tmp, 'v.png'))

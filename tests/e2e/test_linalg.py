@@ -1,0 +1,199 @@
+"""End-to-end tests of the linear algebra commands (issue 4): `cask qr`,
+`cask svd` (exact and randomized), `cask lstsq` and `@` in `cask eval`, run
+on HDF5 files written with h5py and compared with numpy.linalg.
+
+Tolerances: QR and SVD are backward stable, so Q R and U S V^T reproduce A
+to c * eps * ||A|| (we allow 1e-12 relative to max|A| for well-conditioned
+inputs of a few thousand rows); R is compared with numpy's R after making
+its diagonal non-negative, to 1e-10 relative (cond(A) ~ 10 here); singular
+values to 1e-12 * s_max (Weyl).  Products are compared to m * eps times the
+sum of absolute terms, the bound of any summation order.
+
+Run with: CASK=build/src/cli/cask /usr/bin/python3 tests/e2e/run.py tests/e2e/test_linalg.py
+"""
+import os
+import subprocess
+
+import h5py
+import numpy as np
+
+CASK = os.environ.get('CASK', 'cask')
+RNG = np.random.default_rng(4)
+EPS = np.finfo(np.float64).eps
+
+
+def run(*args, timeout=300):
+    env = dict(os.environ)
+    env.pop('CASK_MEMORY', None)
+    p = subprocess.run([CASK] + [str(a) for a in args], capture_output=True, text=True,
+                       env=env, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(*args):
+    rc, out, err = run(*args)
+    assert rc == 0, 'cask %s -> %d\n%s%s' % (' '.join(map(str, args)), rc, out, err)
+    return out
+
+
+def write(path, name, a, chunks=None):
+    with h5py.File(path, 'a') as f:
+        if name in f:
+            del f[name]
+        f.create_dataset(name, data=a, chunks=chunks)
+
+
+def read(path, name):
+    with h5py.File(path, 'r') as f:
+        return f[name][()], f[name].dtype, f[name].chunks
+
+
+def tall(m, n, cond=10.0, dtype=np.float64):
+    u, _ = np.linalg.qr(RNG.standard_normal((m, n)))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, n)))
+    s = np.geomspace(1, 1 / cond, n)
+    return ((u * s) @ v.T).astype(dtype)
+
+
+def test_qr_matches_numpy(tmp):
+    a = tall(5003, 17)
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(600, 17))
+    o = os.path.join(tmp, 'o.h5')
+    ok('qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q', '--memory', '64M', '--threads', '2')
+    q, qdt, qch = read(o, 'Q')
+    r, rdt, _ = read(o, 'R')
+    assert qdt == np.float64 and rdt == np.float64
+    assert qch[0] == 600
+    assert q.shape == (5003, 17) and r.shape == (17, 17)
+    assert np.all(np.diag(r) >= 0) and np.all(np.tril(r, -1) == 0)
+    assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * 17
+    assert np.abs(q.T @ q - np.eye(17)).max() <= 30 * EPS * 5003
+    rn = np.linalg.qr(a, mode='r')
+    rn = rn * np.sign(np.diag(rn))[:, None]
+    assert np.abs(r - rn).max() <= 1e-10 * np.abs(rn).max()
+
+
+def test_qr_float32_and_errors(tmp):
+    a = tall(3000, 8, dtype=np.float32)
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(1000, 8))
+    o = os.path.join(tmp, 'o.h5')
+    ok('qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q')
+    q, qdt, _ = read(o, 'Q')
+    r, _, _ = read(o, 'R')
+    assert qdt == np.float32
+    a64 = a.astype(np.float64)
+    rn = np.linalg.qr(a64, mode='r')
+    rn = rn * np.sign(np.diag(rn))[:, None]
+    assert np.abs(r - rn).max() <= 1e-10 * np.abs(rn).max()
+    assert np.abs(q.astype(np.float64) @ r - a64).max() <= 1e-5 * np.abs(a64).max()
+    # Existing output without --overwrite; a wide matrix; NaN names the dataset.
+    rc, _, err = run('qr', f + ':/A', '--r', o + ':/R')
+    assert rc == 1 and 'overwrite' in err
+    write(f, 'W', a.T.copy())
+    rc, _, err = run('qr', f + ':/W', '--r', o + ':/R2')
+    assert rc == 1 and 'tall' in err
+    bad = a.copy()
+    bad[1234, 3] = np.nan
+    write(f, 'bad', bad)
+    rc, _, err = run('qr', f + ':/bad', '--r', o + ':/R3')
+    assert rc == 1 and '/bad' in err and 'non-finite' in err
+    with h5py.File(o, 'r') as h:
+        assert 'R3' not in h
+    rc, _, err = run('qr', f + ':/A')
+    assert rc == 2
+
+
+def test_svd_tall_and_wide(tmp):
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    for name, a in (('T', tall(4000, 13, cond=1e6)), ('W', tall(2500, 9).T.copy())):
+        write(f, name, a)
+        ok('svd', f + ':/' + name, '--s', o + ':/S' + name, '--u', o + ':/U' + name,
+           '--vt', o + ':/V' + name, '--memory', '64M')
+        s, _, _ = read(o, 'S' + name)
+        u, _, _ = read(o, 'U' + name)
+        vt, _, _ = read(o, 'V' + name)
+        k = min(a.shape)
+        assert s.shape == (k,) and u.shape == (a.shape[0], k) and vt.shape == (k, a.shape[1])
+        sn = np.linalg.svd(a, compute_uv=False)
+        assert np.abs(s - sn).max() <= 1e-12 * sn[0]
+        assert np.abs(u.T @ u - np.eye(k)).max() <= 1e-12
+        assert np.abs(vt @ vt.T - np.eye(k)).max() <= 1e-12
+        assert np.abs((u * s) @ vt - a).max() <= 1e-12 * np.abs(a).max() * k
+
+
+def test_svd_randomized(tmp):
+    m, n, k = 3000, 400, 5
+    sv = 0.5 ** np.arange(n)
+    u0, _ = np.linalg.qr(RNG.standard_normal((m, n)))
+    v0, _ = np.linalg.qr(RNG.standard_normal((n, n)))
+    a = (u0 * sv) @ v0.T
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(500, n))
+    ok('svd', f + ':/A', '-k', k, '--s', o + ':/S', '--u', o + ':/U', '--vt', o + ':/VT',
+       '--seed', 3)
+    s, _, _ = read(o, 'S')
+    u, _, _ = read(o, 'U')
+    vt, _, _ = read(o, 'VT')
+    assert s.shape == (k,) and u.shape == (m, k) and vt.shape == (k, n)
+    assert np.all(np.abs(s - sv[:k]) <= 1e-6 * sv[:k])
+    assert np.abs(u.T @ u - np.eye(k)).max() <= 1e-10
+    # Best rank-k approximation up to the tail (Eckart-Young).
+    assert np.linalg.norm((u * s) @ vt - a) <= 1.01 * np.linalg.norm(sv[k:])
+    rc, _, err = run('svd', f + ':/A', '-k', 1000, '--s', o + ':/S2')
+    assert rc == 2
+    rc, _, err = run('svd', f + ':/A', '--seed', 1, '--s', o + ':/S2')
+    assert rc == 2
+
+
+def test_lstsq(tmp):
+    a = tall(4000, 11, cond=1e3)
+    b = RNG.standard_normal(4000)
+    b2 = RNG.standard_normal((4000, 3))
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(700, 11))
+    write(f, 'b', b)
+    write(f, 'B', b2)
+    out = ok('lstsq', f + ':/A', f + ':/b', '-o', o + ':/x')
+    x, xdt, _ = read(o, 'x')
+    xn, res, _, _ = np.linalg.lstsq(a, b, rcond=None)
+    assert xdt == np.float64 and x.shape == (11,)
+    assert np.abs(x - xn).max() <= 1e-9 * np.abs(xn).max()
+    got = float(out.split()[1])
+    assert abs(got - np.sqrt(res[0])) <= 1e-10 * np.sqrt(res[0])
+    out = ok('lstsq', f + ':/A', f + ':/B', '-o', o + ':/X')
+    x2, _, _ = read(o, 'X')
+    xn2, res2, _, _ = np.linalg.lstsq(a, b2, rcond=None)
+    assert x2.shape == (11, 3)
+    assert np.abs(x2 - xn2).max() <= 1e-9 * np.abs(xn2).max()
+    norms = [float(l.split()[1]) for l in out.strip().splitlines()]
+    assert np.allclose(norms, np.sqrt(res2), rtol=1e-10)
+
+
+def test_eval_matmul(tmp):
+    m, n = 3001, 6
+    a = RNG.standard_normal((m, n))
+    w = RNG.standard_normal((n, 4))
+    b = RNG.standard_normal(m)
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(500, 6))
+    write(f, 'W', w)
+    write(f, 'b', b)
+    cases = [('A @ W', a @ w, np.abs(a) @ np.abs(w)),
+             ('A.T @ A', a.T @ a, np.abs(a).T @ np.abs(a)),
+             ('A.T @ b', a.T @ b, np.abs(a).T @ np.abs(b)),
+             ('(A @ W)[::7, 1:3] + 1', (a @ w)[::7, 1:3] + 1, (np.abs(a) @ np.abs(w))[::7, 1:3])]
+    for i, (expr, ref, mag) in enumerate(cases):
+        ok('eval', '-i', 'A=' + f + ':/A', '-i', 'W=' + f + ':/W', '-i', 'b=' + f + ':/b',
+           expr, '-o', '%s:/r%d' % (o, i))
+        got, dt, _ = read(o, 'r%d' % i)
+        assert got.shape == ref.shape, expr
+        assert dt == np.float64
+        assert np.all(np.abs(got - ref) <= m * EPS * (mag + 1)), expr
+    rc, _, err = run('eval', '-i', 'A=' + f + ':/A', 'A @ A')
+    assert rc == 2 and 'not aligned' in err
