@@ -27,3 +27,22 @@ run $cask eval -i x=data/sample.h5:/readings -i v=data/sample.h5:/valid \
 run $cask create demo-out/big.h5:/x --shape 4096,4096 --chunks 512,512 --fill normal --seed 1 \
 	--overwrite
 run $cask eval -i x=demo-out/big.h5:/x 'count_nonzero(x > 2) / 16777216' --memory 64M --stats
+
+# 6. An image pipeline on the astronaut photograph (data/astronaut.h5: NASA, public
+#    domain, as shipped by scikit-image): smooth, edge strength, threshold; look at the
+#    results as PNG files in demo-out/.
+run $cask filter gaussian data/astronaut.h5:/gray -o demo-out/img.h5:/smooth --sigma 2 --overwrite
+run $cask eval -i g=data/astronaut.h5:/gray \
+	"hypot(sobel(gaussian(astype(g, 'f4'), sigma=2), axis=0), sobel(gaussian(astype(g, 'f4'), sigma=2), axis=1))" \
+	-o demo-out/img.h5:/edges --overwrite
+run $cask eval -i edges=demo-out/img.h5:/edges 'edges > 0.25 * max(edges)' -o demo-out/img.h5:/mask --overwrite
+run $cask export demo-out/img.h5:/smooth demo-out/smooth.png
+run $cask export demo-out/img.h5:/edges demo-out/edges.png
+run $cask export demo-out/img.h5:/mask demo-out/mask.png
+# 7. A larger synthetic volume made on the spot, median-filtered block by block with halos.
+run $cask create demo-out/vol.h5:/v --shape 64,192,192 --chunks 32,96,96 --dtype f4 --fill normal \
+	--seed 3 --overwrite
+run $cask filter median demo-out/vol.h5:/v -o demo-out/vol.h5:/med --size 3 --overwrite --stats
+run $cask eval -i v=demo-out/vol.h5:/v -i m=demo-out/vol.h5:/med 'std(m) / std(v)'
+echo
+echo "demo done: results in demo-out/ (PNG images: demo-out/*.png)"
