@@ -557,13 +557,16 @@ struct cask__h5in {
 	 * so chunks are read with pread() on fd OUTSIDE the HDF5 lock, by all
 	 * threads at once.  NULL when not built. */
 	int fd;
-	int64_t nidx;
+	int64_t nidx;               /* stored chunks in the index, sorted by clin */
+	int64_t *clin;              /* linear chunk number (C order of the grid) */
 	uint64_t *caddr, *csize;
 	uint32_t *cmask;
 };
 
-/* Building the index costs O(n^2) B-tree steps in HDF5 1.10 (it has no
- * chunk iterator; H5Dget_chunk_info by index walks from the first chunk). */
+/* Building the index costs O(n^2) B-tree steps for n stored chunks in HDF5
+ * 1.10 (it has no chunk iterator; H5Dget_chunk_info by index walks from the
+ * first chunk), hence a cap on stored chunks.  The grid may be any size:
+ * chunks not in the index were never written. */
 #define IDX_MAX 4096
 
 const char *cask__io_in_path(const cask__h5in_t *in) { return in->path; }
@@ -615,13 +618,9 @@ static int plain_layout(hid_t ftype, cask_dtype_t dt, int *swap)
 static void in_build_index(cask__h5in_t *in)
 {
 	int nd = in->meta.ndim;
-	int64_t grid[CASK_MAX_DIMS], n = 1;
-	for (int k = 0; k < nd; k++) {
+	int64_t grid[CASK_MAX_DIMS];
+	for (int k = 0; k < nd; k++)
 		grid[k] = (in->meta.shape[k] + in->meta.chunks[k] - 1) / in->meta.chunks[k];
-		n *= grid[k];
-	}
-	if (n <= 0 || n > IDX_MAX)
-		return;
 	hid_t fapl = H5Fget_access_plist(in->file);
 	if (fapl < 0)
 		return;
@@ -630,40 +629,54 @@ static void in_build_index(cask__h5in_t *in)
 	int ok = drv == H5FD_SEC2 && H5Fget_vfd_handle(in->file, fapl, &handle) >= 0 && handle != NULL;
 	H5Pclose(fapl);
 	hsize_t nstored = 0;
-	if (!ok || H5Dget_num_chunks(in->ds, in->fspace, &nstored) < 0)
+	if (!ok || H5Dget_num_chunks(in->ds, in->fspace, &nstored) < 0 || nstored > IDX_MAX) {
+		H5Eclear2(H5E_DEFAULT);
 		return;
-	uint64_t *addr = calloc((size_t)n, sizeof *addr), *size = calloc((size_t)n, sizeof *size);
-	uint32_t *mask = calloc((size_t)n, sizeof *mask);
-	if (addr == NULL || size == NULL || mask == NULL)
+	}
+	size_t n = nstored > 0 ? (size_t)nstored : 1;
+	int64_t *lin = calloc(n, sizeof *lin);
+	uint64_t *addr = calloc(n, sizeof *addr), *size = calloc(n, sizeof *size);
+	uint32_t *mask = calloc(n, sizeof *mask);
+	int64_t m = 0;
+	if (lin == NULL || addr == NULL || size == NULL || mask == NULL)
 		goto fail;
 	for (hsize_t i = 0; i < nstored; i++) {
 		hsize_t off[CASK_MAX_DIMS];
-		unsigned m = 0;
+		unsigned fm = 0;
 		haddr_t a = HADDR_UNDEF;
 		hsize_t sz = 0;
-		if (H5Dget_chunk_info(in->ds, in->fspace, i, off, &m, &a, &sz) < 0)
+		if (H5Dget_chunk_info(in->ds, in->fspace, i, off, &fm, &a, &sz) < 0)
 			goto fail;
-		int64_t lin = 0;
+		int64_t l = 0;
 		for (int k = 0; k < nd; k++) {
 			int64_t c = (int64_t)off[k] / in->meta.chunks[k];
 			if (c < 0 || c >= grid[k] || (int64_t)off[k] % in->meta.chunks[k] != 0)
 				goto fail;
-			lin = lin * grid[k] + c;
+			l = l * grid[k] + c;
 		}
 		if (a == HADDR_UNDEF)
 			continue;
-		addr[lin] = (uint64_t)a;
-		size[lin] = (uint64_t)sz;
-		mask[lin] = m;
+		/* insertion keeps the index sorted (chunks mostly come in order) */
+		int64_t j = m;
+		while (j > 0 && lin[j - 1] > l) {
+			lin[j] = lin[j - 1], addr[j] = addr[j - 1], size[j] = size[j - 1], mask[j] = mask[j - 1];
+			j--;
+		}
+		if (j > 0 && lin[j - 1] == l)
+			goto fail; /* the same chunk twice: a damaged index, let HDF5 judge */
+		lin[j] = l, addr[j] = (uint64_t)a, size[j] = (uint64_t)sz, mask[j] = fm;
+		m++;
 	}
 	in->fd = *(int *)handle;
-	in->nidx = n;
+	in->nidx = m;
+	in->clin = lin;
 	in->caddr = addr;
 	in->csize = size;
 	in->cmask = mask;
 	return;
 fail:
 	H5Eclear2(H5E_DEFAULT);
+	free(lin);
 	free(addr);
 	free(size);
 	free(mask);
@@ -922,6 +935,7 @@ void cask__io_close(cask__h5in_t *in)
 	lock();
 	in_close_handles(in);
 	unlock();
+	free(in->clin);
 	free(in->caddr);
 	free(in->csize);
 	free(in->cmask);
@@ -1966,7 +1980,6 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 	}
 	for (int k = 0; k < nd; k++)
 		off[k] = (hsize_t)chunk_start[k];
-	fmt_coords(c, sizeof c, nd, chunk_start);
 	hsize_t size = 0;
 	if (in->caddr != NULL) {
 		/* Lock-free: the index gives the chunk's place in the file. */
@@ -1975,7 +1988,19 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 			int64_t g = (in->meta.shape[k] + in->meta.chunks[k] - 1) / in->meta.chunks[k];
 			lin = lin * g + chunk_start[k] / in->meta.chunks[k];
 		}
-		size = in->csize[lin];
+		int64_t lo = 0, hi = in->nidx; /* binary search of the sorted index */
+		while (lo < hi) {
+			int64_t mid = lo + (hi - lo) / 2;
+			if (in->clin[mid] < lin)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < in->nidx && in->clin[lo] == lin)
+			lin = lo;
+		else
+			lin = -1;
+		size = lin >= 0 ? in->csize[lin] : 0;
 		if (size == 0) {
 			fill_elems(buf, in->meta.chunk_bytes / in->elsize, in->fill, in->elsize);
 			atomic_fetch_add(&ctx->bytes_read, chunk_logical_bytes(nd, in->meta.shape, in->meta.chunks,
@@ -1986,6 +2011,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		                                   ((1u << in->nfilters) - 1);
 		if (raw && size == in->meta.chunk_bytes) {
 			if (pread_full(in->fd, buf, (size_t)size, in->caddr[lin]) != 0) {
+				fmt_coords(c, sizeof c, nd, chunk_start);
 				rc = cask__error(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s': %s", c,
 				                 in->dset, in->path, strerror(errno));
 				goto out;
@@ -1994,6 +2020,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		}
 		if (in->nfilters > 0 && size <= in->max_stored) {
 			if (pread_full(in->fd, scratch, (size_t)size, in->caddr[lin]) != 0) {
+				fmt_coords(c, sizeof c, nd, chunk_start);
 				rc = cask__error(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s': %s", c,
 				                 in->dset, in->path, strerror(errno));
 				goto out;
@@ -2013,6 +2040,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		haddr_t addr = HADDR_UNDEF;
 		H5Eclear2(H5E_DEFAULT);
 		if (H5Dget_chunk_info_by_coord(in->ds, off, &mask, &addr, &size) < 0) {
+			fmt_coords(c, sizeof c, nd, chunk_start);
 			rc = h5fail(ctx, CASK_EIO, "cannot locate the chunk at %s of '%s' in '%s'", c, in->dset,
 			            in->path);
 			goto out;
@@ -2037,6 +2065,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 			goto out;
 		}
 		if (H5Dread_chunk(in->ds, H5P_DEFAULT, off, &m0, buf) < 0) {
+			fmt_coords(c, sizeof c, nd, chunk_start);
 			rc = h5fail(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s'", c, in->dset, in->path);
 			goto out;
 		}
@@ -2049,6 +2078,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		goto out;
 	}
 	if (H5Dread_chunk(in->ds, H5P_DEFAULT, off, &mask2, scratch) < 0) {
+		fmt_coords(c, sizeof c, nd, chunk_start);
 		rc = h5fail(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s'", c, in->dset, in->path);
 		goto out;
 	}
@@ -2066,6 +2096,7 @@ decode:;
 		goto out;
 	}
 	if (rc != 0) {
+		fmt_coords(c, sizeof c, nd, chunk_start);
 		rc = cask__error(ctx, CASK_ECORRUPT, "corrupt chunk at %s of '%s' in '%s': %s", c, in->dset, in->path,
 		                 why);
 		goto out;
