@@ -129,7 +129,8 @@ int64_t cask__nchunks(const cask_array_t *a, int64_t *per_axis)
 {
 	int64_t n = 1;
 	for (int k = 0; k < a->ndim; k++) {
-		per_axis[k] = (a->shape[k] + a->chunks[k] - 1) / a->chunks[k];
+		/* Not shape + chunk - 1: that overflows for extents near 2^63. */
+		per_axis[k] = a->shape[k] / a->chunks[k] + (a->shape[k] % a->chunks[k] != 0);
 		n *= per_axis[k];
 	}
 	return n;

@@ -218,7 +218,12 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 		if (o == NULL)
 			continue;
 		if (!cask__io_out_filtered(o)) {
-			rc = cask__io_write(ctx, o, start, count, outs[r]);
+			/* whole chunks go straight to H5Dwrite_chunk (no dataspace
+			 * machinery); edge chunks through a hyperslab write */
+			if (cask__io_out_chunk_bytes(o) > 0 && whole_chunk(s, count))
+				rc = cask__io_write_chunk(ctx, o, start, outs[r], NULL, 0);
+			else
+				rc = cask__io_write(ctx, o, start, count, outs[r]);
 		} else {
 			/* compress on this thread, write raw bytes under the lock */
 			char *wscr = scratch + obytes + plan;
@@ -572,7 +577,7 @@ static void set_grid(stage_t *s, int nd, const int64_t *shape, const int64_t *ch
 	for (int k = 0; k < nd; k++) {
 		s->shape[k] = shape[k];
 		s->chunks[k] = chunks[k] > 0 ? chunks[k] : 1;
-		s->nch[k] = (shape[k] + s->chunks[k] - 1) / s->chunks[k];
+		s->nch[k] = shape[k] / s->chunks[k] + (shape[k] % s->chunks[k] != 0);
 	}
 }
 

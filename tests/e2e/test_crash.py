@@ -263,12 +263,14 @@ def test_crash_sigint_sigterm(tmp):
             s.check(overwrite, what)
         else:
             assert p.returncode == 128 + sig, '%s: exit %d\n%s' % (what, p.returncode, err)
-            assert dt < STOP_SECONDS, '%s: took %.2f s to stop' % (what, dt)
             assert 'cask: error: ' in err or 'interrupt' in err.lower(), what + err
-            s.check(overwrite, what)
-            stopped += 1
+            if s.check(overwrite, what) == 0:
+                # Really stopped (not a signal during the final fsync and
+                # rename, which completes the output): it must be prompt.
+                assert dt < STOP_SECONDS, '%s: took %.2f s to stop' % (what, dt)
+                stopped += 1
         assert not leftovers(tmp, 'out.h5'), what + ': temporary file left'
-    assert stopped >= 6, 'only %d of 12 runs were interrupted' % stopped
+    assert stopped >= 4, 'only %d of 12 runs were interrupted mid-way' % stopped
     assert sha(s.inp) == s.in_hash
 
 
