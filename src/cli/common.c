@@ -69,7 +69,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 enum {
 	G_MEMORY = -100, G_THREADS, G_STATS, G_PROGRESS, G_NO_PROGRESS, G_OVERWRITE, G_QUIET,
-	G_HELP, G_VERSION
+	G_HELP, G_VERSION, G_ALLOW_EXTERNAL
 };
 
 static const cli_option_t global_opts[] = {
@@ -79,6 +79,7 @@ static const cli_option_t global_opts[] = {
 	{ "progress", 0, 0, G_PROGRESS },
 	{ "no-progress", 0, 0, G_NO_PROGRESS },
 	{ "overwrite", 0, 0, G_OVERWRITE },
+	{ "allow-external", 0, 0, G_ALLOW_EXTERNAL },
 	{ "quiet", 'q', 0, G_QUIET },
 	{ "help", 'h', 0, G_HELP },
 	{ "version", 0, 0, G_VERSION },
@@ -102,6 +103,10 @@ void cli_help_global(void)
 	       "              shown when stderr is a terminal).\n"
 	       "       --overwrite\n"
 	       "              Replace an existing output dataset.\n"
+	       "       --allow-external\n"
+	       "              Follow external links and read external raw storage of input\n"
+	       "              files (refused by default: a file from elsewhere must not make\n"
+	       "              cask read other paths).\n"
 	       "       -q, --quiet\n"
 	       "              No progress bar and no summary line; only errors.\n"
 	       "       -h, --help\n"
@@ -175,6 +180,7 @@ static int global_option(const char *cmd, cli_global_t *g, int id, const char *a
 	case G_PROGRESS: g->progress = 1; return 0;
 	case G_NO_PROGRESS: g->progress = 0; return 0;
 	case G_OVERWRITE: g->overwrite = 1; return 0;
+	case G_ALLOW_EXTERNAL: g->allow_external = 1; return 0;
 	case G_QUIET: g->quiet = 1; return 0;
 	case G_HELP: g->help = 1; return 0;
 	case G_VERSION: g->version = 1; return 0;
@@ -598,6 +604,7 @@ int cli_ctx_open(const cli_global_t *g, cask_ctx_t **out)
 		cask_ctx_destroy(ctx);
 		return CLI_EXIT_USAGE;
 	}
+	cask_ctx_set_allow_external(ctx, g->allow_external);
 	progress = g->progress;
 	if (progress < 0)
 		progress = !g->quiet && isatty(STDERR_FILENO);

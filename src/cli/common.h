@@ -39,6 +39,7 @@ typedef struct {
 	int stats;
 	int progress;   /* -1 auto (on when stderr is a terminal and not -q), 0, 1 */
 	int overwrite;
+	int allow_external; /* --allow-external */
 	int quiet;
 	int help;
 	int version;
