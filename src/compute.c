@@ -115,9 +115,10 @@ static int whole_chunk(const stage_t *s, const int64_t *count)
 }
 
 /* Scratch layout of an eval task over a region: [root outputs][evaluation
- * plan][codec scratch][full chunk for partial direct writes].  The same
- * function sizes the task when the graph is built and carves its scratch
- * when it runs. */
+ * plan], and over the plan once evaluation is done (it is dead by then):
+ * [codec scratch][full chunk for partial direct writes].  The same function
+ * sizes the task when the graph is built and carves its scratch when it
+ * runs. */
 static size_t eval_scratch(const stage_t *s, const int64_t *count, size_t *obytes, size_t *plan,
                            size_t *wfull)
 {
@@ -129,7 +130,8 @@ static size_t eval_scratch(const stage_t *s, const int64_t *count, size_t *obyte
 	*obytes = o;
 	*plan = r64(whole ? s->plan_full : s->plan_edge);
 	*wfull = s->wchunk > 0 && !whole ? r64(s->wchunk) : 0;
-	return o + *plan + r64(s->wscratch) + *wfull;
+	size_t w = r64(s->wscratch) + *wfull;
+	return o + (*plan > w ? *plan : w);
 }
 
 /* Scratch of a reduction leaf over chunk c: the chunk plus its plan. */
@@ -226,7 +228,7 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 				rc = cask__io_write(ctx, o, start, count, outs[r]);
 		} else {
 			/* compress on this thread, write raw bytes under the lock */
-			char *wscr = scratch + obytes + plan;
+			char *wscr = scratch + obytes; /* over the dead plan region */
 			char *full = wscr + r64(s->wscratch);
 			size_t es = cask_dtype_size(s->roots[r]->dtype);
 			int whole = wfull == 0;
