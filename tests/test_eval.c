@@ -665,6 +665,64 @@ static void test_eval_concat_stored_misaligned(void **state)
 	unlink(path);
 }
 
+static int count_fds(void)
+{
+	int n = 0;
+	FILE *f = popen("ls /proc/self/fd 2>/dev/null | wc -l", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = -1;
+		pclose(f);
+	}
+	return n;
+}
+
+/* 1000 rounds of open / compute / store / destroy leave no file handle
+ * behind (memory leaks are LeakSanitizer's job in the ASan build, which
+ * runs this same test). */
+static void test_eval_no_leak_1000_calls(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_leak.h5", out[] = "test_eval_leak_out.h5";
+	unlink(path);
+	unlink(out);
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t n = 1000, ch = 100;
+	cask_array_t *a;
+	OK(cask_array_indices(ctx, CASK_INT32, 1, &n, &ch, 0, 1, &a));
+	cask_store_t o;
+	cask_store_init(&o, path, "/a");
+	o.gzip = 1;
+	OK(cask_store(ctx, 1, &a, &o));
+	cask_array_destroy(a);
+	cask_ctx_destroy(ctx);
+	int before = count_fds();
+	for (int i = 0; i < 1000; i++) {
+		ctx = new_ctx(8 << 20, 2);
+		cask_array_t *x, *s;
+		OK(cask_array_open(ctx, path, "/a", NULL, &x));
+		OK(cask_reduce(ctx, CASK_SUM, x, 0, NULL, 0, 0, &s));
+		int64_t v;
+		OK(cask_compute(ctx, s, &v, sizeof v));
+		assert_int_equal(v, 999 * 1000 / 2);
+		if (i % 100 == 0) {
+			cask_store_t so;
+			cask_store_init(&so, out, "/x");
+			so.overwrite = 1;
+			OK(cask_store(ctx, 1, &x, &so));
+		}
+		/* an error path too: a missing dataset */
+		cask_array_t *bad = NULL;
+		assert_int_equal(cask_array_open(ctx, path, "/nope", NULL, &bad), CASK_ENOTFOUND);
+		cask_array_destroy(s);
+		cask_array_destroy(x);
+		cask_ctx_destroy(ctx);
+	}
+	assert_int_equal(count_fds(), before);
+	unlink(path);
+	unlink(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +743,7 @@ int main(void)
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_big_reductions),
 		cmocka_unit_test(test_eval_concat_stored_misaligned),
+		cmocka_unit_test(test_eval_no_leak_1000_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "common.h"
@@ -55,8 +56,23 @@ static int takes_value(const char *a)
 	return strcmp(a, "--memory") == 0 || strcmp(a, "--threads") == 0;
 }
 
+/* cask runs one BLAS thread per task (linalg/), so OpenBLAS's own thread
+ * pool is never used; but OpenBLAS starts it when the library loads, before
+ * main, reserving memory per thread, and under a tight `ulimit -v` that pool
+ * can spin at exit.  Without OPENBLAS_NUM_THREADS in the environment, set it
+ * to 1 and re-execute once (a failed exec just carries on). */
+static void single_blas_thread(char **argv)
+{
+	if (getenv("OPENBLAS_NUM_THREADS") != NULL)
+		return;
+	if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+	single_blas_thread(argv);
 	/* Not static: the weak subcommands are NULL when their file is not in
 	 * the build. */
 	const command_t commands[] = {
