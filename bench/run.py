@@ -651,15 +651,23 @@ class Bench:
         make_w9_input(pd, a.w9_dask_n)
         warm(pc)
         warm(pd)
+        # per-chunk tasks (grouping off) measure the per-task overhead; the
+        # default groups 1-element chunks into ~1 MiB tasks
+        os.environ['CASK_TASK_BYTES'] = '0'
         rcs = self.cask('W9 n=%d' % a.w9_dask_n, pd, 'sum(x)')
+        os.environ.pop('CASK_TASK_BYTES')
         rd = self.dask('W9 n=%d' % a.w9_dask_n, 'W9', pd, os.path.join(a.outdir, 'w9.npy'))
         rfs = self.floor('W9 n=%d' % a.w9_dask_n, ['W2', pd, '/x'])
         rf = self.floor('W9 n=%d' % a.w9_n, ['W2', pc, '/x'])
         saved = a.timeout
         a.timeout = a.w9_timeout
+        os.environ['CASK_TASK_BYTES'] = '0'
         rc = self.cask('W9 n=%d' % a.w9_n, pc, 'sum(x)')
+        os.environ.pop('CASK_TASK_BYTES')
+        rcg = self.cask('W9 n=%d grouped' % a.w9_n, pc, 'sum(x)')
         a.timeout = saved
-        for n, r, who in ((a.w9_n, rc, 'cask'), (a.w9_dask_n, rcs, 'cask'),
+        for n, r, who in ((a.w9_n, rc, 'cask'), (a.w9_n, rcg, 'cask grouped'),
+                          (a.w9_dask_n, rcs, 'cask'),
                           (a.w9_dask_n, rd, 'dask'), (a.w9_n, rf, 'floor'),
                           (a.w9_dask_n, rfs, 'floor')):
             v = self.scalar_of(r)
@@ -668,7 +676,7 @@ class Bench:
         tasks = None
         if rd and rd['ok']:
             tasks = int(rd['kv'].get('tasks', 0)) or None
-        self.w9 = dict(cask=rc, cask_small=rcs, dask=rd, dask_tasks=tasks, floor=rf,
+        self.w9 = dict(cask=rc, cask_grouped=rcg, cask_small=rcs, dask=rd, dask_tasks=tasks, floor=rf,
                        floor_small=rfs)
 
     def run_peak(self):
@@ -737,8 +745,11 @@ class Bench:
         t = lambda x: x['time'] if x and x['ok'] else None
         lines = ['| run | chunks (1 element each) | graph tasks | wall s | us per chunk | '
                  'peak RSS |', '|---|---|---|---|---|---|']
-        for lab, r, n, tasks in (('cask', w['cask'], a.w9_n, cask_tasks(w['cask'])),
-                                 ('cask', w['cask_small'], a.w9_dask_n,
+        for lab, r, n, tasks in (('cask, a task per chunk', w['cask'], a.w9_n,
+                                  cask_tasks(w['cask'])),
+                                 ('cask, grouped (default)', w.get('cask_grouped'), a.w9_n,
+                                  cask_tasks(w.get('cask_grouped'))),
+                                 ('cask, a task per chunk', w['cask_small'], a.w9_dask_n,
                                   cask_tasks(w['cask_small'])),
                                  ('dask', w['dask'], a.w9_dask_n, w['dask_tasks'] or 'n/a'),
                                  ('floor', w['floor'], a.w9_n, '-'),
@@ -960,7 +971,10 @@ def main():
     if w9:
         md += ['## W9 per-task overhead (sum over chunks of one element)', '', w9, '',
                'dask per-task figure in issue 6: 126 us. Per chunk = wall / chunks (dask: '
-               'in-Python time; its graph has about 2.3 tasks per chunk).', '']
+               'in-Python time; its graph has about 2.3 tasks per chunk). "A task per chunk" '
+               'runs with CASK_TASK_BYTES=0; the default groups chunks smaller than 64 KiB into '
+               'tasks of about 1 MiB (cask_ctx_set_task_bytes), which bounds the graph: about '
+               'one task per MiB of data.', '']
     pk = b.peak_table()
     if pk:
         md += ['## Peak RSS across input sizes (cask W2, %dx%d chunks)' % (

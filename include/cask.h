@@ -130,6 +130,17 @@ size_t cask_ctx_memory(const cask_ctx_t *ctx);
 /* Number of worker threads (>= 1). */
 int cask_ctx_set_threads(cask_ctx_t *ctx, int n);
 int cask_ctx_threads(const cask_ctx_t *ctx);
+/* Smallest work per task, in bytes (default 1 MiB, or env CASK_TASK_BYTES,
+ * e.g. "256K"; 0 turns grouping off).  Arrays whose chunks are smaller than
+ * 1/16 of this are computed in tasks that each cover a block of whole
+ * adjacent chunks of about this size (never more than 1/64 of the memory
+ * budget), so that per-task costs and the graph stay small: a graph has
+ * about one task per task_bytes of data, not one per chunk.  Stored
+ * datasets keep their chunking.  Results do not depend on the thread
+ * count; reductions over such arrays may differ in the last bits between
+ * different task sizes (the summation tree follows the task blocks). */
+int cask_ctx_set_task_bytes(cask_ctx_t *ctx, size_t bytes);
+size_t cask_ctx_task_bytes(const cask_ctx_t *ctx);
 /* Allow inputs with external links or external raw storage (default: refuse). */
 void cask_ctx_set_allow_external(cask_ctx_t *ctx, int allow);
 void cask_ctx_set_progress(cask_ctx_t *ctx, cask_progress_fn fn, void *user);

@@ -44,6 +44,10 @@ typedef struct stage {
 	/* the grid: shape, chunks, chunks per axis */
 	int ndim;
 	int64_t shape[CASK_MAX_DIMS], chunks[CASK_MAX_DIMS], nch[CASK_MAX_DIMS];
+	/* the array's own chunks; chunks is a whole multiple of them when tiny
+	 * chunks are grouped into bigger tasks (set_grid) */
+	int64_t fine[CASK_MAX_DIMS];
+	int grouped;
 	size_t plan_full;  /* eval scratch for a full-size chunk (chunk 0) */
 	size_t plan_edge;  /* ... and for a partial (edge) chunk: max(full, last chunk) */
 	/* ST_EVAL */
@@ -110,6 +114,15 @@ static int whole_chunk(const stage_t *s, const int64_t *count)
 {
 	for (int k = 0; k < s->ndim; k++)
 		if (count[k] != s->chunks[k])
+			return 0;
+	return 1;
+}
+
+/* Whether a region is exactly one of the array's own chunks. */
+static int one_fine_chunk(const stage_t *s, const int64_t *count)
+{
+	for (int k = 0; k < s->ndim; k++)
+		if (count[k] != s->fine[k])
 			return 0;
 	return 1;
 }
@@ -222,7 +235,7 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 		if (!cask__io_out_filtered(o)) {
 			/* whole chunks go straight to H5Dwrite_chunk (no dataspace
 			 * machinery); edge chunks through a hyperslab write */
-			if (cask__io_out_chunk_bytes(o) > 0 && whole_chunk(s, count))
+			if (cask__io_out_chunk_bytes(o) > 0 && one_fine_chunk(s, count))
 				rc = cask__io_write_chunk(ctx, o, start, outs[r], NULL, 0);
 			else
 				rc = cask__io_write(ctx, o, start, count, outs[r]);
@@ -347,8 +360,8 @@ static void red_block_region(const stage_t *s, const int64_t *kn, int64_t b, int
 				rct[nd++] = 1;
 			}
 		} else {
-			rst[nd] = bi[k] * x->chunks[k];
-			rct[nd] = x->chunks[k];
+			rst[nd] = bi[k] * s->chunks[k];
+			rct[nd] = s->chunks[k];
 			if (rst[nd] + rct[nd] > x->shape[k])
 				rct[nd] = x->shape[k] - rst[nd];
 			nd++;
@@ -400,7 +413,7 @@ static size_t block_bytes(const stage_t *s)
 	int64_t maxn = 1;
 	for (int k = 0; k < x->ndim; k++)
 		if (!(s->red->u.reduce.redmask & (1u << k)))
-			maxn *= x->chunks[k] < x->shape[k] ? x->chunks[k] : x->shape[k];
+			maxn *= s->chunks[k] < x->shape[k] ? s->chunks[k] : x->shape[k];
 	return r64((size_t)maxn * cask_dtype_size(s->red->dtype));
 }
 
@@ -573,13 +586,44 @@ static int stage_mats(plan_t *p, cask_graph_t *g, stage_t *s, int n, cask_array_
 	return 0;
 }
 
-static void set_grid(stage_t *s, int nd, const int64_t *shape, const int64_t *chunks)
+/* The stage's task grid over an array of this shape and chunking.  With
+ * elem > 0, chunks of fewer than task_bytes / 16 bytes (elem bytes per
+ * element) are grouped: the task block is the chunk times whole factors,
+ * filled from the last axis (C order, so a block is one contiguous run of
+ * chunks whenever it can be) up to about task_bytes, which is capped at
+ * 1/64 of the budget.  The grid depends on neither the thread count nor the
+ * data, so results stay reproducible. */
+static void set_grid(stage_t *s, int nd, const int64_t *shape, const int64_t *chunks, size_t elem)
 {
 	s->ndim = nd;
+	s->grouped = 0;
 	for (int k = 0; k < nd; k++) {
 		s->shape[k] = shape[k];
-		s->chunks[k] = chunks[k] > 0 ? chunks[k] : 1;
+		s->fine[k] = s->chunks[k] = chunks[k] > 0 ? chunks[k] : 1;
 		s->nch[k] = shape[k] / s->chunks[k] + (shape[k] % s->chunks[k] != 0);
+	}
+	size_t target = s->ctx->task_bytes;
+	if (target > s->ctx->budget / 64)
+		target = s->ctx->budget / 64;
+	double cur = (double)elem;
+	for (int k = 0; k < nd; k++)
+		cur *= (double)s->chunks[k];
+	if (elem == 0 || cur <= 0 || cur * 16 > (double)target)
+		return;
+	for (int k = nd - 1; k >= 0; k--) {
+		int64_t f = (int64_t)((double)target / cur);
+		if (f > s->nch[k])
+			f = s->nch[k];
+		if (f < 1)
+			f = 1;
+		if (f > 1) {
+			s->chunks[k] *= f;
+			s->nch[k] = shape[k] / s->chunks[k] + (shape[k] % s->chunks[k] != 0);
+			s->grouped = 1;
+		}
+		cur *= (double)f;
+		if (s->nch[k] > 1 || cur * 2 > (double)target)
+			break;
 	}
 }
 
@@ -675,7 +719,7 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 	int rc = stage_mats(p, g, s, 1, &x, &mids);
 	if (rc != 0)
 		goto out;
-	set_grid(s, x->ndim, x->shape, x->chunks);
+	set_grid(s, x->ndim, x->shape, x->chunks, cask_dtype_size(x->dtype));
 	size_t ss = cask_k_red_state_size(r->u.reduce.op);
 	size_t rbytes = (size_t)cask_array_size(r) * cask_dtype_size(r->dtype);
 	int sinked = s->sink != NULL || s->sinkbuf != NULL;
@@ -816,11 +860,6 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 	int rc = stage_mats(p, g, s, n, roots, &mids);
 	if (rc != 0)
 		goto out;
-	set_grid(s, roots[0]->ndim, roots[0]->shape, chunks);
-	int64_t nt = grid_count(s);
-	rc = stage_plans(p, s, n, roots);
-	if (rc != 0)
-		goto out;
 	for (int r = 0; r < n; r++) {
 		if (outs != NULL && outs[r] != NULL && cask__io_out_filtered(outs[r])) {
 			size_t cb = cask__io_out_chunk_bytes(outs[r]);
@@ -829,6 +868,18 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 			s->wscratch = sb > s->wscratch ? sb : s->wscratch;
 		}
 	}
+	/* Tiny chunks are grouped into bigger tasks, except when the tasks'
+	 * outputs are kept (cask_array_graph: one per chunk) or written
+	 * compressed (one encoded chunk per task). */
+	size_t elem = 0;
+	for (int r = 0; r < n && !keep && s->wchunk == 0; r++)
+		if (cask_dtype_size(roots[r]->dtype) > elem)
+			elem = cask_dtype_size(roots[r]->dtype);
+	set_grid(s, roots[0]->ndim, roots[0]->shape, chunks, elem);
+	int64_t nt = grid_count(s);
+	rc = stage_plans(p, s, n, roots);
+	if (rc != 0)
+		goto out;
 	for (int64_t c = 0; c < nt; c++) {
 		int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
 		size_t ob, pl, wf;

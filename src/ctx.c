@@ -144,6 +144,10 @@ int cask_ctx_create(cask_ctx_t **out)
 	size_t b;
 	if (env != NULL && cask_parse_size(env, &b) == 0 && b >= 65536)
 		ctx->budget = b;
+	ctx->task_bytes = (size_t)1 << 20;
+	env = getenv("CASK_TASK_BYTES");
+	if (env != NULL && cask_parse_size(env, &b) == 0)
+		ctx->task_bytes = b;
 	ctx->threads = omp_get_max_threads();
 	if (ctx->threads < 1)
 		ctx->threads = 1;
@@ -172,6 +176,14 @@ int cask_ctx_set_memory(cask_ctx_t *ctx, size_t bytes)
 }
 
 size_t cask_ctx_memory(const cask_ctx_t *ctx) { return ctx->budget; }
+
+int cask_ctx_set_task_bytes(cask_ctx_t *ctx, size_t bytes)
+{
+	ctx->task_bytes = bytes;
+	return 0;
+}
+
+size_t cask_ctx_task_bytes(const cask_ctx_t *ctx) { return ctx->task_bytes; }
 
 int cask_ctx_set_threads(cask_ctx_t *ctx, int n)
 {

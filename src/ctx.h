@@ -17,6 +17,7 @@
 struct cask_ctx {
 	char msg[CASK__MSG_MAX];
 	size_t budget;
+	size_t task_bytes; /* cask_ctx_set_task_bytes */
 	int threads;
 	int allow_external;
 	cask_progress_fn progress;

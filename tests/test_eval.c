@@ -559,6 +559,7 @@ static void test_eval_graph_inspect(void **state)
 {
 	(void)state;
 	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	OK(cask_ctx_set_task_bytes(ctx, 0)); /* one task per chunk */
 	int64_t shape[2] = {100, 10}, ch[2] = {10, 10};
 	cask_array_t *a, *s;
 	OK(cask_array_ones(ctx, CASK_FLOAT64, 2, shape, ch, &a));
@@ -580,6 +581,67 @@ static void test_eval_graph_inspect(void **state)
 	cask_array_destroy(a);
 	cask_array_destroy(s);
 	cask_ctx_destroy(ctx);
+}
+
+/* Tiny chunks are grouped into tasks of about task_bytes: far fewer tasks,
+ * the same values (exact integer sums, h5py-visible chunking kept), and
+ * one task per chunk again with task_bytes 0. */
+static void test_eval_grouped_tasks(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_grouped.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(256 << 20, 2);
+	enum { N = 200000 };
+	int64_t one = 1;
+	cask_array_t *a, *s, *s0;
+	OK(cask_array_arange(ctx, CASK_INT64, N, 0, 1, &one, &a));
+	OK(cask_reduce(ctx, CASK_SUM, a, 0, NULL, 0, 0, &s));
+	cask_graph_t *g;
+	OK(cask_array_graph(ctx, 1, &s, NULL, &g));
+	/* 1.6 MB of data in tasks of ~1 MiB: a handful, not 200000 */
+	assert_true(cask_graph_ntasks(g) < 16);
+	cask_graph_destroy(g);
+	int64_t got;
+	OK(cask_compute(ctx, s, &got, sizeof got));
+	assert_int_equal(got, (int64_t)N * (N - 1) / 2);
+	OK(cask_ctx_set_task_bytes(ctx, 0));
+	OK(cask_reduce(ctx, CASK_SUM, a, 0, NULL, 0, 0, &s0));
+	OK(cask_array_graph(ctx, 1, &s0, NULL, &g));
+	assert_true(cask_graph_ntasks(g) > N);
+	cask_graph_destroy(g);
+	OK(cask_ctx_set_task_bytes(ctx, 1024)); /* blocks of 56 x 9: 6 rows of tasks, ragged */
+	/* 2-d, ragged: 301 x 7 int16 in 2 x 3 chunks, reduced over axis 1 and
+	 * stored; the stored dataset keeps the 2 x 3 chunks */
+	int64_t shape[2] = {301, 7}, ch[2] = {2, 3};
+	cask_array_t *b, *r, *back;
+	OK(cask_array_indices(ctx, CASK_INT16, 2, shape, ch, -1000, 1, &b));
+	int axis = 1;
+	OK(cask_reduce(ctx, CASK_MAX, b, 1, &axis, 0, 0, &r));
+	int16_t mx[301];
+	OK(cask_compute(ctx, r, mx, sizeof mx));
+	for (int i = 0; i < 301; i++)
+		assert_int_equal(mx[i], -1000 + 7 * i + 6);
+	cask_store_t o;
+	cask_store_init(&o, path, "/b");
+	OK(cask_store(ctx, 1, &b, &o));
+	cask_dset_info_t *info;
+	int64_t ni;
+	OK(cask_h5_info(ctx, path, "/b", &info, &ni));
+	assert_int_equal(ni, 1);
+	assert_int_equal(info[0].chunks[0], 2);
+	assert_int_equal(info[0].chunks[1], 3);
+	free(info);
+	OK(cask_array_open(ctx, path, "/b", NULL, &back));
+	static int16_t v[301 * 7];
+	OK(cask_compute(ctx, back, v, sizeof v));
+	for (int i = 0; i < 301 * 7; i++)
+		assert_int_equal(v[i], -1000 + i);
+	cask_array_t *all[] = {a, s, s0, b, r, back};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
 }
 
 /* Reductions whose result exceeds a quarter of the budget are never held
@@ -741,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_eval_store_roundtrip),
 		cmocka_unit_test(test_eval_rank32_and_overflow),
 		cmocka_unit_test(test_eval_graph_inspect),
+		cmocka_unit_test(test_eval_grouped_tasks),
 		cmocka_unit_test(test_eval_big_reductions),
 		cmocka_unit_test(test_eval_concat_stored_misaligned),
 		cmocka_unit_test(test_eval_no_leak_1000_calls),
