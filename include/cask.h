@@ -141,6 +141,20 @@ int cask_ctx_threads(const cask_ctx_t *ctx);
  * different task sizes (the summation tree follows the task blocks). */
 int cask_ctx_set_task_bytes(cask_ctx_t *ctx, size_t bytes);
 size_t cask_ctx_task_bytes(const cask_ctx_t *ctx);
+/* I/O tuning; every default is 0 and suits local disks and the page cache.
+ * lanes: chunk reads that may be in flight at once outside HDF5's lock
+ *   (0: no limit beyond the thread count; 1 serialises reads, e.g. for a
+ *   spinning disk or a network file system that prefers one stream).
+ * readahead: how many tasks may start ahead of the earliest not yet started
+ *   one in the scheduler's order (0: as far as the memory budget allows).
+ *   Reads happen inside tasks, so this is the read-ahead depth in tasks; a
+ *   small value keeps reads closer to file order.
+ * chunk_cache: bytes of HDF5 chunk cache per input dataset opened after
+ *   the call, counted in the memory budget while it is open.  cask reads
+ *   whole chunks itself, so the cache only helps regions that cut stored
+ *   compressed chunks (rechunking to a misaligned grid, halos of filters),
+ *   where each chunk would otherwise be decompressed once per region. */
+int cask_ctx_set_io(cask_ctx_t *ctx, int lanes, int readahead, size_t chunk_cache);
 /* Allow inputs with external links or external raw storage (default: refuse). */
 void cask_ctx_set_allow_external(cask_ctx_t *ctx, int allow);
 void cask_ctx_set_progress(cask_ctx_t *ctx, cask_progress_fn fn, void *user);

@@ -185,6 +185,17 @@ int cask_ctx_set_task_bytes(cask_ctx_t *ctx, size_t bytes)
 
 size_t cask_ctx_task_bytes(const cask_ctx_t *ctx) { return ctx->task_bytes; }
 
+int cask_ctx_set_io(cask_ctx_t *ctx, int lanes, int readahead, size_t chunk_cache)
+{
+	if (lanes < 0 || readahead < 0)
+		return cask__error(ctx, CASK_EINVAL, "I/O lanes (%d) and read-ahead (%d) must be >= 0",
+		                   lanes, readahead);
+	ctx->io_lanes = lanes;
+	ctx->readahead = readahead;
+	ctx->chunk_cache = chunk_cache;
+	return 0;
+}
+
 int cask_ctx_set_threads(cask_ctx_t *ctx, int n)
 {
 	if (n < 1 || n > 4096)

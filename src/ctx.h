@@ -18,6 +18,9 @@ struct cask_ctx {
 	char msg[CASK__MSG_MAX];
 	size_t budget;
 	size_t task_bytes; /* cask_ctx_set_task_bytes */
+	int io_lanes;      /* cask_ctx_set_io: 0 = one per thread */
+	int readahead;     /* 0 = as far as the budget allows */
+	size_t chunk_cache;
 	int threads;
 	int allow_external;
 	cask_progress_fn progress;

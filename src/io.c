@@ -217,17 +217,25 @@ static hid_t make_fapl(void)
 	return fapl;
 }
 
-/* Lock held.  A dataset access property list with a 0-byte chunk cache. */
-static hid_t make_dapl(void)
+/* Lock held.  A dataset access property list with a chunk cache of `bytes`
+ * (0 by default: cask reads whole chunks itself; the budget counts it). */
+static hid_t make_dapl_cache(size_t bytes)
 {
 	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
 	if (dapl < 0)
 		return -1;
-	if (H5Pset_chunk_cache(dapl, 1, 0, 1.0) < 0) {
+	/* HDF5's advice: about 100 slots per chunk that fits, a prime. */
+	size_t slots = bytes == 0 ? 1 : 10007;
+	if (H5Pset_chunk_cache(dapl, slots, bytes, bytes == 0 ? 1.0 : 0.75) < 0) {
 		H5Pclose(dapl);
 		return -1;
 	}
 	return dapl;
+}
+
+static hid_t make_dapl(void)
+{
+	return make_dapl_cache(0);
 }
 
 /* Lock held.  Native memory type of a cask dtype (not bool). */
@@ -545,6 +553,13 @@ struct cask__h5in {
 	hid_t file, ds, fspace, memtype;
 	cask__h5meta_t meta;
 	size_t elsize;
+	size_t cache;               /* chunk cache bytes (cask_ctx_set_io) */
+	/* Decoded-chunk cache (filtered chunks read directly): ccap entries of
+	 * chunk_bytes, least recently used replaced, under cmu. */
+	pthread_mutex_t cmu;
+	int ccap;
+	struct cent { int64_t lin; uint64_t tick; void *data; } *cent;
+	uint64_t ctick;
 	/* Direct chunk reads (part 2): the pipeline in application order. */
 	int direct_ok;
 	int swap;                   /* stored byte order is not native */
@@ -687,12 +702,45 @@ fail:
 	free(mask);
 }
 
-/* Read exactly n bytes at off from fd (no lock: pread keeps no offset).
- * The time counts as I/O time like time under the lock. */
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+/* I/O lanes: reads outside the HDF5 lock in flight at once, process-wide.
+ * A reader waits while `limit` or more are in flight (0: no limit). */
+static pthread_mutex_t lane_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lane_cv = PTHREAD_COND_INITIALIZER;
+static int lanes_busy;
+
+static void lane_enter(int limit)
+{
+	pthread_mutex_lock(&lane_mu);
+	while (limit > 0 && lanes_busy >= limit)
+		pthread_cond_wait(&lane_cv, &lane_mu);
+	lanes_busy++;
+	pthread_mutex_unlock(&lane_mu);
+}
+
+static void lane_leave(void)
+{
+	pthread_mutex_lock(&lane_mu);
+	lanes_busy--;
+	pthread_cond_signal(&lane_cv);
+	pthread_mutex_unlock(&lane_mu);
+}
+
+/* Bytes of HDF5 chunk cache held by open inputs (cask__io_cache_bytes). */
+static _Atomic size_t cache_open_bytes;
+
+size_t cask__io_cache_bytes(void)
+{
+	return atomic_load(&cache_open_bytes);
+}
+
+/* Read exactly n bytes at off from fd (no lock: pread keeps no offset) in
+ * one of ctx's I/O lanes.  The time counts as I/O time like time under the
+ * lock (waiting for a lane included). */
+static int pread_full(const cask_ctx_t *ctx, int fd, void *buf, size_t n, uint64_t off)
 {
 	uint64_t t0 = now_ns();
 	int rc = 0;
+	lane_enter(ctx->io_lanes);
 	char *p = buf;
 	while (n > 0) {
 		ssize_t r = pread(fd, p, n, (off_t)off);
@@ -708,6 +756,7 @@ static int pread_full(int fd, void *buf, size_t n, uint64_t off)
 		n -= (size_t)r;
 		off += (uint64_t)r;
 	}
+	lane_leave();
 	atomic_fetch_add(&io_ns, now_ns() - t0);
 	return rc;
 }
@@ -765,6 +814,7 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 	in->dset = nd;
 	nd = NULL;
 	in->file = in->ds = in->fspace = in->memtype = -1;
+	pthread_mutex_init(&in->cmu, NULL);
 
 	lock();
 	locked = 1;
@@ -793,7 +843,7 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 		                 oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
 		goto out;
 	}
-	dapl = make_dapl();
+	dapl = make_dapl_cache(ctx->chunk_cache);
 	if (dapl < 0) {
 		rc = h5fail(ctx, CASK_EIO, "cannot open '%s' in '%s'", in->dset, path);
 		goto out;
@@ -909,6 +959,18 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 	rc = in_setup_direct(ctx, in, dcpl, ftype);
 	if (rc != 0)
 		goto out;
+	/* One cache per dataset, counted in the budget while it is open:
+	 * decoded chunks in cask's own cache when cask decodes them, else
+	 * HDF5's (set on dapl above; used by hyperslab reads). */
+	in->cache = ctx->chunk_cache;
+	if (in->direct_ok && in->nfilters > 0 && m.chunk_bytes > 0)
+		in->ccap = (int)(ctx->chunk_cache / m.chunk_bytes < 65536 ?
+		                 ctx->chunk_cache / m.chunk_bytes : 65536);
+	if (in->ccap > 0 && (in->cent = calloc((size_t)in->ccap, sizeof *in->cent)) == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	atomic_fetch_add(&cache_open_bytes, in->cache);
 	*meta = m;
 	*out = in;
 	in = NULL;
@@ -925,6 +987,7 @@ out:
 		unlock();
 	}
 	if (in != NULL) {
+		free(in->cent);
 		free(in->path);
 		free(in->dset);
 		free(in);
@@ -940,6 +1003,11 @@ void cask__io_close(cask__h5in_t *in)
 	lock();
 	in_close_handles(in);
 	unlock();
+	atomic_fetch_sub(&cache_open_bytes, in->cache);
+	for (int i = 0; i < in->ccap; i++)
+		free(in->cent[i].data);
+	free(in->cent);
+	pthread_mutex_destroy(&in->cmu);
 	free(in->clin);
 	free(in->caddr);
 	free(in->csize);
@@ -1967,6 +2035,63 @@ out:
 	return rc;
 }
 
+/* Linear number of the chunk at chunk_start in C order of the grid. */
+static int64_t chunk_lin(const cask__h5in_t *in, const int64_t *chunk_start)
+{
+	int64_t lin = 0;
+	for (int k = 0; k < in->meta.ndim; k++) {
+		int64_t g = in->meta.shape[k] / in->meta.chunks[k] +
+		            (in->meta.shape[k] % in->meta.chunks[k] != 0);
+		lin = lin * g + chunk_start[k] / in->meta.chunks[k];
+	}
+	return lin;
+}
+
+/* Copy chunk lin from the decoded-chunk cache into buf: 1 if it was there. */
+static int cache_get(cask__h5in_t *in, int64_t lin, void *buf)
+{
+	int hit = 0;
+	pthread_mutex_lock(&in->cmu);
+	for (int i = 0; i < in->ccap; i++) {
+		struct cent *e = &in->cent[i];
+		if (e->data != NULL && e->lin == lin) {
+			memcpy(buf, e->data, in->meta.chunk_bytes);
+			e->tick = ++in->ctick;
+			hit = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&in->cmu);
+	return hit;
+}
+
+/* Keep a copy of decoded chunk lin, replacing the least recently used. */
+static void cache_put(cask__h5in_t *in, int64_t lin, const void *buf)
+{
+	pthread_mutex_lock(&in->cmu);
+	struct cent *v = NULL; /* an empty entry, else the least recently used */
+	for (int i = 0; i < in->ccap; i++) {
+		struct cent *e = &in->cent[i];
+		if (e->data != NULL && e->lin == lin)
+			goto out; /* another thread put it first */
+		if (e->data == NULL) {
+			if (v == NULL || v->data != NULL)
+				v = e;
+		} else if (v == NULL || (v->data != NULL && e->tick < v->tick)) {
+			v = e;
+		}
+	}
+	if (v != NULL && v->data == NULL)
+		v->data = malloc(in->meta.chunk_bytes);
+	if (v != NULL && v->data != NULL) {
+		memcpy(v->data, buf, in->meta.chunk_bytes);
+		v->lin = lin;
+		v->tick = ++in->ctick;
+	}
+out:
+	pthread_mutex_unlock(&in->cmu);
+}
+
 int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
                         void *scratch, size_t scratch_bytes)
 {
@@ -1984,6 +2109,8 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		fallback = 1;
 		goto out;
 	}
+	if (in->ccap > 0 && cache_get(in, chunk_lin(in, chunk_start), buf))
+		goto out; /* not read from the file: bytes_read unchanged */
 	if (scratch_bytes < cask__io_chunk_scratch_bytes(in)) {
 		rc = cask__error(ctx, CASK_EINVAL, "chunk read of '%s' in '%s': scratch of %zu bytes is below %zu",
 		                 in->dset, in->path, scratch_bytes, cask__io_chunk_scratch_bytes(in));
@@ -1994,12 +2121,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 	hsize_t size = 0;
 	if (in->caddr != NULL) {
 		/* Lock-free: the index gives the chunk's place in the file. */
-		int64_t lin = 0;
-		for (int k = 0; k < nd; k++) {
-			int64_t g = in->meta.shape[k] / in->meta.chunks[k] +
-			            (in->meta.shape[k] % in->meta.chunks[k] != 0);
-			lin = lin * g + chunk_start[k] / in->meta.chunks[k];
-		}
+		int64_t lin = chunk_lin(in, chunk_start);
 		int64_t lo = 0, hi = in->nidx; /* binary search of the sorted index */
 		while (lo < hi) {
 			int64_t mid = lo + (hi - lo) / 2;
@@ -2022,7 +2144,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		int raw = in->nfilters == 0 || (in->cmask[lin] & ((1u << in->nfilters) - 1)) ==
 		                                   ((1u << in->nfilters) - 1);
 		if (raw && size == in->meta.chunk_bytes) {
-			if (pread_full(in->fd, buf, (size_t)size, in->caddr[lin]) != 0) {
+			if (pread_full(ctx, in->fd, buf, (size_t)size, in->caddr[lin]) != 0) {
 				fmt_coords(c, sizeof c, nd, chunk_start);
 				rc = cask__error(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s': %s", c,
 				                 in->dset, in->path, strerror(errno));
@@ -2031,7 +2153,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 			goto decoded;
 		}
 		if (in->nfilters > 0 && size <= in->max_stored) {
-			if (pread_full(in->fd, scratch, (size_t)size, in->caddr[lin]) != 0) {
+			if (pread_full(ctx, in->fd, scratch, (size_t)size, in->caddr[lin]) != 0) {
 				fmt_coords(c, sizeof c, nd, chunk_start);
 				rc = cask__error(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s': %s", c,
 				                 in->dset, in->path, strerror(errno));
@@ -2118,6 +2240,8 @@ decoded:
 		cask__byteswap(buf, in->meta.chunk_bytes / in->elsize, in->elsize);
 	if (in->meta.dtype == CASK_BOOL)
 		bool_normalise(buf, in->meta.chunk_bytes);
+	if (in->ccap > 0)
+		cache_put(in, chunk_lin(in, chunk_start), buf);
 	atomic_fetch_add(&ctx->bytes_read,
 	                 chunk_logical_bytes(nd, in->meta.shape, in->meta.chunks, chunk_start, in->elsize));
 out:

@@ -81,6 +81,9 @@ void cask__io_txn_abort(cask__h5txn_t *txn);
 
 /* Seconds spent inside HDF5 calls by all threads since process start. */
 double cask__io_seconds(void);
+/* Bytes of HDF5 chunk cache held by the open inputs (the scheduler counts
+ * them in the budget). */
+size_t cask__io_cache_bytes(void);
 
 /* ---------------------------------------------------------------- direct chunk I/O
  * (issue 6).  Whole stored chunks move through H5Dread_chunk/H5Dwrite_chunk

@@ -83,6 +83,7 @@
 
 /* I/O time is reported only when io.c is linked in. */
 #pragma weak cask__io_seconds
+#pragma weak cask__io_cache_bytes
 
 #define PROGRESS_PERIOD 0.05
 #define WAIT_NS 50000000L
@@ -599,6 +600,11 @@ static void worker(struct run *r)
 		/* Run-ahead must leave room for the one-thread order (invariant 3). */
 		if (fits && r->prio[k] != r->first)
 			fits = add_sat(add_sat(r->sufmax[r->first], r->ahead), need) <= r->budget;
+		/* The read-ahead depth (cask_ctx_set_io) bounds it in tasks too. */
+		if (fits && ctx->readahead > 0 && r->prio[k] - r->first > ctx->readahead) {
+			wait_a_bit(r);
+			continue;
+		}
 		if (!fits) {
 			if (r->running == 0) {
 				char msg[512];
@@ -711,7 +717,10 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	r.n = g->n;
 	r.budget = ctx->budget;
 	cask__pool_set_budget(r.pool, r.budget);
-	size_t base = cask__pool_in_use(r.pool);
+	/* Held before anything runs: kept outputs of other graphs in the pool
+	 * and the HDF5 chunk caches of open inputs (cask_ctx_set_io). */
+	size_t cache = cask__io_cache_bytes ? cask__io_cache_bytes() : 0;
+	size_t base = cask__pool_in_use(r.pool) + cache;
 	if (r.n == 0)
 		goto out;
 	rc = plan(&r, base);
@@ -727,8 +736,9 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 		                 k, cask__graph_label(g, k), (double)r.too_big_need / MIB,
 		                 (double)r.budget / MIB);
 		if (base > 0)
-			cask__error_append(ctx, " (%.1f MiB of it held by kept outputs)",
-			                   (double)base / MIB);
+			cask__error_append(ctx, " (%.1f MiB of it held by kept outputs and "
+			                   "%.1f MiB by HDF5 chunk caches)",
+			                   (double)(base - cache) / MIB, (double)cache / MIB);
 		goto out;
 	}
 	if (r.sufmax[0] > r.budget) {

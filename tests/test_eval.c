@@ -644,6 +644,68 @@ static void test_eval_grouped_tasks(void **state)
 	unlink(path);
 }
 
+/* The I/O knobs: one lane, read-ahead of one task and an HDF5 chunk cache
+ * give the same values; the cache is counted in the budget while its
+ * dataset is open, and a cache larger than the budget fails cleanly. */
+static void test_eval_io_knobs(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_io_knobs.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(64 << 20, 2);
+	int64_t shape[2] = {300, 200}, ch[2] = {64, 64};
+	cask_array_t *a, *b, *v, *s;
+	OK(cask_array_indices(ctx, CASK_INT32, 2, shape, ch, 0, 1, &a));
+	cask_store_t o;
+	cask_store_init(&o, path, "/a");
+	o.gzip = 1;
+	OK(cask_store(ctx, 1, &a, &o));
+	assert_int_equal(cask_ctx_set_io(ctx, -1, 0, 0), CASK_EINVAL);
+	OK(cask_ctx_set_task_bytes(ctx, 0)); /* one task per chunk of the view */
+	/* v = b[5:290, 3:199] cuts the stored compressed chunks: without a
+	 * cache, chunks are read and decoded once per task that touches them */
+	cask_index_t idx[2] = {
+		{.kind = CASK_INDEX_SLICE, .start = 5, .stop = 290, .step = 1, .has_start = 1, .has_stop = 1},
+		{.kind = CASK_INDEX_SLICE, .start = 3, .stop = 199, .step = 1, .has_start = 1, .has_stop = 1},
+	};
+	int64_t got, want = 0;
+	for (int64_t i = 5; i < 290; i++)
+		for (int64_t j = 3; j < 199; j++)
+			want += i * 200 + j;
+	cask_stats_t st;
+	uint64_t read[2];
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 1: one lane, read-ahead of one task, a cache for all 20 chunks */
+		if (pass == 1)
+			OK(cask_ctx_set_io(ctx, 1, 1, 8 << 20));
+		OK(cask_array_open(ctx, path, "/a", NULL, &b));
+		OK(cask_index(ctx, b, 2, idx, &v));
+		OK(cask_reduce(ctx, CASK_SUM, v, 0, NULL, 0, 0, &s));
+		cask_ctx_reset_stats(ctx);
+		OK(cask_compute(ctx, s, &got, sizeof got));
+		assert_int_equal(got, want);
+		cask_ctx_stats(ctx, &st);
+		read[pass] = st.bytes_read;
+		if (pass == 0) {
+			cask_array_destroy(b);
+			cask_array_destroy(v);
+			cask_array_destroy(s);
+		}
+	}
+	assert_true(read[0] > 300 * 200 * 4);
+	assert_true(read[1] <= 300 * 200 * 4); /* each chunk decoded once */
+	assert_true(st.peak_memory >= (8u << 20)); /* the open dataset's cache */
+	/* a budget below the cache cannot run anything */
+	OK(cask_ctx_set_memory(ctx, 4 << 20));
+	assert_int_equal(cask_compute(ctx, s, &got, sizeof got), CASK_EBUDGET);
+	assert_non_null(strstr(cask_ctx_message(ctx), "chunk cache"));
+	cask_array_t *all[] = {a, b, v, s};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
 /* Reductions whose result exceeds a quarter of the budget are never held
  * whole: written block by block (compute, store) or spilled to a temporary
  * dataset when another expression consumes them. */
@@ -804,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_eval_rank32_and_overflow),
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_grouped_tasks),
+		cmocka_unit_test(test_eval_io_knobs),
 		cmocka_unit_test(test_eval_big_reductions),
 		cmocka_unit_test(test_eval_concat_stored_misaligned),
 		cmocka_unit_test(test_eval_no_leak_1000_calls),

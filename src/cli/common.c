@@ -69,7 +69,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 enum {
 	G_MEMORY = -100, G_THREADS, G_STATS, G_PROGRESS, G_NO_PROGRESS, G_OVERWRITE, G_QUIET,
-	G_HELP, G_VERSION, G_ALLOW_EXTERNAL
+	G_HELP, G_VERSION, G_ALLOW_EXTERNAL, G_IO_LANES, G_READAHEAD, G_CHUNK_CACHE
 };
 
 static const cli_option_t global_opts[] = {
@@ -80,6 +80,9 @@ static const cli_option_t global_opts[] = {
 	{ "no-progress", 0, 0, G_NO_PROGRESS },
 	{ "overwrite", 0, 0, G_OVERWRITE },
 	{ "allow-external", 0, 0, G_ALLOW_EXTERNAL },
+	{ "io-lanes", 0, 1, G_IO_LANES },
+	{ "readahead", 0, 1, G_READAHEAD },
+	{ "chunk-cache", 0, 1, G_CHUNK_CACHE },
 	{ "quiet", 'q', 0, G_QUIET },
 	{ "help", 'h', 0, G_HELP },
 	{ "version", 0, 0, G_VERSION },
@@ -107,6 +110,16 @@ void cli_help_global(void)
 	       "              Follow external links and read external raw storage of input\n"
 	       "              files (refused by default: a file from elsewhere must not make\n"
 	       "              cask read other paths).\n"
+	       "       --io-lanes N\n"
+	       "              Chunk reads in flight at once (default 0: one per thread; 1 for a\n"
+	       "              spinning disk or a file system that wants one stream).\n"
+	       "       --readahead N\n"
+	       "              Tasks (each reads its chunks) that may start ahead of the earliest\n"
+	       "              unstarted one (default 0: as far as the memory budget allows).\n"
+	       "       --chunk-cache SIZE\n"
+	       "              HDF5 chunk cache per input dataset, counted in the budget (default\n"
+	       "              0: cask reads whole chunks itself; helps regions that cut compressed\n"
+	       "              chunks, e.g. a rechunk to a misaligned grid).\n"
 	       "       -q, --quiet\n"
 	       "              No progress bar and no summary line; only errors.\n"
 	       "       -h, --help\n"
@@ -181,6 +194,21 @@ static int global_option(const char *cmd, cli_global_t *g, int id, const char *a
 	case G_NO_PROGRESS: g->progress = 0; return 0;
 	case G_OVERWRITE: g->overwrite = 1; return 0;
 	case G_ALLOW_EXTERNAL: g->allow_external = 1; return 0;
+	case G_IO_LANES:
+		if (cli_parse_int(cmd, "--io-lanes", arg, 0, 4096, &v))
+			return CLI_EXIT_USAGE;
+		g->io_lanes = (int)v;
+		return 0;
+	case G_READAHEAD:
+		if (cli_parse_int(cmd, "--readahead", arg, 0, INT32_MAX, &v))
+			return CLI_EXIT_USAGE;
+		g->readahead = (int)v;
+		return 0;
+	case G_CHUNK_CACHE:
+		if (cask_parse_size(arg, &g->chunk_cache) < 0)
+			return cli_usage_error(cmd, "invalid --chunk-cache '%s' (expected a size such as "
+			                            "0, 64M or 1G)", arg);
+		return 0;
 	case G_QUIET: g->quiet = 1; return 0;
 	case G_HELP: g->help = 1; return 0;
 	case G_VERSION: g->version = 1; return 0;
@@ -605,6 +633,11 @@ int cli_ctx_open(const cli_global_t *g, cask_ctx_t **out)
 		return CLI_EXIT_USAGE;
 	}
 	cask_ctx_set_allow_external(ctx, g->allow_external);
+	if ((rc = cask_ctx_set_io(ctx, g->io_lanes, g->readahead, g->chunk_cache)) < 0) {
+		cli_error("%s", cask_ctx_message(ctx));
+		cask_ctx_destroy(ctx);
+		return CLI_EXIT_USAGE;
+	}
 	progress = g->progress;
 	if (progress < 0)
 		progress = !g->quiet && isatty(STDERR_FILENO);

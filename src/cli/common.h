@@ -40,6 +40,9 @@ typedef struct {
 	int progress;   /* -1 auto (on when stderr is a terminal and not -q), 0, 1 */
 	int overwrite;
 	int allow_external; /* --allow-external */
+	int io_lanes;       /* --io-lanes (0: library default) */
+	int readahead;      /* --readahead */
+	size_t chunk_cache; /* --chunk-cache */
 	int quiet;
 	int help;
 	int version;
