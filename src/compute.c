@@ -288,6 +288,21 @@ static int red_leaf_task(void *user, int64_t index, const void *const *inputs,
 	cask_array_t *x = s->red->in[0];
 	int64_t start[CASK_MAX_DIMS], count[CASK_MAX_DIMS];
 	region_of(s, index, start, count);
+	/* A leaf that is a stored chunk as is: reduce it in place (mapped). */
+	const void *mapped;
+	cask__map_t map;
+	char msg[CASK__MSG_MAX] = "";
+	cask__tls_msg = msg;
+	int rc = cask__eval_map(ctx, x, start, count, &mapped, &map);
+	cask__tls_msg = NULL;
+	if (rc < 0)
+		return cask_task_error(env, rc, "%s", msg);
+	if (rc == 1) {
+		cask_k_red_block(s->red->u.reduce.op, x->dtype, x->ndim, count,
+		                 s->red->u.reduce.redmask, mapped, start, x->shape, out);
+		cask__io_unmap_chunk(&map);
+		return 0;
+	}
 	size_t xb = r64((size_t)prod(x->ndim, count) * cask_dtype_size(x->dtype));
 	size_t plan = r64(whole_chunk(s, count) ? s->plan_full : s->plan_edge);
 	char *scratch = cask_task_scratch(env, xb + plan);
@@ -296,9 +311,8 @@ static int red_leaf_task(void *user, int64_t index, const void *const *inputs,
 	cask__mats_t m;
 	bind_mats(s, inputs, &m);
 	void *outs[1] = {scratch};
-	char msg[CASK__MSG_MAX] = "";
 	cask__tls_msg = msg;
-	int rc = cask__eval_roots(ctx, &m, 1, &x, start, count, outs, scratch + xb, plan);
+	rc = cask__eval_roots(ctx, &m, 1, &x, start, count, outs, scratch + xb, plan);
 	cask__tls_msg = NULL;
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s", msg);

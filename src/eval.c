@@ -38,6 +38,9 @@ struct cask__ev {
 	int pessimistic; /* dry: plan staging even where this region needs none */
 	char *base;
 	size_t used, peak, cap;
+	/* chunks mapped for this evaluation (fused leaves), unmapped at its end */
+	int nmaps;
+	cask__map_t maps[8];
 };
 typedef struct cask__ev ev_t;
 
@@ -626,6 +629,22 @@ static int run_fused(ev_t *e, prog_t *p, int nroots, cask_array_t *const *roots,
 		void *buf = arena_alloc(e, bytes);
 		if (buf == NULL)
 			return oom(e, bytes);
+		/* A whole stored chunk is used in place when it can be mapped (the
+		 * buffer stays planned, so the plan does not depend on it). */
+		int unit = 1;
+		for (int k = 0; k < l->ndim; k++)
+			unit &= lp[k] == 1;
+		if (!e->dry && l->kind == N_H5 && unit && e->nmaps < 8) {
+			const void *ptr;
+			int rc = cask__eval_map(e->ctx, l, ls, lc, &ptr, &e->maps[e->nmaps]);
+			if (rc < 0)
+				return rc;
+			if (rc == 1) {
+				e->nmaps++;
+				s->base = ptr;
+				continue;
+			}
+		}
 		int rc = eval(e, l, ls, lc, lp, buf);
 		if (rc != 0)
 			return rc;
@@ -861,7 +880,26 @@ int cask__eval_roots(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
                      void *const *outs, void *scratch, size_t scratch_bytes)
 {
 	ev_t e = {.ctx = ctx, .mats = mats, .base = scratch, .cap = scratch_bytes};
-	return eval_all(&e, n, roots, start, count, outs);
+	int rc = eval_all(&e, n, roots, start, count, outs);
+	for (int i = 0; i < e.nmaps; i++)
+		cask__io_unmap_chunk(&e.maps[i]);
+	return rc;
+}
+
+int cask__eval_map(cask_ctx_t *ctx, cask_array_t *a, const int64_t *start, const int64_t *count,
+                   const void **ptr, cask__map_t *m)
+{
+	m->base = NULL;
+	m->len = 0;
+	if (a->kind != N_H5)
+		return 0;
+	const cask__h5meta_t *md = &a->u.h5.meta;
+	if (!md->chunked || a->ndim == 0)
+		return 0;
+	for (int k = 0; k < a->ndim; k++)
+		if (start[k] % md->chunks[k] != 0 || count[k] != md->chunks[k])
+			return 0;
+	return cask__io_map_chunk(ctx, a->u.h5.h, start, ptr, m);
 }
 
 void *cask__ev_alloc(cask__ev_t *e, size_t bytes) { return arena_alloc(e, bytes); }

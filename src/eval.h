@@ -5,6 +5,7 @@
 #define CASK_EVAL_H
 
 #include "array.h"
+#include "io.h"
 
 /* Materialised nodes visible to one task: node i's full result is data[i]
  * (C order of the node's shape). */
@@ -37,6 +38,12 @@ int cask__eval_plan_ex(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
 int cask__eval_roots(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
                      cask_array_t *const *roots, const int64_t *start, const int64_t *count,
                      void *const *outs, void *scratch, size_t scratch_bytes);
+/* Zero-copy access to a region of an HDF5-backed array (N_H5) that is one
+ * whole stored chunk (cask__io_map_chunk): 1 with *ptr set (C order, the
+ * region's own layout) until cask__io_unmap_chunk(m); 0 when the region
+ * must be read instead; < 0 error. */
+int cask__eval_map(cask_ctx_t *ctx, cask_array_t *a, const int64_t *start, const int64_t *count,
+                   const void **ptr, cask__map_t *m);
 
 /* Strided n-d copy: dst[sum i_k*ds_k] = src[sum i_k*ss_k] (element strides,
  * element size es). */

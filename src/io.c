@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -2092,6 +2093,83 @@ out:
 	pthread_mutex_unlock(&in->cmu);
 }
 
+/* Index entry of the chunk at chunk_start, or -1 when not stored (or no index). */
+static int64_t index_find(const cask__h5in_t *in, const int64_t *chunk_start)
+{
+	if (in->caddr == NULL)
+		return -1;
+	int64_t lin = chunk_lin(in, chunk_start);
+	int64_t lo = 0, hi = in->nidx; /* binary search of the sorted index */
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (in->clin[mid] < lin)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->nidx && in->clin[lo] == lin ? lo : -1;
+}
+
+static int mmap_enabled(void)
+{
+	static _Atomic int on = -1;
+	int v = atomic_load(&on);
+	if (v < 0) {
+		const char *e = getenv("CASK_MMAP");
+		v = e == NULL || strcmp(e, "0") != 0;
+		atomic_store(&on, v);
+	}
+	return v;
+}
+
+int cask__io_map_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start,
+                       const void **ptr, cask__map_t *m)
+{
+	m->base = NULL;
+	m->len = 0;
+	if (!mmap_enabled() || !in->direct_ok || in->swap || in->meta.dtype == CASK_BOOL)
+		return 0;
+	int nd = in->meta.ndim;
+	int rc = check_chunk_start(ctx, "chunk read", in->path, in->dset, nd, in->meta.shape,
+	                           in->meta.chunks, chunk_start);
+	if (rc != 0)
+		return rc;
+	int64_t i = index_find(in, chunk_start);
+	if (i < 0 || in->csize[i] != in->meta.chunk_bytes || in->caddr[i] % in->elsize != 0)
+		return 0;
+	if (in->nfilters > 0 &&
+	    (in->cmask[i] & ((1u << in->nfilters) - 1)) != ((1u << in->nfilters) - 1))
+		return 0;
+	uint64_t t0 = now_ns();
+	struct stat st;
+	uint64_t end = in->caddr[i] + in->csize[i];
+	if (fstat(in->fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size < end)
+		return 0; /* truncated: the read path reports it */
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t off = in->caddr[i] / page * page;
+	size_t len = (size_t)(end - off);
+	lane_enter(ctx->io_lanes);
+	void *b = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in->fd, (off_t)off);
+	lane_leave();
+	atomic_fetch_add(&io_ns, now_ns() - t0);
+	if (b == MAP_FAILED)
+		return 0;
+	m->base = b;
+	m->len = len;
+	*ptr = (const char *)b + (in->caddr[i] - off);
+	atomic_fetch_add(&ctx->bytes_read, chunk_logical_bytes(nd, in->meta.shape, in->meta.chunks,
+	                                                       chunk_start, in->elsize));
+	return 1;
+}
+
+void cask__io_unmap_chunk(cask__map_t *m)
+{
+	if (m->base != NULL)
+		munmap(m->base, m->len);
+	m->base = NULL;
+	m->len = 0;
+}
+
 int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
                         void *scratch, size_t scratch_bytes)
 {
@@ -2121,19 +2199,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 	hsize_t size = 0;
 	if (in->caddr != NULL) {
 		/* Lock-free: the index gives the chunk's place in the file. */
-		int64_t lin = chunk_lin(in, chunk_start);
-		int64_t lo = 0, hi = in->nidx; /* binary search of the sorted index */
-		while (lo < hi) {
-			int64_t mid = lo + (hi - lo) / 2;
-			if (in->clin[mid] < lin)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < in->nidx && in->clin[lo] == lin)
-			lin = lo;
-		else
-			lin = -1;
+		int64_t lin = index_find(in, chunk_start);
 		size = lin >= 0 ? in->csize[lin] : 0;
 		if (size == 0) {
 			fill_elems(buf, in->meta.chunk_bytes / in->elsize, in->fill, in->elsize);

@@ -108,6 +108,22 @@ size_t cask__io_chunk_scratch_bytes(const cask__h5in_t *in);
  * scratch too small). */
 int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
                         void *scratch, size_t scratch_bytes);
+
+/* A read-only mapping of one stored chunk (cask__io_map_chunk). */
+typedef struct {
+	void *base;
+	size_t len;
+} cask__map_t;
+/* Zero-copy read: map the stored bytes of the chunk at chunk_start when they
+ * are exactly its native values (unfiltered or filters skipped, native byte
+ * order, not bool, element-aligned in a file with a chunk index) and the
+ * file is long enough; *ptr points at them until cask__io_unmap_chunk(m).
+ * Returns 1 mapped, 0 not mappable (read the chunk instead), < 0 error.
+ * Pages come from the page cache: no copy into a task buffer.  Env
+ * CASK_MMAP=0 turns it off. */
+int cask__io_map_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start,
+                       const void **ptr, cask__map_t *m);
+void cask__io_unmap_chunk(cask__map_t *m);
 /* Bytes of one uncompressed chunk of o (0 if contiguous), whether o has
  * filters, and the scratch cask__io_write_chunk needs. */
 size_t cask__io_out_chunk_bytes(const cask__h5out_t *o);

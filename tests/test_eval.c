@@ -676,8 +676,12 @@ static void test_eval_io_knobs(void **state)
 	uint64_t read[2];
 	for (int pass = 0; pass < 2; pass++) {
 		/* pass 1: one lane, read-ahead of one task, a cache for all 20 chunks */
-		if (pass == 1)
+		if (pass == 1) {
 			OK(cask_ctx_set_io(ctx, 1, 1, 8 << 20));
+			/* one thread: two tasks missing the same chunk at once would
+			 * both read it */
+			OK(cask_ctx_set_threads(ctx, 1));
+		}
 		OK(cask_array_open(ctx, path, "/a", NULL, &b));
 		OK(cask_index(ctx, b, 2, idx, &v));
 		OK(cask_reduce(ctx, CASK_SUM, v, 0, NULL, 0, 0, &s));
@@ -700,6 +704,48 @@ static void test_eval_io_knobs(void **state)
 	assert_int_equal(cask_compute(ctx, s, &got, sizeof got), CASK_EBUDGET);
 	assert_non_null(strstr(cask_ctx_message(ctx), "chunk cache"));
 	cask_array_t *all[] = {a, b, v, s};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
+/* Whole unfiltered chunks are used in place (mapped): sums and fused
+ * expressions over them are exact, edge chunks take the read path, and a
+ * file truncated under an open array gives an error, not a crash. */
+static void test_eval_mapped_chunks(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_mapped.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(64 << 20, 2);
+	OK(cask_ctx_set_task_bytes(ctx, 0));
+	enum { R = 256, C = 200 };
+	int64_t shape[2] = {R, C}, ch[2] = {64, 64};
+	cask_array_t *a, *b, *s, *f, *two, *one, *t;
+	OK(cask_array_indices(ctx, CASK_INT64, 2, shape, ch, 0, 1, &a));
+	cask_store_t o;
+	cask_store_init(&o, path, "/a");
+	OK(cask_store(ctx, 1, &a, &o));
+	OK(cask_array_open(ctx, path, "/a", NULL, &b));
+	OK(cask_reduce(ctx, CASK_SUM, b, 0, NULL, 0, 0, &s));
+	int64_t got;
+	OK(cask_compute(ctx, s, &got, sizeof got));
+	assert_int_equal(got, (int64_t)R * C * (R * C - 1) / 2);
+	cask_scalar_t sv2 = {.dtype = CASK_INT64, .v.i = 2}, sv1 = {.dtype = CASK_INT64, .v.i = 1};
+	OK(cask_array_full(ctx, CASK_INT64, 0, NULL, NULL, sv2, &two));
+	OK(cask_array_full(ctx, CASK_INT64, 0, NULL, NULL, sv1, &one));
+	OK(cask_binary(ctx, CASK_MUL, b, two, &t));
+	OK(cask_binary(ctx, CASK_ADD, t, one, &f));
+	static int64_t v[R * C];
+	OK(cask_compute(ctx, f, v, sizeof v));
+	for (int i = 0; i < R * C; i++)
+		assert_int_equal(v[i], 2 * (int64_t)i + 1);
+	/* truncate the file under the open array */
+	assert_int_equal(truncate(path, 4096), 0);
+	assert_true(cask_compute(ctx, s, &got, sizeof got) < 0);
+	assert_true(cask_compute(ctx, f, v, sizeof v) < 0);
+	cask_array_t *all[] = {a, b, s, f, two, one, t};
 	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
 		cask_array_destroy(all[k]);
 	cask_ctx_destroy(ctx);
@@ -867,6 +913,7 @@ int main(void)
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_grouped_tasks),
 		cmocka_unit_test(test_eval_io_knobs),
+		cmocka_unit_test(test_eval_mapped_chunks),
 		cmocka_unit_test(test_eval_big_reductions),
 		cmocka_unit_test(test_eval_concat_stored_misaligned),
 		cmocka_unit_test(test_eval_no_leak_1000_calls),
