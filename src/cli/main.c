@@ -5,6 +5,10 @@
  * eval ...` and `cask eval ... --memory 1G` are the same): main moves the
  * ones before it behind the subcommand name, and each subcommand parses all
  * of them with cli_parse_args().
+ *
+ * The subcommand runs in a child process under a supervisor (supervise.c),
+ * so that a crash inside libhdf5 on a corrupt file still ends with a
+ * "cask: error:" line and exit status 1; CASK_NO_SUPERVISOR=1 runs it here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +16,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "supervise.h"
 
 typedef struct {
 	const char *name;
@@ -44,16 +49,33 @@ static void main_help(FILE *f)
 	        "       cask info data.h5\n"
 	        "       cask eval -i x=data.h5:/x 'mean(x, axis=0)[:5]'\n"
 	        "       cask eval -i x=data.h5:/x 'x - mean(x, axis=0)' -o out.h5:/centred\n\n"
+	        "ENVIRONMENT\n"
+	        "       CASK_MEMORY\n"
+	        "              Default memory budget when --memory is not given.\n"
+	        "       OMP_NUM_THREADS\n"
+	        "              Default number of worker threads.\n"
+	        "       OPENBLAS_NUM_THREADS\n"
+	        "              Set to 1 by cask itself (it re-executes once) when unset.\n"
+	        "       CASK_NO_SUPERVISOR\n"
+	        "              Set to 1 to run the command in the cask process itself.  By\n"
+	        "              default it runs in a child process that cask supervises, so\n"
+	        "              that a crash while reading a corrupt file (inside the HDF5\n"
+	        "              library) ends with a clear error, exit status 1 and no\n"
+	        "              temporary file left; use it under a debugger or to get a\n"
+	        "              core file of such a crash.\n\n"
 	        "EXIT STATUS\n"
-	        "       0 success, 1 runtime error, 2 usage or expression error, 130 / 143\n"
-	        "       interrupted by SIGINT / SIGTERM.\n\n");
+	        "       0 success, 1 runtime error (also when the command crashed or was\n"
+	        "       killed by the out-of-memory killer), 2 usage or expression error,\n"
+	        "       130 / 143 interrupted by SIGINT / SIGTERM.\n\n");
 	if (f == stdout)
 		cli_help_global();
 }
 
 static int takes_value(const char *a)
 {
-	return strcmp(a, "--memory") == 0 || strcmp(a, "--threads") == 0;
+	return strcmp(a, "--memory") == 0 || strcmp(a, "--threads") == 0 ||
+	       strcmp(a, "--io-lanes") == 0 || strcmp(a, "--readahead") == 0 ||
+	       strcmp(a, "--chunk-cache") == 0;
 }
 
 /* cask runs one BLAS thread per task (linalg/), so OpenBLAS's own thread
@@ -144,6 +166,14 @@ int main(int argc, char **argv)
 	for (i = ci + 1; i < argc; i++)
 		args[k++] = argv[i];
 	args[k] = NULL;
+	/* A crash inside libhdf5 on a corrupt file must not take the command
+	 * down silently: the command runs in a supervised child (supervise.c);
+	 * the parent gets its exit status here. */
+	rc = cli_supervise(argv[ci], k, args);
+	if (rc >= 0) {
+		free(args);
+		return rc;
+	}
 	rc = fn(k, args);
 	free(args);
 	if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
