@@ -4,6 +4,7 @@ matrices, side by side with dask.array.linalg (threaded scheduler) and numpy.lin
 
     /usr/bin/python3 bench/run_linalg.py            # full sizes, appends to bench/RESULTS.md
     /usr/bin/python3 bench/run_linalg.py --quick    # small sizes, prints only
+    CASK=build-x/src/cli/cask /usr/bin/python3 bench/run_linalg.py --results bench/out/RESULTS-linalg.md
 
 Workloads:
   W5   Q and R of an m x 64 float64 matrix (row chunks of 100,000) -> Q stored to HDF5;
@@ -150,6 +151,8 @@ def main():
     ap.add_argument('--quick', action='store_true', help='small sizes, no RESULTS.md')
     ap.add_argument('--no-numpy', action='store_true')
     ap.add_argument('--no-dask', action='store_true')
+    ap.add_argument('--results', default=os.path.join(HERE, 'RESULTS.md'),
+                    help='markdown file the section is appended to (full runs only)')
     args = ap.parse_args()
     cask = find_cask()
     os.makedirs(OUT, exist_ok=True)
@@ -252,9 +255,9 @@ def main():
     text = '\n'.join(lines) + '\n'
     say(text)
     if not args.quick:
-        with open(os.path.join(HERE, 'RESULTS.md'), 'a') as f:
+        with open(args.results, 'a') as f:
             f.write(text)
-        say('appended to bench/RESULTS.md')
+        say('appended to %s' % args.results)
 
 
 if __name__ == '__main__':

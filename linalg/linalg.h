@@ -53,9 +53,12 @@
 
 /* Inner block size (ib) of dgeqrt / dtpqrt for n columns; T factors are
  * ib x n.  Measured here (streaming dtpqrt, one thread, CPU-time GF/s):
- * n = 16: ib 8 3.9, 16 3.6; n = 64: ib 8 7.2, 16 6.8, 32 5.8; n = 256:
- * ib 8 8.6, 16 10.6, 32 10.9.  So 8 up to n = 64, 16 up to 160, then 32,
- * never more than n. */
+ * n = 16: ib 8 3.9, 16 3.6; n = 256: ib 8 8.6, 16 10.6, 32 10.9.  At
+ * n = 32 ib 8 won (5.9 vs 4.9 at 4096-row blocks); at n = 64 ib 16 beat 8
+ * by 3-10% (bench/la_kernels.c, 100,000 x 64 in 1k-8k-row blocks: 7.2-10
+ * vs 7.1-9.0 GF/s on a loaded machine; whole R-only W5 runs 4.9 vs 5.1
+ * CPU-s) and 32 lost (6-9 GF/s).  So 8 below n = 48, 16 up to 160, then
+ * 32, never more than n. */
 int64_t cask__la_ib(int64_t n);
 
 /* --------------------------------------------------- block layout moves */
@@ -144,16 +147,20 @@ int cask__la_tsqr_fold_apply(int64_t nchild, int64_t n, int64_t ncols,
 	const double *const *v, const double *t, double *const *y, void *work);
 
 /* Workspace of a pass-2 leaf: the V factors of all of its blocks are held
- * (the Q of a streaming leaf is applied last block first), plus two
- * product buffers of the tallest block: about sum(rows)*n + 2*max(rows)*n
- * doubles. */
+ * (the Q of a streaming leaf is applied last block first), plus a few
+ * n x n factors and one double buffer of the tallest block (used for a
+ * float32 Q): about sum(rows)*n + max(rows)*ncols doubles. */
 int cask__la_tsqr_leaf_q_work(int64_t nblk, const int64_t *rows, int64_t n,
 	int64_t ncols, size_t *bytes);
 /* Pass-2 leaf: recompute the leaf's QR exactly as cask__la_tsqr_leaf_r did
  * and write the leaf's rows of Q_final = Q_leaf [y; 0]: q[i] is row-major
  * rows[i] x ncols (leading dim ldq[i], dtype qdt); y is the leaf's n x
  * ncols block of the tree product (column-major, ldy >= n).  The blocks
- * must be split exactly as in pass 1. */
+ * must be split exactly as in pass 1.  Each folded block's orthogonal
+ * factor I - [I; V] T [I; V]^T meets a zero block below the running top
+ * C, so its rows of Q are -V (T C): one dgemm written straight into q[i]
+ * (T made whole from V^T V and the taus, as dlarft does) instead of
+ * dtpmqrt's rank-ib updates over the whole block. */
 int cask__la_tsqr_leaf_q(int64_t nblk, const int64_t *rows, int64_t n, cask_dtype_t dt,
 	const void *const *a, const int64_t *lda, int64_t ncols, const double *y,
 	int64_t ldy, cask_dtype_t qdt, void *const *q, const int64_t *ldq, void *work);

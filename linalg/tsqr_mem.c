@@ -36,11 +36,12 @@
  *     input the node's Y and its kept V/T; output one Y (n*n doubles) per
  *     child; the node's V/T are freed after it.  Leaf apply task
  *     (cask__la_tsqr_leaf_q): re-reads the leaf's blocks, recomputes its
- *     QR (bit-identical to pass 1), writes the leaf's rows of Q (or U).
+ *     QR (bit-identical to pass 1), writes the leaf's rows of Q (or U):
+ *     each block's rows are one gemm with its V (see tsqr_kernels.c).
  *     Working set besides the blocks in cask's layout and the output
  *     blocks: cask__la_tsqr_leaf_q_work = (sum ld(rows)*n + (bpl+1)*ib*n
- *     + n*n + 2*ld(mb)*n + ib*n)*8 bytes: about (bpl + 2)*mb*n*8, so Q mode
- *     wants bpl = 1 (3 block-sized buffers + input + output).
+ *     + 5*n*n + mb*n + ib*n)*8 bytes: about (bpl + 1)*mb*n*8 (the mb*n
+ *     is a double copy of one block of float32 output).
  *  Reads: A once (R only, least squares), twice with Q/U; writes Q/U once.
  */
 #include "linalg.h"

@@ -237,6 +237,12 @@ static const struct qr_case qr_cases[] = {
 	{41, 40, 40, 1, 2, 1e2},         /* one block + a 1-row tail */
 	{3000, 64, 256, 2, 3, 1e10},     /* fan-in 3, streaming pairs, uneven tree */
 	{2000, 33, 100, 1, 4, 1e12},     /* ib does not divide n */
+	/* Streaming leaves whose last block is shorter than n (a 34-row tail
+	 * after 19 blocks of 64): pass 2's per-block gemm on a block with
+	 * fewer rows than reflectors, ib = 16 not dividing n = 50. */
+	{1250, 50, 64, 3, 2, 1e8},
+	/* n = 64 (ib 16) in blocks of 1000 + a 500-row block, 4 per leaf. */
+	{8500, 64, 1000, 4, 2, 1e6},
 };
 
 static void test_linalg_tsqr_cases(void **state)
