@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """cask filter benchmark (issue 5): image filters over HDF5 data, side by side.
 
-    /usr/bin/python3 bench/run_filters.py               # W7 + W8 -> appends to bench/RESULTS.md
+    /usr/bin/python3 bench/run_filters.py               # W7 + W8 -> bench/out/RESULTS-filters.md
     /usr/bin/python3 bench/run_filters.py --only W7 --results /tmp/r.md
 
 Workloads:
@@ -17,8 +17,9 @@ Every timed process runs under /usr/bin/time -v (wall time and peak RSS) after t
 read twice through the page cache; every tool reads the input file and writes its result to
 a new HDF5 file, and every result is compared with scipy's (the max abs difference is
 reported).  dask and scikit-image run with the same thread count as cask.  This is a
-benchmark, not a test.  The results go to bench/RESULTS.md under the "Filters" heading
-(that section only is replaced; the rest of the file belongs to bench/run.py).
+benchmark, not a test.  The results go to bench/out/RESULTS-filters.md (--results) under the
+"Filters" heading (that section only is replaced, the rest of the file is kept), to be merged
+into bench/RESULTS.md by hand.
 """
 
 import argparse
@@ -121,9 +122,10 @@ def run_timed(cmd, timeout):
         return dict(ok=False, wall=time.perf_counter() - t0, rss=None, err='timeout')
     wall = time.perf_counter() - t0
     m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', err)
+    cpu = sum(float(x) for x in re.findall(r'(?:User|System) time \(seconds\): ([\d.]+)', err))
     cut = err.find('\tCommand being timed:')
     return dict(ok=p.returncode == 0, wall=wall, rss=int(m.group(1)) * 1024 if m else None,
-                err=err[:cut] if cut >= 0 else err, out=out)
+                cpu=cpu, err=err[:cut] if cut >= 0 else err, out=out)
 
 
 def find_cask(explicit):
@@ -190,7 +192,7 @@ def main():
     ap.add_argument('--repeat', type=int, default=1, help='best of N (cask, dask)')
     ap.add_argument('--timeout', type=int, default=900)
     ap.add_argument('--outdir', default=os.path.join(HERE, 'out'))
-    ap.add_argument('--results', default=os.path.join(HERE, 'RESULTS.md'))
+    ap.add_argument('--results', default=os.path.join(HERE, 'out', 'RESULTS-filters.md'))
     a = ap.parse_args()
     only = a.only.split(',')
     tools = a.tools.split(',')
@@ -239,8 +241,9 @@ def main():
                 if best is None or r['wall'] < best['wall']:
                     best = dict(r, rss=max(r['rss'], best['rss']) if best else r['rss'])
             res[name] = best
-            say('%s %-32s %8.2f s  %8.1f MiB' % (w, name, best['wall'],
-                                                 (best['rss'] or 0) / MiB))
+            say('%s %-32s %8.2f s  %8.1f MiB  cpu %.2f s' % (w, name, best['wall'],
+                                                             (best['rss'] or 0) / MiB,
+                                                             best.get('cpu') or 0))
         ref = outs.get('scipy (whole array, 1 thread)')
         for name in cmds:
             r = res[name]
@@ -258,9 +261,11 @@ def main():
              'reading the input and writing the output file; peak RSS from /usr/bin/time -v; '
              '"max diff" is against scipy.ndimage on the whole array.' % (when, a.threads, a.memory),
              '', 'The machine has 2 cores; "load" is the 1-minute load average when the run '
-             'started (other work on the machine inflates the times).',
-             '', '| workload | tool | wall s | peak RSS MiB | time / cask | max diff vs scipy | load |',
-             '|---|---|---:|---:|---:|---:|---:|']
+             'started (other work on the machine inflates the times); "cpu s" is user + system '
+             'time of the process, less sensitive to that load than the wall time.',
+             '', '| workload | tool | wall s | peak RSS MiB | time / cask | max diff vs scipy | load '
+             '| cpu s |',
+             '|---|---|---:|---:|---:|---:|---:|---:|']
     old = open(a.results).read() if os.path.exists(a.results) else ''
     m = re.search(r'^## Filters\n.*?(?=^## |\Z)', old, flags=re.S | re.M)
     # rows of workloads not rerun this time are kept from the previous section
@@ -271,11 +276,12 @@ def main():
         ratio = ''
         if c and c[0][2]['ok'] and r['ok']:
             ratio = '%.2fx' % (r['wall'] / c[0][2]['wall'])
-        lines.append('| %s | %s | %s | %s | %s | %s | %.1f |' % (
+        lines.append('| %s | %s | %s | %s | %s | %s | %.1f | %s |' % (
             w, name, '%.2f' % r['wall'] if r['ok'] else 'FAILED',
-            '%.0f' % (r['rss'] / MiB) if r.get('rss') else '', ratio, diff, r.get('load', 0)))
-    for ln in kept:  # older sections had no load column
-        lines.append(ln + ' |' * max(0, 8 - ln.count('|')))
+            '%.0f' % (r['rss'] / MiB) if r.get('rss') else '', ratio, diff, r.get('load', 0),
+            '%.2f' % r['cpu'] if r.get('cpu') else ''))
+    for ln in kept:  # older sections had no load / cpu columns
+        lines.append(ln + ' |' * max(0, 9 - ln.count('|')))
     lines.append('')
     section = '\n'.join(lines) + '\n'
     new = old[:m.start()] + section + old[m.end():] if m else (

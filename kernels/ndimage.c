@@ -32,12 +32,23 @@
  *     with fused multiply-adds; reproduced with fma(), so the weights are
  *     bit-equal to scipy's on this platform (a BLAS without FMA would make
  *     scipy's order-2 weights differ in the last bit).
- * Layout and speed: passes along non-last axes combine whole rows (weight
- * times shifted row, accumulated into the output row) in column strips of
- * STRIP doubles; passes along the last axis treat the line as the row, so
- * both vectorise without changing the per-element operation order.
- * Known deviations: NaN inputs in min/max/median (scipy's ring and select
- * algorithms treat NaN order-dependently); the sign of zero in medians;
+ *  8. median (NI_RankFilter): the window in C order of the footprint goes
+ *     through NI_Select (Hoare partition around the first element).  Any
+ *     selection gives the same value on NaN-free windows; a window holding
+ *     NaN gives what NI_Select gives, so those windows run ni_select, a
+ *     copy of it (checked against scipy with NaN by tests/test_ndimage.c).
+ * Layout and speed: the 1-d passes (corr_run) keep 16 outputs in four
+ * 4-double vector registers over the taps (the per-element operation order
+ * unchanged, so still bit-equal); the taps are shifted rows (passes along
+ * non-last axes, in column strips (strip_len) so a window of rows
+ * stays in cache) or shifted lines (the last axis).  Medians of up to
+ * NET_MAXN cells run a pruned selection network over 64 outputs of a row
+ * at a time (float lanes when the dtype's values are floats exactly);
+ * larger windows quickselect.  Hot loops are compiled twice (AVX2 and the
+ * baseline, gcc's target_clones) and picked at load time.  The float32
+ * gaussian path (cask_k_nd_apply_f32) computes in float: see ndimage.h.
+ * Known deviations: NaN inputs in min/max (scipy's ring algorithm treats
+ * NaN order-dependently); the sign of zero in medians;
  * 32/64-bit integer outputs of gaussian_gradient_magnitude and sums whose
  * products exceed 2^53; BOOL output is not supported.
  */
@@ -509,9 +520,17 @@ static int64_t prod(const int64_t *a, int from, int to)
 	return p;
 }
 
-/* Column strip (doubles) of the row-wise passes: a window of rows of this
- * width stays in the L2 cache. */
-#define STRIP 256
+/* Column strip of the row-wise passes: as wide as lets the window of n
+ * rows of es-byte elements stay within about 256 KiB (the L2 cache), at
+ * least 256 elements (measured: long strips amortise the per-call cost of
+ * the tap loop; too long ones spill the window out of the cache). */
+static int64_t strip_len(int64_t n, size_t es)
+{
+	int64_t s = (int64_t)(256 * 1024 / es) / (n > 0 ? n : 1);
+
+	s &= ~(int64_t)31;
+	return s < 256 ? 256 : s;
+}
 
 /* scipy's symmetry test of an odd window: 1 symmetric, -1 antisymmetric,
  * 0 neither (or even length). */
@@ -532,15 +551,103 @@ anti:
 	return -1;
 }
 
-void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
-                           const double *w, const double *x, double *y)
+/* Four doubles (GCC vector extension, unaligned; split into two halves on
+ * targets without 256-bit vectors). */
+typedef double v4d __attribute__((vector_size(32), aligned(8)));
+
+#define V4(p) (*(const v4d *)(const void *)(p))
+#define V4W(p) (*(v4d *)(void *)(p))
+
+/* The taps of one correlate1d output run: y[i] for i < ni from the inputs
+ * around c[i] (consecutive taps st elements apart), with scipy's per-element
+ * operation order (see cask_k_nd_correlate1d), kept in registers over the
+ * taps; q32 rounds every result to float (the float32 output's store).  sym
+ * is symmetry(n, w), fw the centre of the weights. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	!defined(CASK_NO_TARGET_CLONES)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void corr_run(int64_t ni, const double *c, int64_t st, int64_t s1, int64_t s2,
+                     const double *fw, int sym, int q32, double *y)
+{
+	int64_t i = 0, jj;
+
+	if (sym != 0) {
+		for (; i + 16 <= ni; i += 16) {
+			const double *ci = c + i;
+			v4d w0 = {fw[0], fw[0], fw[0], fw[0]};
+			v4d y0 = V4(ci) * w0, y1 = V4(ci + 4) * w0;
+			v4d y2 = V4(ci + 8) * w0, y3 = V4(ci + 12) * w0;
+			for (jj = -s1; jj < 0; jj++) {
+				const double *pa = ci + jj * st, *pb = ci - jj * st;
+				v4d wj = {fw[jj], fw[jj], fw[jj], fw[jj]};
+				if (sym > 0) {
+					y0 += (V4(pa) + V4(pb)) * wj;
+					y1 += (V4(pa + 4) + V4(pb + 4)) * wj;
+					y2 += (V4(pa + 8) + V4(pb + 8)) * wj;
+					y3 += (V4(pa + 12) + V4(pb + 12)) * wj;
+				} else {
+					y0 += (V4(pa) - V4(pb)) * wj;
+					y1 += (V4(pa + 4) - V4(pb + 4)) * wj;
+					y2 += (V4(pa + 8) - V4(pb + 8)) * wj;
+					y3 += (V4(pa + 12) - V4(pb + 12)) * wj;
+				}
+			}
+			V4W(y + i) = y0;
+			V4W(y + i + 4) = y1;
+			V4W(y + i + 8) = y2;
+			V4W(y + i + 12) = y3;
+		}
+		for (; i < ni; i++) {
+			double v = c[i] * fw[0];
+			for (jj = -s1; jj < 0; jj++) {
+				if (sym > 0)
+					v += (c[i + jj * st] + c[i - jj * st]) * fw[jj];
+				else
+					v += (c[i + jj * st] - c[i - jj * st]) * fw[jj];
+			}
+			y[i] = v;
+		}
+	} else {
+		for (; i + 16 <= ni; i += 16) {
+			const double *ci = c + i, *r = ci + s2 * st;
+			v4d w2 = {fw[s2], fw[s2], fw[s2], fw[s2]};
+			v4d y0 = V4(r) * w2, y1 = V4(r + 4) * w2;
+			v4d y2 = V4(r + 8) * w2, y3 = V4(r + 12) * w2;
+			for (jj = -s1; jj < s2; jj++) {
+				const double *pa = ci + jj * st;
+				v4d wj = {fw[jj], fw[jj], fw[jj], fw[jj]};
+				y0 += V4(pa) * wj;
+				y1 += V4(pa + 4) * wj;
+				y2 += V4(pa + 8) * wj;
+				y3 += V4(pa + 12) * wj;
+			}
+			V4W(y + i) = y0;
+			V4W(y + i + 4) = y1;
+			V4W(y + i + 8) = y2;
+			V4W(y + i + 12) = y3;
+		}
+		for (; i < ni; i++) {
+			double v = c[i + s2 * st] * fw[s2];
+			for (jj = -s1; jj < s2; jj++)
+				v += c[i + jj * st] * fw[jj];
+			y[i] = v;
+		}
+	}
+	if (q32)
+		for (i = 0; i < ni; i++)
+			y[i] = (double)(float)y[i];
+}
+
+/* correlate1d, optionally rounding the results to float (q32). */
+static void correlate1d_q(int nd, const int64_t *ext, int axis, int64_t n, const double *w,
+                          const double *x, double *y, int q32)
 {
 	int64_t outer = prod(ext, 0, axis), inner = prod(ext, axis + 1, nd);
 	int64_t L = ext[axis], Lo = L - n + 1, s1 = n / 2, s2 = n - s1 - 1;
-	int64_t o, l, i, i0, jj;
+	int64_t o, l, i0, strip = strip_len(n, sizeof(double));
 	const double *fw = w + s1;
 	int sym = symmetry(n, w);
-
 	if (Lo <= 0 || outer == 0 || inner == 0)
 		return;
 	for (o = 0; o < outer; o++) {
@@ -549,72 +656,24 @@ void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
 		if (inner == 1) {
 			/* Last axis: the line is the row; the same per-element
 			 * operations, vectorised over the outputs. */
-			const double *c = xb + s1;
-			if (sym != 0) {
-				double w0 = fw[0];
-				for (l = 0; l < Lo; l++)
-					yb[l] = c[l] * w0;
-				for (jj = -s1; jj < 0; jj++) {
-					const double *a = c + jj, *b = c - jj;
-					double wj = fw[jj];
-					if (sym > 0)
-						for (l = 0; l < Lo; l++)
-							yb[l] += (a[l] + b[l]) * wj;
-					else
-						for (l = 0; l < Lo; l++)
-							yb[l] += (a[l] - b[l]) * wj;
-				}
-			} else {
-				const double *r = c + s2;
-				double w2 = fw[s2];
-				for (l = 0; l < Lo; l++)
-					yb[l] = r[l] * w2;
-				for (jj = -s1; jj < s2; jj++) {
-					const double *a = c + jj;
-					double wj = fw[jj];
-					for (l = 0; l < Lo; l++)
-						yb[l] += a[l] * wj;
-				}
-			}
+			corr_run(Lo, xb + s1, 1, s1, s2, fw, sym, q32, yb);
 			continue;
 		}
-		/* Other axes: weight times shifted row, accumulated into the
-		 * output row (the same operations per element as the line),
-		 * in column strips so the rows of a window stay in cache. */
-		for (i0 = 0; i0 < inner; i0 += STRIP) {
-			int64_t ni = inner - i0 < STRIP ? inner - i0 : STRIP;
-			for (l = 0; l < Lo; l++) {
-				const double *c = xb + (l + s1) * inner + i0;
-				double *yr = yb + l * inner + i0;
-				if (sym != 0) {
-					double w0 = fw[0];
-					for (i = 0; i < ni; i++)
-						yr[i] = c[i] * w0;
-					for (jj = -s1; jj < 0; jj++) {
-						const double *a = c + jj * inner, *b = c - jj * inner;
-						double wj = fw[jj];
-						if (sym > 0)
-							for (i = 0; i < ni; i++)
-								yr[i] += (a[i] + b[i]) * wj;
-						else
-							for (i = 0; i < ni; i++)
-								yr[i] += (a[i] - b[i]) * wj;
-					}
-				} else {
-					const double *r = c + s2 * inner;
-					double w2 = fw[s2];
-					for (i = 0; i < ni; i++)
-						yr[i] = r[i] * w2;
-					for (jj = -s1; jj < s2; jj++) {
-						const double *a = c + jj * inner;
-						double wj = fw[jj];
-						for (i = 0; i < ni; i++)
-							yr[i] += a[i] * wj;
-					}
-				}
-			}
+		/* Other axes: the taps are whole rows (inner apart); in column
+		 * strips so the rows of a window stay in cache. */
+		for (i0 = 0; i0 < inner; i0 += strip) {
+			int64_t ni = inner - i0 < strip ? inner - i0 : strip;
+			for (l = 0; l < Lo; l++)
+				corr_run(ni, xb + (l + s1) * inner + i0, inner, s1, s2, fw, sym,
+				         q32, yb + l * inner + i0);
 		}
 	}
+}
+
+void cask_k_nd_correlate1d(int nd, const int64_t *ext, int axis, int64_t n,
+                           const double *w, const double *x, double *y)
+{
+	correlate1d_q(nd, ext, axis, n, w, x, y, 0);
 }
 
 /* uniform_filter1d pass: running sum per line (acc: inner doubles). */
@@ -788,20 +847,304 @@ static void correlate_nd(int nd, const int64_t *out, const int64_t *ext, int64_t
 	}
 }
 
-/* Rank filter over a window of fs cells at offsets off (buf: fs doubles). */
-static void rank_nd(int nd, const int64_t *out, const int64_t *ext, int64_t fs, int64_t rank,
-                    const int64_t *off, const double *x, double *y, double *buf)
+/* scipy's NI_Select (ni_filters.c): Hoare partition around the FIRST
+ * element, then the side holding rank.  Reproduced operation for operation
+ * because with NaN in the window (every comparison false) the value it
+ * returns depends on the algorithm; for NaN-free windows any selection gives
+ * the same value. */
+static double ni_select(double *buf, int64_t lo, int64_t hi, int64_t rank)
 {
-	int64_t n = out[nd - 1], rows = prod(out, 0, nd - 1), r, j, i;
+	int64_t ii, jj, n;
+	double x, t;
+
+	for (;;) {
+		if (lo == hi)
+			return buf[lo];
+		x = buf[lo];
+		ii = lo - 1;
+		jj = hi + 1;
+		for (;;) {
+			do
+				jj--;
+			while (buf[jj] > x);
+			do
+				ii++;
+			while (buf[ii] < x);
+			if (ii >= jj)
+				break;
+			t = buf[ii];
+			buf[ii] = buf[jj];
+			buf[jj] = t;
+		}
+		n = jj - lo + 1;
+		if (rank < n) {
+			hi = jj;
+		} else {
+			lo = jj + 1;
+			rank -= n;
+		}
+	}
+}
+
+/*
+ * Rank filters on windows of up to NET_MAXN cells run a selection network
+ * over whole rows.  The network is Batcher's odd-even merge sort for the
+ * next power of two P >= fs (comparators touching wires >= fs dropped: those
+ * wires would hold +inf and never move), pruned backwards from the wire of
+ * the wanted rank: a comparator whose outputs are both unused goes, one
+ * whose min (max) output alone is used becomes a min (max) step.  For 27
+ * cells (3x3x3) that leaves 126 steps, 226 min/max operations.
+ * The network is run on NET_B outputs of a row at a time: wire j holds the
+ * input row shifted by the window offset of cell j, and each step is a
+ * min/max loop over the NET_B lanes, which the compiler vectorises.
+ * NaN: a min/max network orders NaN differently from scipy's NI_Select, so
+ * a chunk whose inputs hold a NaN is computed cell by cell with ni_select on
+ * the window in scipy's order (C order of the footprint).
+ */
+#define NET_MAXN 128
+#define NET_MAXOPS 1792 /* P log2(P) (log2(P) + 1) / 4 comparators for P = 128 */
+#define NET_B 64
+
+/* Step codes: kind << 16 | a << 8 | b, a < b wires. */
+enum { NET_CE = 0, NET_MIN = 1, NET_MAX = 2 };
+
+/* The pruned network selecting rank k of n <= NET_MAXN inputs into ops
+ * (NET_MAXOPS entries); need is scratch of NET_MAXN bytes.  Returns the
+ * number of steps. */
+static int64_t net_build(int64_t n, int64_t k, uint32_t *ops, unsigned char *need)
+{
+	int64_t P = 1, p, kk, j, i, m = 0, a, b, w = 0;
+	int na, nb;
+
+	while (P < n)
+		P *= 2;
+	for (p = 1; p < P; p *= 2)
+		for (kk = p; kk >= 1; kk /= 2)
+			for (j = kk % p; j + kk < P; j += 2 * kk)
+				for (i = 0; i < kk && i < P - j - kk; i++) {
+					a = i + j;
+					b = i + j + kk;
+					if ((a / (2 * p)) == (b / (2 * p)) && b < n)
+						ops[m++] = (uint32_t)(a << 8 | b);
+				}
+	/* Backwards: mark each step with what its outputs feed. */
+	memset(need, 0, NET_MAXN);
+	need[k] = 1;
+	for (i = m - 1; i >= 0; i--) {
+		a = (ops[i] >> 8) & 0xff;
+		b = ops[i] & 0xff;
+		na = need[a];
+		nb = need[b];
+		if (!na && !nb) {
+			ops[i] = UINT32_MAX;
+			continue;
+		}
+		ops[i] |= (uint32_t)(na && nb ? NET_CE : na ? NET_MIN : NET_MAX) << 16;
+		need[a] = 1;
+		need[b] = 1;
+	}
+	for (i = 0; i < m; i++)
+		if (ops[i] != UINT32_MAX)
+			ops[w++] = ops[i];
+	return w;
+}
+
+/* Four lanes of doubles and a lane mask (GCC vector extensions; on a
+ * target without 256-bit vectors the compiler splits them). */
+typedef double net_v4 __attribute__((vector_size(32), aligned(8)));
+typedef int64_t net_m4 __attribute__((vector_size(32), aligned(8)));
+
+/* Lanes of p where m is set, of q elsewhere (a macro: passing 256-bit
+ * vectors to a function is ABI-dependent). */
+#define NET_SEL(m, p, q) ((net_v4)(((m) & (net_m4)(p)) | (~(m) & (net_m4)(q))))
+
+/* Eight float lanes and their mask. */
+typedef float net_v8f __attribute__((vector_size(32), aligned(4)));
+typedef int32_t net_m8 __attribute__((vector_size(32), aligned(4)));
+
+#define NET_SELF(m, p, q) ((net_v8f)(((m) & (net_m8)(p)) | (~(m) & (net_m8)(q))))
+
+/* Run the steps on wires (wire j: NET_B lanes at wires + j * NET_B), lanes
+ * [0, nv * 4).  min/max as b < a ? b : a (no NaN reaches here).  Written
+ * with explicit vectors: from a plain loop gcc turns "u = b < a ? b : a"
+ * into a masked store of b, which stalls the next load. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	!defined(CASK_NO_TARGET_CLONES)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void net_run(int64_t nops, const uint32_t *ops, int64_t nv, double *wires)
+{
+	int64_t s, t;
+
+	for (s = 0; s < nops; s++) {
+		uint32_t c = ops[s];
+		net_v4 *u = (net_v4 *)(void *)(wires + ((c >> 8) & 0xff) * NET_B);
+		net_v4 *v = (net_v4 *)(void *)(wires + (c & 0xff) * NET_B);
+		switch (c >> 16) {
+		case NET_CE:
+			for (t = 0; t < nv; t++) {
+				net_v4 a = u[t], b = v[t];
+				net_m4 m = b < a;
+				u[t] = NET_SEL(m, b, a);
+				v[t] = NET_SEL(m, a, b);
+			}
+			break;
+		case NET_MIN:
+			for (t = 0; t < nv; t++) {
+				net_v4 a = u[t], b = v[t];
+				net_m4 m = b < a;
+				u[t] = NET_SEL(m, b, a);
+			}
+			break;
+		default:
+			for (t = 0; t < nv; t++) {
+				net_v4 a = u[t], b = v[t];
+				net_m4 m = b < a;
+				v[t] = NET_SEL(m, a, b);
+			}
+			break;
+		}
+	}
+}
+
+/* The same on float wires (NET_B floats apart), lanes [0, nv * 8): for
+ * values that float holds exactly, twice the lanes per instruction. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	!defined(CASK_NO_TARGET_CLONES)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void net_run_f32(int64_t nops, const uint32_t *ops, int64_t nv, float *wires)
+{
+	int64_t s, t;
+
+	for (s = 0; s < nops; s++) {
+		uint32_t c = ops[s];
+		net_v8f *u = (net_v8f *)(void *)(wires + ((c >> 8) & 0xff) * NET_B);
+		net_v8f *v = (net_v8f *)(void *)(wires + (c & 0xff) * NET_B);
+		switch (c >> 16) {
+		case NET_CE:
+			for (t = 0; t < nv; t++) {
+				net_v8f a = u[t], b = v[t];
+				net_m8 m = b < a;
+				u[t] = NET_SELF(m, b, a);
+				v[t] = NET_SELF(m, a, b);
+			}
+			break;
+		case NET_MIN:
+			for (t = 0; t < nv; t++) {
+				net_v8f a = u[t], b = v[t];
+				net_m8 m = b < a;
+				u[t] = NET_SELF(m, b, a);
+			}
+			break;
+		default:
+			for (t = 0; t < nv; t++) {
+				net_v8f a = u[t], b = v[t];
+				net_m8 m = b < a;
+				v[t] = NET_SELF(m, a, b);
+			}
+			break;
+		}
+	}
+}
+
+/* Copy n doubles of x to the wire (as float if f32), padding to lanes
+ * with 0; returns nonzero if some value is NaN. */
+static int net_load(int64_t n, int64_t lanes, const double *x, int f32, void *wire)
+{
+	net_m4 m = {0, 0, 0, 0};
+	int64_t i = 0;
+	int nan = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		net_v4 v = *(const net_v4 *)(const void *)(x + i);
+		m |= v != v;
+		if (f32) {
+			float *w = (float *)wire + i;
+			w[0] = (float)v[0];
+			w[1] = (float)v[1];
+			w[2] = (float)v[2];
+			w[3] = (float)v[3];
+		} else {
+			*(net_v4 *)(void *)((double *)wire + i) = v;
+		}
+	}
+	for (; i < n; i++) {
+		nan |= x[i] != x[i];
+		if (f32)
+			((float *)wire)[i] = (float)x[i];
+		else
+			((double *)wire)[i] = x[i];
+	}
+	for (; i < lanes; i++) {
+		if (f32)
+			((float *)wire)[i] = 0.0f;
+		else
+			((double *)wire)[i] = 0.0;
+	}
+	return nan | ((m[0] | m[1] | m[2] | m[3]) != 0);
+}
+
+/* 1 if every value of dtype t is exactly a float. */
+static int float_exact(cask_dtype_t t)
+{
+	return t == CASK_BOOL || t == CASK_UINT8 || t == CASK_INT8 || t == CASK_UINT16 ||
+	       t == CASK_INT16 || t == CASK_FLOAT32;
+}
+
+/* Rank filter over a window of fs cells at offsets off (C order of the
+ * window).  fs <= NET_MAXN: ops/nops is the network, wires NET_B * fs
+ * doubles; buf: fs doubles.  f32: every value (input and cval) is exactly
+ * a float, so the network may run on float lanes. */
+static void rank_nd(int nd, const int64_t *out, const int64_t *ext, int64_t fs, int64_t rank,
+                    const int64_t *off, const double *x, double *y, double *buf,
+                    const uint32_t *ops, int64_t nops, double *wires, int f32)
+{
+	int64_t n = out[nd - 1], rows = prod(out, 0, nd - 1), r, j, i, i0, nb;
 
 	for (r = 0; r < rows; r++) {
 		int64_t base = row_base(nd, out, ext, r);
 		double *yrow = y + r * n;
-		for (i = 0; i < n; i++) {
-			const double *xc = x + base + i;
+		if (fs > NET_MAXN) {
+			for (i = 0; i < n; i++) {
+				const double *xc = x + base + i;
+				int nan = 0;
+				for (j = 0; j < fs; j++) {
+					buf[j] = xc[off[j]];
+					nan |= buf[j] != buf[j];
+				}
+				yrow[i] = nan ? ni_select(buf, 0, fs - 1, rank)
+				              : select_kth(buf, fs, rank);
+			}
+			continue;
+		}
+		for (i0 = 0; i0 < n; i0 += NET_B) {
+			int nan = 0;
+			int64_t lanes;
+			nb = n - i0 < NET_B ? n - i0 : NET_B;
+			lanes = f32 ? (nb + 7) & ~(int64_t)7 : (nb + 3) & ~(int64_t)3;
 			for (j = 0; j < fs; j++)
-				buf[j] = xc[off[j]];
-			yrow[i] = select_kth(buf, fs, rank);
+				nan |= net_load(nb, lanes, x + base + off[j] + i0, f32,
+				                f32 ? (void *)((float *)(void *)wires + j * NET_B)
+				                    : (void *)(wires + j * NET_B));
+			if (!nan && f32) {
+				const float *wr = (const float *)(void *)wires + rank * NET_B;
+				net_run_f32(nops, ops, lanes / 8, (float *)(void *)wires);
+				for (i = 0; i < nb; i++)
+					yrow[i0 + i] = (double)wr[i];
+				continue;
+			}
+			if (!nan) {
+				net_run(nops, ops, lanes / 4, wires);
+				memcpy(yrow + i0, wires + rank * NET_B, (size_t)nb * sizeof(double));
+				continue;
+			}
+			for (i = i0; i < i0 + nb; i++) {
+				const double *xc = x + base + i;
+				for (j = 0; j < fs; j++)
+					buf[j] = xc[off[j]];
+				yrow[i] = ni_select(buf, 0, fs - 1, rank);
+			}
 		}
 	}
 }
@@ -1049,9 +1392,14 @@ static int make_layout(const cask_k_nd_spec_t *f, const int64_t *out, layout_t *
 		l->nw = 2 * rmax;
 	} else if (f->kind == CASK_K_ND_CORRELATE1D || f->kind == CASK_K_ND_CONVOLVE1D) {
 		l->nw = f->wshape[0];
-	} else if (f->kind == CASK_K_ND_CORRELATE || f->kind == CASK_K_ND_CONVOLVE ||
-	           f->kind == CASK_K_ND_MEDIAN) {
+	} else if (f->kind == CASK_K_ND_CORRELATE || f->kind == CASK_K_ND_CONVOLVE) {
 		l->nw = 3 * wcount(f); /* flipped, compact, offsets (int64) */
+	} else if (f->kind == CASK_K_ND_MEDIAN) {
+		/* buffer, offsets (int64); small windows: the network's steps
+		 * (uint32), its need flags and the wires */
+		l->nw = 2 * wcount(f);
+		if (wcount(f) <= NET_MAXN)
+			l->nw += NET_MAXOPS / 2 + NET_MAXN / 8 + NET_B * wcount(f);
 	}
 	return 1;
 }
@@ -1174,14 +1522,17 @@ static double *run_term(run_t *r, const pass_t *ps, int np)
 		}
 		switch (q->type) {
 		case P_CORR:
-		case P_GAUSS: cask_k_nd_correlate1d(r->nd, ext, a, n, w, cur, dst); break;
+		case P_GAUSS:
+			correlate1d_q(r->nd, ext, a, n, w, cur, dst, r->odt == CASK_FLOAT32);
+			break;
 		case P_UNIF: uniform1d(r->nd, ext, a, n, cur, dst, r->row); break;
 		default: minmax1d(r->nd, ext, a, n, q->type == P_MIN, cur, dst); break;
 		}
 		ext[a] -= n - 1;
 		clo[a] = 0;
 		nel = prod(ext, 0, r->nd);
-		quantize_run(r->odt, nel, dst);
+		if (!(r->odt == CASK_FLOAT32 && (q->type == P_CORR || q->type == P_GAUSS)))
+			quantize_run(r->odt, nel, dst);
 		reset_constant(r, ext, clo, a, dst);
 		cur = dst;
 		which ^= 1;
@@ -1236,6 +1587,233 @@ static double sqrt_as(cask_dtype_t t, double v)
 	}
 }
 
+/* ------------------------------------------------- float32 gaussian path */
+
+/* Eight floats (GCC vector extension, unaligned). */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+#define V8(p) (*(const v8f *)(const void *)(p))
+#define V8W(p) (*(v8f *)(void *)(p))
+
+/* corr_run in float arithmetic (weights rounded to float). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+	!defined(CASK_NO_TARGET_CLONES)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void corr_run_f32(int64_t ni, const float *c, int64_t st, int64_t s1, int64_t s2,
+                         const float *fw, int sym, float *y)
+{
+	int64_t i = 0, jj;
+
+	if (sym != 0) {
+		for (; i + 32 <= ni; i += 32) {
+			const float *ci = c + i;
+			v8f w0 = {fw[0], fw[0], fw[0], fw[0], fw[0], fw[0], fw[0], fw[0]};
+			v8f y0 = V8(ci) * w0, y1 = V8(ci + 8) * w0;
+			v8f y2 = V8(ci + 16) * w0, y3 = V8(ci + 24) * w0;
+			for (jj = -s1; jj < 0; jj++) {
+				const float *pa = ci + jj * st, *pb = ci - jj * st;
+				float w = fw[jj];
+				v8f wj = {w, w, w, w, w, w, w, w};
+				if (sym > 0) {
+					y0 += (V8(pa) + V8(pb)) * wj;
+					y1 += (V8(pa + 8) + V8(pb + 8)) * wj;
+					y2 += (V8(pa + 16) + V8(pb + 16)) * wj;
+					y3 += (V8(pa + 24) + V8(pb + 24)) * wj;
+				} else {
+					y0 += (V8(pa) - V8(pb)) * wj;
+					y1 += (V8(pa + 8) - V8(pb + 8)) * wj;
+					y2 += (V8(pa + 16) - V8(pb + 16)) * wj;
+					y3 += (V8(pa + 24) - V8(pb + 24)) * wj;
+				}
+			}
+			V8W(y + i) = y0;
+			V8W(y + i + 8) = y1;
+			V8W(y + i + 16) = y2;
+			V8W(y + i + 24) = y3;
+		}
+		for (; i < ni; i++) {
+			float v = c[i] * fw[0];
+			for (jj = -s1; jj < 0; jj++) {
+				if (sym > 0)
+					v += (c[i + jj * st] + c[i - jj * st]) * fw[jj];
+				else
+					v += (c[i + jj * st] - c[i - jj * st]) * fw[jj];
+			}
+			y[i] = v;
+		}
+	} else {
+		for (; i + 32 <= ni; i += 32) {
+			const float *ci = c + i, *r = ci + s2 * st;
+			float w = fw[s2];
+			v8f w2 = {w, w, w, w, w, w, w, w};
+			v8f y0 = V8(r) * w2, y1 = V8(r + 8) * w2;
+			v8f y2 = V8(r + 16) * w2, y3 = V8(r + 24) * w2;
+			for (jj = -s1; jj < s2; jj++) {
+				const float *pa = ci + jj * st;
+				v8f wj = {fw[jj], fw[jj], fw[jj], fw[jj], fw[jj], fw[jj], fw[jj], fw[jj]};
+				y0 += V8(pa) * wj;
+				y1 += V8(pa + 8) * wj;
+				y2 += V8(pa + 16) * wj;
+				y3 += V8(pa + 24) * wj;
+			}
+			V8W(y + i) = y0;
+			V8W(y + i + 8) = y1;
+			V8W(y + i + 16) = y2;
+			V8W(y + i + 24) = y3;
+		}
+		for (; i < ni; i++) {
+			float v = c[i + s2 * st] * fw[s2];
+			for (jj = -s1; jj < s2; jj++)
+				v += c[i + jj * st] * fw[jj];
+			y[i] = v;
+		}
+	}
+}
+
+/* One correlate1d pass in float (layout as cask_k_nd_correlate1d). */
+static void correlate1d_f32(int nd, const int64_t *ext, int axis, int64_t n, const float *w,
+                            int sym, const float *x, float *y)
+{
+	int64_t outer = prod(ext, 0, axis), inner = prod(ext, axis + 1, nd);
+	int64_t L = ext[axis], Lo = L - n + 1, s1 = n / 2, s2 = n - s1 - 1, o, l, i0;
+	int64_t strip = strip_len(n, sizeof(float));
+	const float *fw = w + s1;
+
+	if (Lo <= 0 || outer == 0 || inner == 0)
+		return;
+	for (o = 0; o < outer; o++) {
+		const float *xb = x + o * L * inner;
+		float *yb = y + o * Lo * inner;
+		if (inner == 1) {
+			corr_run_f32(Lo, xb + s1, 1, s1, s2, fw, sym, yb);
+			continue;
+		}
+		for (i0 = 0; i0 < inner; i0 += strip) {
+			int64_t ni = inner - i0 < strip ? inner - i0 : strip;
+			for (l = 0; l < Lo; l++)
+				corr_run_f32(ni, xb + (l + s1) * inner + i0, inner, s1, s2, fw, sym,
+				             yb + l * inner + i0);
+		}
+	}
+}
+
+int cask_k_nd_f32_ok(const cask_k_nd_spec_t *f)
+{
+	int k;
+
+	if (f->kind != CASK_K_ND_GAUSSIAN)
+		return 0;
+	for (k = 0; k < f->nd; k++)
+		if (f->order[k] != 0)
+			return 0;
+	return 1;
+}
+
+/* The longest gaussian window over the axes (1 if none). */
+static int64_t max_gauss_window(const cask_k_nd_spec_t *f)
+{
+	int64_t r, m = 1;
+	int k;
+
+	for (k = 0; k < f->nd; k++) {
+		r = 2 * cask_k_nd_gaussian_radius(f->sigma[k], trunc_of(f)) + 1;
+		m = r > m ? r : m;
+	}
+	return m;
+}
+
+size_t cask_k_nd_scratch_bytes_f32(const cask_k_nd_spec_t *f, const int64_t *out)
+{
+	layout_t l;
+	int64_t m = max_gauss_window(f);
+
+	if (!make_layout(f, out, &l))
+		return SIZE_MAX;
+	if (l.nout == 0)
+		return 0;
+	/* Two float buffers of the padded size; double weights and their
+	 * scratch, float weights. */
+	if (l.nin > INT64_MAX / 16 - 3 * m - 8)
+		return SIZE_MAX;
+	if ((uint64_t)(l.nin + 3 * m + 8) > SIZE_MAX / 8)
+		return SIZE_MAX;
+	return (size_t)(l.nin + 3 * m + 8) * sizeof(double);
+}
+
+/* Set the cells of x (float, extents ext, remaining halos clo) outside the
+ * array along constant-mode axes other than done to cval. */
+static void reset_constant_f32(const cask_k_nd_spec_t *f, const int64_t *out,
+                               const int64_t *pos, const int64_t *full, const int64_t *ext,
+                               const int64_t *clo, int done, float *x)
+{
+	int k;
+	int64_t outer, inner, L, j, g, o, i;
+
+	for (k = 0; k < f->nd; k++) {
+		if (k == done || f->mode[k] != CASK_K_PAD_CONSTANT || ext[k] == out[k])
+			continue;
+		outer = prod(ext, 0, k);
+		inner = prod(ext, k + 1, f->nd);
+		L = ext[k];
+		for (j = 0; j < L; j++) {
+			g = pos[k] - clo[k] + j;
+			if (g >= 0 && g < full[k])
+				continue;
+			for (o = 0; o < outer; o++) {
+				float *d = x + (o * L + j) * inner;
+				for (i = 0; i < inner; i++)
+					d[i] = (float)f->cval;
+			}
+		}
+	}
+}
+
+void cask_k_nd_apply_f32(const cask_k_nd_spec_t *f, const int64_t *out, const int64_t *pos,
+                         const int64_t *full, const float *in, float *y, void *scratch)
+{
+	layout_t l;
+	int64_t ext[CASK_K_ND_MAXDIM], lo[CASK_K_ND_MAXDIM], hi[CASK_K_ND_MAXDIM];
+	int64_t clo[CASK_K_ND_MAXDIM], m, n, j;
+	int k, p, np = 0, axes[CASK_K_ND_MAXDIM];
+	float *buf[2], *fw;
+	double *w, *tmp;
+	const float *cur = in;
+
+	if (!make_layout(f, out, &l) || l.nout == 0)
+		return;
+	m = max_gauss_window(f);
+	buf[0] = (float *)scratch;
+	buf[1] = buf[0] + l.nin;
+	w = (double *)scratch + l.nin; /* after 2 * nin floats */
+	tmp = w + m;
+	fw = (float *)(tmp + m);
+	cask_k_nd_halo(f, lo, hi);
+	for (k = 0; k < f->nd; k++) {
+		ext[k] = out[k] + lo[k] + hi[k];
+		clo[k] = lo[k];
+		if (f->sigma[k] > 1e-15)
+			axes[np++] = k;
+	}
+	for (p = 0; p < np; p++) {
+		int a = axes[p];
+		float *dst = p == np - 1 ? y : buf[p & 1];
+		int64_t rad = cask_k_nd_gaussian_radius(f->sigma[a], trunc_of(f));
+		n = 2 * rad + 1;
+		cask_k_nd_gaussian_weights(f->sigma[a], 0, rad, w, tmp);
+		for (j = 0; j < n; j++)
+			fw[j] = (float)w[j];
+		correlate1d_f32(f->nd, ext, a, n, fw, symmetry(n, w), cur, dst);
+		ext[a] -= n - 1;
+		clo[a] = 0;
+		if (p < np - 1)
+			reset_constant_f32(f, out, pos, full, ext, clo, a, dst);
+		cur = dst;
+	}
+	if (np == 0)
+		memcpy(y, in, (size_t)l.nout * sizeof(float));
+}
+
 void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t *out,
                      const int64_t *pos, const int64_t *full, const double *in, void *y,
                      void *scratch)
@@ -1243,7 +1821,7 @@ void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t 
 	run_t r;
 	layout_t l;
 	pass_t ps[CASK_K_ND_MAXDIM];
-	int64_t ext[CASK_K_ND_MAXDIM], i, fs, nw, j;
+	int64_t ext[CASK_K_ND_MAXDIM], i, fs, nw, j, nops;
 	int k, np = 0, t;
 	double *res = NULL, *d = (double *)scratch;
 
@@ -1344,8 +1922,19 @@ void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t 
 		for (k = 0; k < f->nd; k++)
 			wsh[k] = wsize(f, k);
 		window_offsets(f->nd, ext, wsh, fs, off);
-		rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf);
-		quantize_run(odt, l.nout, r.acc);
+		if (fs <= NET_MAXN) {
+			uint32_t *ops = (uint32_t *)(void *)(off + fs);
+			unsigned char *need = (unsigned char *)(ops + NET_MAXOPS);
+			double *wires = (double *)(void *)(need + NET_MAXN);
+			nops = net_build(fs, fs / 2, ops, need);
+			rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf, ops, nops,
+			        wires, float_exact(odt));
+		} else {
+			rank_nd(f->nd, out, ext, fs, fs / 2, off, in, r.acc, r.wbuf, NULL, 0, NULL,
+			        0);
+		}
+		/* No quantisation: a median is one of the window's values, all
+		 * of the input dtype (cval too, cask_k_nd_pad_cval). */
 		res = r.acc;
 		break;
 	}

@@ -18,6 +18,10 @@
  *   3. runs the filter kernel (kernels/ndimage.h) or the user callback on
  *      the padded block and writes the region (through one strided copy
  *      when a step is not 1).
+ * Built-in filters get a float64 padded block, except float32 gaussians of
+ * order 0, which get a float32 block and run cask_k_nd_apply_f32; user
+ * callbacks get blocks of the input dtype.  A padded block with no cell
+ * outside the array is read straight into place (no window, no gather).
  * Because each node asks its input for region + its own halo, halos add up
  * by themselves when filters nest (sobel(gaussian(x))): the result equals
  * applying the scipy filters one after another on the whole array.
@@ -431,6 +435,23 @@ static int build_block(cask__ev_t *e, cask_array_t *src, const pad_t *p, void *P
 			goto out;
 		}
 	}
+	if (!dry && !p->to_double) {
+		/* A block with no cell outside the array (every axis one source
+		 * interval equal to the block's cells) is the region itself: read
+		 * it straight into P, no window and no gather. */
+		int inside = 1;
+		int64_t bs[CASK_MAX_DIMS], bn[CASK_MAX_DIMS];
+		for (int k = 0; k < nd; k++) {
+			inside &= ax[k].niv == 1 && ax[k].lo[0] == p->g0[k] &&
+			          ax[k].hi[0] == p->g0[k] + p->ext[k];
+			bs[k] = p->g0[k];
+			bn[k] = p->ext[k];
+		}
+		if (inside) {
+			rc = cask__ev_region(e, src, bs, bn, ones, P);
+			goto out;
+		}
+	}
 	size_t wbytes;
 	if (block_bytes(nd, dry ? wcap : wext, es, &wbytes) != 0) {
 		rc = too_big(ctx, "halo window", nd, dry ? wcap : wext);
@@ -548,7 +569,12 @@ static int filt_eval(cask__ev_t *e, cask_array_t *node, const int64_t *start,
 	int rc = 0;
 	int64_t b0[CASK_MAX_DIMS], bc[CASK_MAX_DIMS];
 	bounding_box(nd, start, count, step, b0, bc);
-	pad_t p = {.nd = nd, .full = node->shape, .to_double = 1, .cval = f->pad_cval};
+	/* float32 gaussians run on a float32 padded block (kernels/ndimage.h) */
+	int f32 = node->dtype == CASK_FLOAT32 && node->in[0]->dtype == CASK_FLOAT32 &&
+	          cask_k_nd_f32_ok(&f->k);
+	float cval32 = (float)f->pad_cval;
+	pad_t p = {.nd = nd, .full = node->shape, .to_double = !f32, .cval = f->pad_cval,
+	           .cbytes = &cval32};
 	int unit = 1;
 	for (int k = 0; k < nd; k++) {
 		p.g0[k] = b0[k] - f->lo[k];
@@ -558,14 +584,15 @@ static int filt_eval(cask__ev_t *e, cask_array_t *node, const int64_t *start,
 	}
 	size_t pbytes, ybytes;
 	size_t es = cask_dtype_size(node->dtype);
-	if (block_bytes(nd, p.ext, sizeof(double), &pbytes) != 0)
+	if (block_bytes(nd, p.ext, f32 ? sizeof(float) : sizeof(double), &pbytes) != 0)
 		return too_big(ctx, "padded block", nd, p.ext);
 	if (block_bytes(nd, bc, es, &ybytes) != 0)
 		return too_big(ctx, "filter block", nd, bc);
-	size_t sbytes = cask_k_nd_scratch_bytes(&f->k, bc);
+	size_t sbytes = f32 ? cask_k_nd_scratch_bytes_f32(&f->k, bc)
+	                    : cask_k_nd_scratch_bytes(&f->k, bc);
 	if (sbytes == SIZE_MAX)
 		return too_big(ctx, "filter scratch for a block", nd, bc);
-	double *P = cask__ev_alloc(e, pbytes);
+	void *P = cask__ev_alloc(e, pbytes);
 	if (P == NULL) {
 		rc = CASK_EINTERNAL;
 		goto out;
@@ -582,7 +609,10 @@ static int filt_eval(cask__ev_t *e, cask_array_t *node, const int64_t *start,
 	}
 	if (dry)
 		goto out;
-	cask_k_nd_apply(&f->k, node->dtype, bc, b0, node->shape, P, Y, scr);
+	if (f32)
+		cask_k_nd_apply_f32(&f->k, bc, b0, node->shape, P, Y, scr);
+	else
+		cask_k_nd_apply(&f->k, node->dtype, bc, b0, node->shape, P, Y, scr);
 	if (!unit) {
 		int64_t i0[CASK_MAX_DIMS], i1[CASK_MAX_DIMS];
 		for (int k = 0; k < nd; k++) {

@@ -16,6 +16,20 @@
  * which starts at the block instead of the line: a few ulps of the running
  * sum), float32 <= 1e-5 * max|ref| (float32 rounding of the intermediates
  * as scipy's, with the same running-sum caveat), integer dtypes exact.
+ *
+ * The float32 gaussian path (cask_k_nd_apply_f32, float arithmetic) runs the
+ * same float32 order-0 gaussian cases with the float32 tolerance.
+ *
+ * Larger cases computed by /usr/bin/python3 with scipy at test time (the
+ * script is embedded below, the inputs come from a fixed generator here)
+ * cover the vectorised code paths: the median selection networks on rows
+ * longer and shorter than a network chunk (64 outputs) and its vector
+ * lanes, windows just under, at and over the network limit (128 cells),
+ * every dtype incl. int32 (the double-lane network) and floats with NaN and
+ * infinities (scipy's own selection algorithm decides what a window with a
+ * NaN gives; cask must give the same value), and the float32 gaussian on
+ * rows longer than its 32-lane loop.  Medians are compared exactly (NaN
+ * equals NaN); the gaussian with the float32 tolerance.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -27,6 +41,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "ndimage.h"
 
@@ -97,6 +112,7 @@ static double get(cask_dtype_t t, const void *p, int64_t i)
 	case CASK_UINT8: return ((const uint8_t *)p)[i];
 	case CASK_UINT16: return ((const uint16_t *)p)[i];
 	case CASK_INT16: return ((const int16_t *)p)[i];
+	case CASK_INT32: return ((const int32_t *)p)[i];
 	case CASK_FLOAT32: return ((const float *)p)[i];
 	default: return ((const double *)p)[i];
 	}
@@ -108,6 +124,7 @@ static void put(cask_dtype_t t, void *p, int64_t i, double v)
 	case CASK_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
 	case CASK_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
 	case CASK_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
+	case CASK_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
 	case CASK_FLOAT32: ((float *)p)[i] = (float)v; break;
 	default: ((double *)p)[i] = v;
 	}
@@ -120,10 +137,12 @@ static int compare(const ndref_case_t *c, const void *y, const char *how)
 	double maxref = 0.0, err = 0.0, tol;
 
 	for (i = 0; i < n; i++)
-		if (fabs(c->ref[i]) > maxref)
+		if (isfinite(c->ref[i]) && fabs(c->ref[i]) > maxref)
 			maxref = fabs(c->ref[i]);
 	for (i = 0; i < n; i++) {
 		double e = fabs(get(c->dtype, y, i) - c->ref[i]);
+		if (isnan(get(c->dtype, y, i)) && isnan(c->ref[i]))
+			continue;
 		if (!(e <= err)) {
 			err = e;
 			worst = i;
@@ -176,6 +195,44 @@ static void inside_block(const ndref_case_t *c, const void *x, const int64_t *ex
 	}
 }
 
+/* Use the float32 gaussian path where it applies (set by the f32 test). */
+static int g_use_f32;
+
+static int use_f32(const ndref_case_t *c, const cask_k_nd_spec_t *f)
+{
+	return g_use_f32 && c->dtype == CASK_FLOAT32 && cask_k_nd_f32_ok(f);
+}
+
+/* Scratch bytes for either path. */
+static size_t scratch_for(const ndref_case_t *c, const cask_k_nd_spec_t *f, const int64_t *out)
+{
+	return use_f32(c, f) ? cask_k_nd_scratch_bytes_f32(f, out)
+	                     : cask_k_nd_scratch_bytes(f, out);
+}
+
+/* cask_k_nd_apply, or the float32 path on the block converted to float. */
+static void apply_case(const ndref_case_t *c, const cask_k_nd_spec_t *f, const int64_t *out,
+                       const int64_t *pos, const double *blk, void *y, void *scr)
+{
+	int64_t lo[3], hi[3], n = 1, i;
+	float *fb;
+	int k;
+
+	if (!use_f32(c, f)) {
+		cask_k_nd_apply(f, c->dtype, out, pos, c->shape, blk, y, scr);
+		return;
+	}
+	cask_k_nd_halo(f, lo, hi);
+	for (k = 0; k < c->nd; k++)
+		n *= out[k] + lo[k] + hi[k];
+	fb = malloc((size_t)n * sizeof(float) + 4);
+	assert_non_null(fb);
+	for (i = 0; i < n; i++)
+		fb[i] = (float)blk[i];
+	cask_k_nd_apply_f32(f, out, pos, c->shape, fb, y, scr);
+	free(fb);
+}
+
 /* (a) the whole array as one block padded by cask_k_pad_fill. */
 static int run_whole(const ndref_case_t *c)
 {
@@ -195,7 +252,7 @@ static int run_whole(const ndref_case_t *c)
 	x = typed_input(c);
 	blk = malloc((size_t)nelem(c->nd, ext) * sizeof(double));
 	y = malloc((size_t)nelem(c->nd, c->shape) * sizeof(double));
-	scr = malloc(cask_k_nd_scratch_bytes(&f, c->shape) + 8);
+	scr = malloc(scratch_for(c, &f, c->shape) + 8);
 	assert_true(blk && y && scr);
 	inside_block(c, x, ext, g0, blk);
 	rc = cask_k_pad_fill(c->nd, ext, lo, zero, c->shape, f.mode,
@@ -204,7 +261,7 @@ static int run_whole(const ndref_case_t *c)
 		print_error("%s: pad_fill refused the whole array\n", c->name);
 		bad = 1;
 	} else {
-		cask_k_nd_apply(&f, c->dtype, c->shape, zero, c->shape, blk, y, scr);
+		apply_case(c, &f, c->shape, zero, blk, y, scr);
 		bad = compare(c, y, "whole");
 	}
 	free(x);
@@ -239,7 +296,7 @@ static int run_blocked(const ndref_case_t *c, const int64_t *bs, int *fills)
 		int64_t bsh[3];
 		for (k = 0; k < c->nd; k++)
 			bsh[k] = bs[k] < c->shape[k] ? bs[k] : c->shape[k];
-		scrmax = cask_k_nd_scratch_bytes(&f, bsh);
+		scrmax = scratch_for(c, &f, bsh);
 	}
 	x = typed_input(c);
 	y = malloc((size_t)nelem(c->nd, c->shape) * sizeof(double));
@@ -282,7 +339,7 @@ static int run_blocked(const ndref_case_t *c, const int64_t *bs, int *fills)
 			}
 			(*fills)++;
 		}
-		cask_k_nd_apply(&f, c->dtype, out, pos, c->shape, blk, yb, scr);
+		apply_case(c, &f, out, pos, blk, yb, scr);
 		/* Stitch. */
 		nout = nelem(c->nd, out);
 		for (i = 0; i < nout; i++) {
@@ -571,6 +628,331 @@ static void test_ndimage_blocked(void **state)
 	assert_true(fills > 0);
 }
 
+static void test_ndimage_f32_gaussian(void **state)
+{
+	static const int64_t shapes[][3] = {{1, 1, 1}, {3, 5, 2}, {6, 7, 5}};
+	size_t i, s;
+	int bad = 0, ran = 0, fills = 0;
+	cask_k_nd_spec_t f;
+
+	(void)state;
+	g_use_f32 = 1;
+	for (i = 0; i < NCASES; i++) {
+		spec_of(&ndref_cases[i], &f);
+		if (!use_f32(&ndref_cases[i], &f))
+			continue;
+		ran++;
+		bad += run_whole(&ndref_cases[i]);
+		for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+			bad += run_blocked(&ndref_cases[i], shapes[s], &fills);
+	}
+	g_use_f32 = 0;
+	assert_int_equal(bad, 0);
+	assert_true(ran > 0);
+	/* Only order-0 gaussians of float32 arrays qualify. */
+	memset(&f, 0, sizeof f);
+	f.kind = CASK_K_ND_GAUSSIAN;
+	f.nd = 2;
+	f.sigma[0] = f.sigma[1] = 1.0;
+	assert_true(cask_k_nd_f32_ok(&f));
+	f.order[1] = 1;
+	assert_false(cask_k_nd_f32_ok(&f));
+	f.order[1] = 0;
+	f.kind = CASK_K_ND_UNIFORM;
+	assert_false(cask_k_nd_f32_ok(&f));
+}
+
+/* --------------------------------------------- scipy at test time (large) */
+
+/* Reads the jobs file (one job a line: id filter dtype nd s0 s1 s2 p0 p1 p2
+ * mode cval, where p is the size (median) or sigma (gaussian)) and writes
+ * <id>.ref next to each <id>.in. */
+static const char *const k_script =
+	"import sys, numpy as np, scipy.ndimage as ndi\n"
+	"d = sys.argv[1]\n"
+	"for line in open(d + '/jobs.txt'):\n"
+	"    f = line.split()\n"
+	"    if not f: continue\n"
+	"    jid, filt, dt, nd = f[0], f[1], f[2], int(f[3])\n"
+	"    shape = tuple(int(v) for v in f[4:4 + nd])\n"
+	"    par = [float(v) for v in f[7:7 + nd]]\n"
+	"    mode, cval = f[10], float(f[11])\n"
+	"    x = np.fromfile(d + '/' + jid + '.in', dtype=dt).reshape(shape)\n"
+	"    with np.errstate(all='ignore'):\n"
+	"        if filt == 'median':\n"
+	"            y = ndi.median_filter(x, size=tuple(int(p) for p in par), mode=mode, cval=cval)\n"
+	"        else:\n"
+	"            y = ndi.gaussian_filter(x, sigma=tuple(par), mode=mode, cval=cval)\n"
+	"    y.tofile(d + '/' + jid + '.ref')\n";
+
+typedef struct {
+	cask_k_nd_filter_t kind;
+	cask_dtype_t dtype;
+	int nd;
+	int64_t shape[3];
+	double par[3]; /* size or sigma */
+	cask_k_pad_mode_t mode;
+	double cval;
+	int nan; /* inject NaN / inf (float dtypes) */
+} pyjob_t;
+
+static const char *const k_mode_names[] = {"reflect", "mirror", "nearest", "constant", "wrap"};
+
+static const char *np_name(cask_dtype_t t)
+{
+	switch (t) {
+	case CASK_UINT8: return "uint8";
+	case CASK_UINT16: return "uint16";
+	case CASK_INT16: return "int16";
+	case CASK_INT32: return "int32";
+	case CASK_FLOAT32: return "float32";
+	default: return "float64";
+	}
+}
+
+static size_t dt_size(cask_dtype_t t)
+{
+	switch (t) {
+	case CASK_UINT8: return 1;
+	case CASK_UINT16:
+	case CASK_INT16: return 2;
+	case CASK_INT32:
+	case CASK_FLOAT32: return 4;
+	default: return 8;
+	}
+}
+
+/* Deterministic input values: the dtype's range (integers; a narrow range
+ * on odd jobs for many ties), or floats with NaN / inf sprinkled in. */
+static double gen_value(const pyjob_t *j, int id, uint64_t *st)
+{
+	uint64_t r;
+	*st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+	r = *st >> 33;
+	if (j->dtype == CASK_FLOAT32 || j->dtype == CASK_FLOAT64) {
+		if (j->nan && r % 29 == 0)
+			return NAN;
+		if (j->nan && r % 97 == 1)
+			return (r & 2) ? INFINITY : -INFINITY;
+		return ((double)(r % 20001) - 10000.0) / 64.0;
+	}
+	if (id & 1)
+		return (double)(r % 7);
+	switch (j->dtype) {
+	case CASK_UINT8: return (double)(r % 256);
+	case CASK_UINT16: return (double)(r % 65536);
+	case CASK_INT16: return (double)(r % 65536) - 32768.0;
+	default: return (double)(r % 2000001) - 1000000.0;
+	}
+}
+
+static int run_cmd(const char *cmd)
+{
+	int st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+static int run_pyjobs(const pyjob_t *jobs, int nj)
+{
+	char dir[] = "/tmp/cask-test-ndimage-XXXXXX", path[512], cmd[1024];
+	FILE *fp;
+	int i, bad = 0;
+	static const int64_t bshapes[][3] = {{2, 3, 65}, {5, 66, 3}, {1, 64, 67}};
+
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		print_message("no /usr/bin/python3: scipy cases skipped\n");
+		return 0;
+	}
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/ref.py", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(k_script, fp);
+	fclose(fp);
+	snprintf(path, sizeof path, "%s/jobs.txt", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (i = 0; i < nj; i++) {
+		const pyjob_t *j = &jobs[i];
+		int64_t n = nelem(j->nd, j->shape), e;
+		uint64_t st = 12345 + (uint64_t)i * 7919;
+		void *x = malloc((size_t)n * 8 + 8);
+		char ip[512];
+		FILE *fx;
+		assert_non_null(x);
+		for (e = 0; e < n; e++)
+			put(j->dtype, x, e, gen_value(j, i, &st));
+		snprintf(ip, sizeof ip, "%s/%d.in", dir, i);
+		fx = fopen(ip, "wb");
+		assert_non_null(fx);
+		assert_int_equal(fwrite(x, dt_size(j->dtype), (size_t)n, fx), (size_t)n);
+		fclose(fx);
+		free(x);
+		fprintf(fp, "%d %s %s %d %lld %lld %lld %.17g %.17g %.17g %s %.17g\n", i,
+		        j->kind == CASK_K_ND_MEDIAN ? "median" : "gaussian", np_name(j->dtype),
+		        j->nd, (long long)j->shape[0], (long long)j->shape[1],
+		        (long long)j->shape[2], j->par[0], j->par[1], j->par[2],
+		        k_mode_names[j->mode], j->cval);
+	}
+	fclose(fp);
+	snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/ref.py %s", dir, dir);
+	assert_int_equal(run_cmd(cmd), 0);
+	for (i = 0; i < nj; i++) {
+		const pyjob_t *j = &jobs[i];
+		int64_t n = nelem(j->nd, j->shape), e;
+		ndref_case_t c;
+		double *in = malloc((size_t)n * sizeof(double)), *ref = malloc((size_t)n * sizeof(double));
+		void *raw = malloc((size_t)n * 8 + 8);
+		uint64_t st = 12345 + (uint64_t)i * 7919;
+		char rp[512], name[64];
+		FILE *fr;
+		size_t s;
+		int k, fills = 0;
+		assert_true(in && ref && raw);
+		for (e = 0; e < n; e++) {
+			put(j->dtype, raw, e, gen_value(j, i, &st));
+			in[e] = get(j->dtype, raw, e);
+		}
+		snprintf(rp, sizeof rp, "%s/%d.ref", dir, i);
+		fr = fopen(rp, "rb");
+		assert_non_null(fr);
+		assert_int_equal(fread(raw, dt_size(j->dtype), (size_t)n, fr), (size_t)n);
+		fclose(fr);
+		for (e = 0; e < n; e++)
+			ref[e] = get(j->dtype, raw, e);
+		memset(&c, 0, sizeof c);
+		snprintf(name, sizeof name, "scipy job %d (%s %s)", i,
+		         j->kind == CASK_K_ND_MEDIAN ? "median" : "gaussian", np_name(j->dtype));
+		c.name = name;
+		c.kind = j->kind;
+		c.dtype = j->dtype;
+		c.nd = j->nd;
+		c.mode = j->mode;
+		c.cval = j->cval;
+		for (k = 0; k < j->nd; k++) {
+			c.shape[k] = j->shape[k];
+			if (j->kind == CASK_K_ND_MEDIAN)
+				c.size[k] = (int64_t)j->par[k];
+			else
+				c.sigma[k] = j->par[k];
+		}
+		c.in = in;
+		c.ref = ref;
+		bad += run_whole(&c);
+		for (s = 0; s < sizeof bshapes / sizeof bshapes[0]; s++)
+			bad += run_blocked(&c, bshapes[s], &fills);
+		unlink(rp);
+		snprintf(rp, sizeof rp, "%s/%d.in", dir, i);
+		unlink(rp);
+		free(in);
+		free(ref);
+		free(raw);
+	}
+	snprintf(path, sizeof path, "%s/jobs.txt", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/ref.py", dir);
+	unlink(path);
+	rmdir(dir);
+	return bad;
+}
+
+static void test_ndimage_median_network(void **state)
+{
+	static const cask_dtype_t dts[] = {CASK_UINT8, CASK_INT16, CASK_UINT16, CASK_INT32,
+	                                   CASK_FLOAT32, CASK_FLOAT64};
+	/* (nd, shape, size): rows around the 64-output chunk and the 4/8
+	 * lanes; windows of 3, 6 (even), 9, 25, 27 cells, 128 (the network
+	 * limit, 1-d and 2-d) and 129 (over it: quickselect / scipy's select). */
+	static const struct {
+		int nd;
+		int64_t shape[3];
+		double size[3];
+	} geo[] = {
+		{1, {130, 1, 1}, {3, 0, 0}},     {2, {7, 67, 1}, {3, 3, 0}},
+		{2, {6, 9, 1}, {2, 3, 0}},       {2, {5, 70, 1}, {5, 5, 0}},
+		{3, {4, 5, 70}, {3, 3, 3}},      {2, {3, 5, 1}, {3, 3, 0}},
+		{1, {200, 1, 1}, {128, 0, 0}},   {2, {9, 20, 1}, {8, 16, 0}},
+		{1, {150, 1, 1}, {129, 0, 0}},   {3, {3, 4, 64}, {3, 1, 3}},
+	};
+	pyjob_t jobs[6 * 10 + 4];
+	int nj = 0;
+	size_t d, g;
+
+	(void)state;
+	for (d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+		for (g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+			pyjob_t *j = &jobs[nj];
+			memset(j, 0, sizeof *j);
+			j->kind = CASK_K_ND_MEDIAN;
+			j->dtype = dts[d];
+			j->nd = geo[g].nd;
+			memcpy(j->shape, geo[g].shape, sizeof j->shape);
+			memcpy(j->par, geo[g].size, sizeof j->par);
+			j->mode = (cask_k_pad_mode_t)((nj + (int)d) % CASK_K_PAD_NMODES);
+			j->cval = j->dtype == CASK_INT16 || j->dtype == CASK_INT32 ? -3.5 : 7.25;
+			j->nan = (int)(g % 2 == 0);
+			nj++;
+		}
+	}
+	/* NaN as the constant padding, and an all-NaN-free float row. */
+	{
+		pyjob_t *j = &jobs[nj++];
+		memset(j, 0, sizeof *j);
+		j->kind = CASK_K_ND_MEDIAN;
+		j->dtype = CASK_FLOAT64;
+		j->nd = 2;
+		j->shape[0] = 5;
+		j->shape[1] = 66;
+		j->par[0] = j->par[1] = 3;
+		j->mode = CASK_K_PAD_CONSTANT;
+		j->cval = NAN;
+		jobs[nj] = *j;
+		jobs[nj].dtype = CASK_FLOAT32;
+		nj++;
+	}
+	assert_int_equal(run_pyjobs(jobs, nj), 0);
+}
+
+static void test_ndimage_f32_gaussian_large(void **state)
+{
+	pyjob_t jobs[CASK_K_PAD_NMODES + 1];
+	int nj = 0, m;
+
+	(void)state;
+	for (m = 0; m < CASK_K_PAD_NMODES; m++) {
+		pyjob_t *j = &jobs[nj++];
+		memset(j, 0, sizeof *j);
+		j->kind = CASK_K_ND_GAUSSIAN;
+		j->dtype = CASK_FLOAT32;
+		j->nd = 2;
+		j->shape[0] = 37;
+		j->shape[1] = 75;
+		j->par[0] = 1.5;
+		j->par[1] = 3.0;
+		j->mode = (cask_k_pad_mode_t)m;
+		j->cval = 0.5;
+	}
+	{
+		pyjob_t *j = &jobs[nj++];
+		memset(j, 0, sizeof *j);
+		j->kind = CASK_K_ND_GAUSSIAN;
+		j->dtype = CASK_FLOAT32;
+		j->nd = 3;
+		j->shape[0] = 6;
+		j->shape[1] = 9;
+		j->shape[2] = 40;
+		j->par[0] = 1.0;
+		j->par[1] = 0.0;
+		j->par[2] = 2.0;
+		j->mode = CASK_K_PAD_REFLECT;
+	}
+	g_use_f32 = 1;
+	assert_int_equal(run_pyjobs(jobs, nj), 0);
+	g_use_f32 = 0;
+	/* The double path on the same cases. */
+	assert_int_equal(run_pyjobs(jobs, nj), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +966,9 @@ int main(void)
 		cmocka_unit_test(test_ndimage_zero_length),
 		cmocka_unit_test(test_ndimage_whole_array),
 		cmocka_unit_test(test_ndimage_blocked),
+		cmocka_unit_test(test_ndimage_f32_gaussian),
+		cmocka_unit_test(test_ndimage_median_network),
+		cmocka_unit_test(test_ndimage_f32_gaussian_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
