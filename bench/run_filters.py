@@ -192,8 +192,13 @@ def main():
     ap.add_argument('--repeat', type=int, default=1, help='best of N (cask, dask)')
     ap.add_argument('--timeout', type=int, default=900)
     ap.add_argument('--outdir', default=os.path.join(HERE, 'out'))
+    ap.add_argument('--fsync', action='store_true',
+                    help='let cask fsync its output before the rename (its default); without '
+                         'it CASK_FSYNC=0, as dask and scipy do not sync')
     ap.add_argument('--results', default=os.path.join(HERE, 'out', 'RESULTS-filters.md'))
     a = ap.parse_args()
+    if not a.fsync:
+        os.environ['CASK_FSYNC'] = '0'  # neither dask nor scipy syncs its output
     only = a.only.split(',')
     tools = a.tools.split(',')
     cask = find_cask(a.cask)
@@ -258,8 +263,10 @@ def main():
              'Written by `bench/run_filters.py` (%s; %d threads for cask, dask and scikit-image; '
              'cask budget %s).  W7: `gaussian(x, sigma=3)`, 8192x8192 float32, chunks 1024x1024, '
              'to a new file.  W8: median 3x3x3 of 512^3 uint16, chunks 128^3.  Times include '
-             'reading the input and writing the output file; peak RSS from /usr/bin/time -v; '
-             '"max diff" is against scipy.ndimage on the whole array.' % (when, a.threads, a.memory),
+             'reading the input and writing the output file (cask %s); peak RSS from '
+             '/usr/bin/time -v; "max diff" is against scipy.ndimage on the whole array.' % (
+                 when, a.threads, a.memory,
+                 'fsyncs it' if a.fsync else 'without fsync, CASK_FSYNC=0, as the others'),
              '', 'The machine has 2 cores; "load" is the 1-minute load average when the run '
              'started (other work on the machine inflates the times); "cpu s" is user + system '
              'time of the process, less sensitive to that load than the wall time.',

@@ -2122,6 +2122,34 @@ static int mmap_enabled(void)
 	return v;
 }
 
+/* Map n bytes at file offset addr of in's file read-only (page cache, no
+ * copy): 1 with *ptr and m set, 0 when it cannot be (file too short, mmap
+ * failed: the caller reads instead). */
+static int map_range(cask_ctx_t *ctx, cask__h5in_t *in, uint64_t addr, uint64_t n,
+                     const void **ptr, cask__map_t *m)
+{
+	m->base = NULL;
+	m->len = 0;
+	uint64_t t0 = now_ns();
+	struct stat st;
+	uint64_t end = addr + n;
+	if (n == 0 || fstat(in->fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size < end)
+		return 0; /* truncated: the read path reports it */
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t off = addr / page * page;
+	size_t len = (size_t)(end - off);
+	lane_enter(ctx->io_lanes);
+	void *b = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in->fd, (off_t)off);
+	lane_leave();
+	atomic_fetch_add(&io_ns, now_ns() - t0);
+	if (b == MAP_FAILED)
+		return 0;
+	m->base = b;
+	m->len = len;
+	*ptr = (const char *)b + (addr - off);
+	return 1;
+}
+
 int cask__io_map_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start,
                        const void **ptr, cask__map_t *m)
 {
@@ -2140,26 +2168,12 @@ int cask__io_map_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_s
 	if (in->nfilters > 0 &&
 	    (in->cmask[i] & ((1u << in->nfilters) - 1)) != ((1u << in->nfilters) - 1))
 		return 0;
-	uint64_t t0 = now_ns();
-	struct stat st;
-	uint64_t end = in->caddr[i] + in->csize[i];
-	if (fstat(in->fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size < end)
-		return 0; /* truncated: the read path reports it */
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t off = in->caddr[i] / page * page;
-	size_t len = (size_t)(end - off);
-	lane_enter(ctx->io_lanes);
-	void *b = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in->fd, (off_t)off);
-	lane_leave();
-	atomic_fetch_add(&io_ns, now_ns() - t0);
-	if (b == MAP_FAILED)
-		return 0;
-	m->base = b;
-	m->len = len;
-	*ptr = (const char *)b + (in->caddr[i] - off);
-	atomic_fetch_add(&ctx->bytes_read, chunk_logical_bytes(nd, in->meta.shape, in->meta.chunks,
-	                                                       chunk_start, in->elsize));
-	return 1;
+	rc = map_range(ctx, in, in->caddr[i], in->csize[i], ptr, m);
+	if (rc == 1)
+		atomic_fetch_add(&ctx->bytes_read, chunk_logical_bytes(nd, in->meta.shape,
+		                                                       in->meta.chunks, chunk_start,
+		                                                       in->elsize));
+	return rc;
 }
 
 void cask__io_unmap_chunk(cask__map_t *m)
@@ -2178,6 +2192,8 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 	hsize_t off[CASK_MAX_DIMS];
 	char c[256];
 	uint32_t mask2 = 0;
+	void *stored = scratch;      /* the stored bytes: scratch, or mapped */
+	cask__map_t smap = {NULL, 0};
 
 	rc = check_chunk_start(ctx, "chunk read", in->path, in->dset, nd, in->meta.shape, in->meta.chunks,
 	                       chunk_start);
@@ -2219,6 +2235,13 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 			goto decoded;
 		}
 		if (in->nfilters > 0 && size <= in->max_stored) {
+			/* decode straight from the page cache when the bytes map */
+			const void *mp;
+			if (mmap_enabled() && map_range(ctx, in, in->caddr[lin], size, &mp, &smap) == 1) {
+				stored = (void *)(uintptr_t)mp; /* read only: decoding never writes it */
+				mask2 = in->cmask[lin];
+				goto decode;
+			}
 			if (pread_full(ctx, in->fd, scratch, (size_t)size, in->caddr[lin]) != 0) {
 				fmt_coords(c, sizeof c, nd, chunk_start);
 				rc = cask__error(ctx, CASK_EIO, "cannot read the chunk at %s of '%s' in '%s': %s", c,
@@ -2288,7 +2311,7 @@ decode:;
 	const char *why = "";
 	unsigned char *tmp = (unsigned char *)scratch + in->max_stored;
 	size_t tmp_cap = scratch_bytes - in->max_stored;
-	rc = cask__filter_decode(in->filters, in->nfilters, mask2, scratch, (size_t)size, buf, in->meta.chunk_bytes,
+	rc = cask__filter_decode(in->filters, in->nfilters, mask2, stored, (size_t)size, buf, in->meta.chunk_bytes,
 	                         tmp_cap > 0 ? tmp : NULL, tmp_cap, &why);
 	if (rc == CASK_ENOTSUP) {
 		rc = 0;
@@ -2313,6 +2336,7 @@ decoded:
 out:
 	if (locked)
 		unlock();
+	cask__io_unmap_chunk(&smap);
 	if (rc == 0 && fallback)
 		rc = read_chunk_fallback(ctx, in, chunk_start, buf);
 	return rc;
