@@ -135,7 +135,10 @@ class Store:
                 f.create_dataset('y', data=self.old)
 
     def args(self, overwrite):
-        a = ['eval', '-q', '-i', 'x=%s:/x' % self.inp, 'x * 2 + 1', '-o', self.out + ':/y']
+        # gzip (encoded on the worker threads) keeps a run long enough
+        # (~1 s) for signals to land in the middle of it
+        a = ['eval', '-q', '-i', 'x=%s:/x' % self.inp, 'x * 2 + 1', '-o', self.out + ':/y',
+             '--compress', 'gzip=1', '--shuffle']
         if overwrite:
             a.append('--overwrite')
         return a
