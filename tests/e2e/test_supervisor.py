@@ -171,7 +171,10 @@ class Store:
             f.create_dataset('keep', data=self.keep)
 
     def args(self):
-        return ['eval', '-q', '-i', 'x=%s:/x' % self.inp, 'x * 2 + 1', '-o', self.out + ':/y']
+        # gzip (encoded on the workers) keeps the store at ~1 s: without it
+        # the run can end between the temp file appearing and the signal
+        return ['eval', '-q', '-i', 'x=%s:/x' % self.inp, 'x * 2 + 1', '-o', self.out + ':/y',
+                '--compress', 'gzip=1', '--shuffle']
 
     def start(self, extra=None, **kw):
         self.reset()
