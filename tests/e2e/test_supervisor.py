@@ -328,7 +328,9 @@ def test_supervisor_sighup_and_job_control(tmp):
     """SIGHUP: death by SIGHUP as without the supervisor, no temporary file.
     SIGTSTP stops both processes; SIGCONT resumes; the run completes."""
     s = Store(tmp)
-    p = s.start()
+    # SIGHUP at its default action, even when this test runs under nohup
+    # (an ignored SIGHUP is inherited and, rightly, stays ignored)
+    p = s.start(preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     s.wait_for_temp(p)
     p.send_signal(signal.SIGHUP)
     p.communicate(timeout=TIMEOUT)
