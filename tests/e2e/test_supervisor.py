@@ -60,11 +60,13 @@ READABLE = {
     ('h5ovisit_bad_free_link_name.h5', 'eval'),
     ('h5ovisit_bad_free_link_name.h5', 'eval-o'),
 }
-# First stack frames that belong to the sanitizer runtime or libc.
+# First stack frames that belong to the sanitizer runtime or libc (glibc's
+# vector string functions, e.g. __memcpy_avx_unaligned, show a sysdeps/ path).
 RUNTIME_FRAME = re.compile(r'__asan|__sanitizer|__ubsan|__interceptor|__lsan|asan_|'
                            r'sanitizer_common|libclang_rt|compiler-rt|libc\.so|__libc|__GI_|'
                            r' in (malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|'
-                           r'strlen|strcmp|abort|raise|gsignal)[ (]')
+                           r'strlen|strcmp|abort|raise|gsignal)[ (]|'
+                           r' in __(mem|str)[a-z_0-9]* |sysdeps/')
 
 
 # ----------------------------------------------------------------- helpers

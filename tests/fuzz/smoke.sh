@@ -38,12 +38,14 @@ summary=()
 hdf5_findings=0
 
 # Where a finding happened: the first stack frame that is not the sanitizer
-# runtime, libc's allocator/string functions or the abort machinery.  Prints
+# runtime, libc's allocator/string functions (also their vector variants such
+# as __memcpy_avx_unaligned, symbolised by glibc source path, sysdeps/...) or
+# the abort machinery.  Prints
 # "hdf5" if that frame is in libhdf5 (a bug of HDF5 1.10 on a corrupt file,
 # which cask cannot fix: reported, not fatal) and "cask" otherwise.
 classify() {
 	awk '/^ *#[0-9]+ / {
-		if ($0 ~ /fuzzer::|__asan|__sanitizer|__ubsan|__interceptor|__lsan|asan_|sanitizer_common|libclang_rt|compiler-rt|  *in (malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|strlen|strcmp|abort|raise|gsignal)[ (]|libc\.so|__libc|__GI_/) next
+		if ($0 ~ /fuzzer::|__asan|__sanitizer|__ubsan|__interceptor|__lsan|asan_|sanitizer_common|libclang_rt|compiler-rt|  *in (malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|strlen|strcmp|abort|raise|gsignal)[ (]|  *in __(mem|str)[a-z_0-9]* |sysdeps\/|libc\.so|__libc|__GI_/) next
 		print ($0 ~ /libhdf5/) ? "hdf5" : "cask"; found = 1; exit
 	}
 	END { if (!found) print "cask" }' "$1"
