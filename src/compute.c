@@ -47,7 +47,6 @@ typedef struct stage {
 	/* the array's own chunks; chunks is a whole multiple of them when tiny
 	 * chunks are grouped into bigger tasks (set_grid) */
 	int64_t fine[CASK_MAX_DIMS];
-	int grouped;
 	size_t plan_full;  /* eval scratch for a full-size chunk (chunk 0) */
 	size_t plan_edge;  /* ... and for a partial (edge) chunk: max(full, last chunk) */
 	/* ST_EVAL */
@@ -610,7 +609,6 @@ static int stage_mats(plan_t *p, cask_graph_t *g, stage_t *s, int n, cask_array_
 static void set_grid(stage_t *s, int nd, const int64_t *shape, const int64_t *chunks, size_t elem)
 {
 	s->ndim = nd;
-	s->grouped = 0;
 	for (int k = 0; k < nd; k++) {
 		s->shape[k] = shape[k];
 		s->fine[k] = s->chunks[k] = chunks[k] > 0 ? chunks[k] : 1;
@@ -633,7 +631,6 @@ static void set_grid(stage_t *s, int nd, const int64_t *shape, const int64_t *ch
 		if (f > 1) {
 			s->chunks[k] *= f;
 			s->nch[k] = shape[k] / s->chunks[k] + (shape[k] % s->chunks[k] != 0);
-			s->grouped = 1;
 		}
 		cur *= (double)f;
 		if (s->nch[k] > 1 || cur * 2 > (double)target)
