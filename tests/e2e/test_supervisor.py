@@ -65,7 +65,7 @@ READABLE = {
 RUNTIME_FRAME = re.compile(r'__asan|__sanitizer|__ubsan|__interceptor|__lsan|asan_|'
                            r'sanitizer_common|libclang_rt|compiler-rt|libc\.so|__libc|__GI_|'
                            r' in (malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|'
-                           r'strlen|strcmp|abort|raise|gsignal)[ (]|'
+                           r'memchr|strlen|strnlen|strcmp|strncmp|strdup|strndup|strcpy|strncpy|strcat|abort|raise|gsignal)[ (]|'
                            r' in __(mem|str)[a-z_0-9]* |sysdeps/')
 
 

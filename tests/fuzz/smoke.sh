@@ -45,7 +45,7 @@ hdf5_findings=0
 # which cask cannot fix: reported, not fatal) and "cask" otherwise.
 classify() {
 	awk '/^ *#[0-9]+ / {
-		if ($0 ~ /fuzzer::|__asan|__sanitizer|__ubsan|__interceptor|__lsan|asan_|sanitizer_common|libclang_rt|compiler-rt|  *in (malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|strlen|strcmp|abort|raise|gsignal)[ (]|  *in __(mem|str)[a-z_0-9]* |sysdeps\/|libc\.so|__libc|__GI_/) next
+		if ($0 ~ /fuzzer::|__asan|__sanitizer|__ubsan|__interceptor|__lsan|asan_|sanitizer_common|libclang_rt|compiler-rt|  *in (malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|memchr|strlen|strnlen|strcmp|strncmp|strdup|strndup|strcpy|strncpy|strcat|abort|raise|gsignal)[ (]|  *in __(mem|str)[a-z_0-9]* |sysdeps\/|libc\.so|__libc|__GI_/) next
 		print ($0 ~ /libhdf5/) ? "hdf5" : "cask"; found = 1; exit
 	}
 	END { if (!found) print "cask" }' "$1"
