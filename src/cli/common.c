@@ -176,7 +176,7 @@ static const char *closest_option(const cli_option_t *opts, const char *name, si
 
 static int global_option(const char *cmd, cli_global_t *g, int id, const char *arg)
 {
-	int64_t v;
+	int64_t v = 0;
 
 	switch (id) {
 	case G_MEMORY:
