@@ -119,8 +119,8 @@ typedef struct {
  * order, not bool, element-aligned in a file with a chunk index) and the
  * file is long enough; *ptr points at them until cask__io_unmap_chunk(m).
  * Returns 1 mapped, 0 not mappable (read the chunk instead), < 0 error.
- * Pages come from the page cache: no copy into a task buffer.  Env
- * CASK_MMAP=0 turns it off. */
+ * Pages come from the page cache: no copy into a task buffer.  Off unless
+ * env CASK_MMAP=1 (see mmap_enabled in io.c for why): then it returns 0. */
 int cask__io_map_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start,
                        const void **ptr, cask__map_t *m);
 void cask__io_unmap_chunk(cask__map_t *m);
