@@ -555,12 +555,17 @@ struct cask__h5in {
 	cask__h5meta_t meta;
 	size_t elsize;
 	size_t cache;               /* chunk cache bytes (cask_ctx_set_io) */
-	/* Decoded-chunk cache (filtered chunks read directly): ccap entries of
-	 * chunk_bytes, least recently used replaced, under cmu. */
+	/* Decoded-chunk cache (filtered chunks read directly), under cmu: up
+	 * to ccap entries of chunk_bytes, cent[0 .. cused) in use, found by
+	 * chunk number through chash (open addressing, linear probing, slots
+	 * hold entry + 1, 0 = empty, hmask + 1 >= 2 ccap slots) and kept on
+	 * a doubly linked list from the most recently used (lru_head) to the
+	 * least (lru_tail), which a full cache replaces. */
 	pthread_mutex_t cmu;
-	int ccap;
-	struct cent { int64_t lin; uint64_t tick; void *data; } *cent;
-	uint64_t ctick;
+	int ccap, cused, lru_head, lru_tail;
+	struct cent { int64_t lin; void *data; int prev, next; } *cent;
+	int32_t *chash;
+	uint64_t hmask;
 	/* Direct chunk reads (part 2): the pipeline in application order. */
 	int direct_ok;
 	int swap;                   /* stored byte order is not native */
@@ -967,9 +972,18 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 	if (in->direct_ok && in->nfilters > 0 && m.chunk_bytes > 0)
 		in->ccap = (int)(ctx->chunk_cache / m.chunk_bytes < 65536 ?
 		                 ctx->chunk_cache / m.chunk_bytes : 65536);
-	if (in->ccap > 0 && (in->cent = calloc((size_t)in->ccap, sizeof *in->cent)) == NULL) {
-		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
-		goto out;
+	if (in->ccap > 0) {
+		in->hmask = 1;
+		while (in->hmask < 2 * (uint64_t)in->ccap)
+			in->hmask <<= 1;
+		in->hmask -= 1;
+		in->lru_head = in->lru_tail = -1;
+		in->cent = calloc((size_t)in->ccap, sizeof *in->cent);
+		in->chash = calloc(in->hmask + 1, sizeof *in->chash);
+		if (in->cent == NULL || in->chash == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 	atomic_fetch_add(&cache_open_bytes, in->cache);
 	*meta = m;
@@ -989,6 +1003,7 @@ out:
 	}
 	if (in != NULL) {
 		free(in->cent);
+		free(in->chash);
 		free(in->path);
 		free(in->dset);
 		free(in);
@@ -1005,9 +1020,10 @@ void cask__io_close(cask__h5in_t *in)
 	in_close_handles(in);
 	unlock();
 	atomic_fetch_sub(&cache_open_bytes, in->cache);
-	for (int i = 0; i < in->ccap; i++)
+	for (int i = 0; i < in->cused; i++)
 		free(in->cent[i].data);
 	free(in->cent);
+	free(in->chash);
 	pthread_mutex_destroy(&in->cmu);
 	free(in->clin);
 	free(in->caddr);
@@ -2055,47 +2071,105 @@ static int64_t chunk_lin(const cask__h5in_t *in, const int64_t *chunk_start)
 	return lin;
 }
 
+/* Home slot of chunk number lin in the cache's hash table. */
+static uint64_t cache_slot(const cask__h5in_t *in, int64_t lin)
+{
+	return ((uint64_t)lin * 0x9E3779B97F4A7C15u >> 17) & in->hmask;
+}
+
+/* The cache entry holding chunk lin, or -1.  Under cmu. */
+static int cache_find(const cask__h5in_t *in, int64_t lin)
+{
+	for (uint64_t h = cache_slot(in, lin);; h = (h + 1) & in->hmask) {
+		int e = in->chash[h] - 1;
+		if (e < 0 || in->cent[e].lin == lin)
+			return e;
+	}
+}
+
+/* Remove chunk lin (present) from the hash table: backward-shift deletion
+ * keeps every probe sequence unbroken without tombstones.  Under cmu. */
+static void cache_unhash(cask__h5in_t *in, int64_t lin)
+{
+	uint64_t h = cache_slot(in, lin);
+	while (in->cent[in->chash[h] - 1].lin != lin)
+		h = (h + 1) & in->hmask;
+	for (uint64_t j = (h + 1) & in->hmask; in->chash[j] != 0; j = (j + 1) & in->hmask) {
+		uint64_t home = cache_slot(in, in->cent[in->chash[j] - 1].lin);
+		/* The entry at j may move to the hole at h unless its home lies
+		 * cyclically in (h, j]. */
+		if (((j - home) & in->hmask) >= ((j - h) & in->hmask)) {
+			in->chash[h] = in->chash[j];
+			h = j;
+		}
+	}
+	in->chash[h] = 0;
+}
+
+static void lru_unlink(cask__h5in_t *in, int e)
+{
+	struct cent *c = &in->cent[e];
+	if (c->prev >= 0)
+		in->cent[c->prev].next = c->next;
+	else
+		in->lru_head = c->next;
+	if (c->next >= 0)
+		in->cent[c->next].prev = c->prev;
+	else
+		in->lru_tail = c->prev;
+}
+
+static void lru_push_front(cask__h5in_t *in, int e)
+{
+	in->cent[e].prev = -1;
+	in->cent[e].next = in->lru_head;
+	if (in->lru_head >= 0)
+		in->cent[in->lru_head].prev = e;
+	in->lru_head = e;
+	if (in->lru_tail < 0)
+		in->lru_tail = e;
+}
+
 /* Copy chunk lin from the decoded-chunk cache into buf: 1 if it was there. */
 static int cache_get(cask__h5in_t *in, int64_t lin, void *buf)
 {
-	int hit = 0;
 	pthread_mutex_lock(&in->cmu);
-	for (int i = 0; i < in->ccap; i++) {
-		struct cent *e = &in->cent[i];
-		if (e->data != NULL && e->lin == lin) {
-			memcpy(buf, e->data, in->meta.chunk_bytes);
-			e->tick = ++in->ctick;
-			hit = 1;
-			break;
-		}
+	int e = cache_find(in, lin);
+	if (e >= 0) {
+		memcpy(buf, in->cent[e].data, in->meta.chunk_bytes);
+		lru_unlink(in, e);
+		lru_push_front(in, e);
 	}
 	pthread_mutex_unlock(&in->cmu);
-	return hit;
+	return e >= 0;
 }
 
-/* Keep a copy of decoded chunk lin, replacing the least recently used. */
+/* Keep a copy of decoded chunk lin: in a new entry while fewer than ccap
+ * are in use (none if malloc fails), else in the least recently used. */
 static void cache_put(cask__h5in_t *in, int64_t lin, const void *buf)
 {
+	int e;
 	pthread_mutex_lock(&in->cmu);
-	struct cent *v = NULL; /* an empty entry, else the least recently used */
-	for (int i = 0; i < in->ccap; i++) {
-		struct cent *e = &in->cent[i];
-		if (e->data != NULL && e->lin == lin)
-			goto out; /* another thread put it first */
-		if (e->data == NULL) {
-			if (v == NULL || v->data != NULL)
-				v = e;
-		} else if (v == NULL || (v->data != NULL && e->tick < v->tick)) {
-			v = e;
-		}
+	if (cache_find(in, lin) >= 0)
+		goto out; /* another thread put it first */
+	if (in->cused < in->ccap) {
+		void *d = malloc(in->meta.chunk_bytes);
+		if (d == NULL)
+			goto out;
+		e = in->cused++;
+		in->cent[e].data = d;
+	} else {
+		e = in->lru_tail;
+		cache_unhash(in, in->cent[e].lin);
+		lru_unlink(in, e);
 	}
-	if (v != NULL && v->data == NULL)
-		v->data = malloc(in->meta.chunk_bytes);
-	if (v != NULL && v->data != NULL) {
-		memcpy(v->data, buf, in->meta.chunk_bytes);
-		v->lin = lin;
-		v->tick = ++in->ctick;
-	}
+	memcpy(in->cent[e].data, buf, in->meta.chunk_bytes);
+	in->cent[e].lin = lin;
+	uint64_t h = cache_slot(in, lin);
+	while (in->chash[h] != 0)
+		h = (h + 1) & in->hmask;
+	in->chash[h] = e + 1;
+	lru_push_front(in, e);
 out:
 	pthread_mutex_unlock(&in->cmu);
 }

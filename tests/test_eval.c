@@ -710,6 +710,76 @@ static void test_eval_io_knobs(void **state)
 	unlink(path);
 }
 
+/* The decoded-chunk cache under churn: 2500 compressed chunks of 256
+ * bytes and a cache of 256 entries, read through three windows that cut
+ * chunks (one of them transposed, so chunks are visited in another order):
+ * entries are found, replaced and re-inserted thousands of times and every
+ * sum stays exact; with room for every chunk, a second pass decodes
+ * nothing. */
+static void test_eval_chunk_cache_churn(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_chunk_cache_churn.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(64 << 20, 1);
+	int64_t shape[2] = {400, 400}, ch[2] = {8, 8};
+	cask_array_t *a, *b;
+	OK(cask_array_indices(ctx, CASK_INT32, 2, shape, ch, 0, 1, &a));
+	cask_store_t o;
+	cask_store_init(&o, path, "/a");
+	o.gzip = 1;
+	o.shuffle = 1;
+	OK(cask_store(ctx, 1, &a, &o));
+	OK(cask_ctx_set_task_bytes(ctx, 0));
+	static const int64_t win[3][4] = {{3, 397, 1, 399}, {5, 390, 7, 300}, {101, 303, 45, 355}};
+	int64_t want[3] = {0, 0, 0};
+	for (int k = 0; k < 3; k++)
+		for (int64_t i = win[k][0]; i < win[k][1]; i++)
+			for (int64_t j = win[k][2]; j < win[k][3]; j++)
+				want[k] += i * 400 + j;
+	cask_stats_t st;
+	uint64_t read[2][2];
+	for (int round = 0; round < 2; round++) {
+		/* round 0: 256 entries for 2500 chunks; round 1: room for all */
+		OK(cask_ctx_set_io(ctx, 0, 0, round == 0 ? 256 * 256 : 4096 * 256));
+		OK(cask_array_open(ctx, path, "/a", NULL, &b));
+		for (int pass = 0; pass < 2; pass++) {
+			cask_ctx_reset_stats(ctx);
+			for (int k = 0; k < 3; k++) {
+				cask_array_t *v, *t = NULL, *s;
+				int perm[2] = {1, 0};
+				cask_index_t idx[2] = {
+					{.kind = CASK_INDEX_SLICE, .start = win[k][0], .stop = win[k][1],
+					 .step = 1, .has_start = 1, .has_stop = 1},
+					{.kind = CASK_INDEX_SLICE, .start = win[k][2], .stop = win[k][3],
+					 .step = 1, .has_start = 1, .has_stop = 1},
+				};
+				OK(cask_index(ctx, b, 2, idx, &v));
+				if (k == 1)
+					OK(cask_transpose(ctx, v, perm, &t));
+				OK(cask_reduce(ctx, CASK_SUM, t != NULL ? t : v, 0, NULL, 0, 0, &s));
+				int64_t got;
+				OK(cask_compute(ctx, s, &got, sizeof got));
+				assert_int_equal(got, want[k]);
+				cask_array_destroy(s);
+				cask_array_destroy(t);
+				cask_array_destroy(v);
+			}
+			cask_ctx_stats(ctx, &st);
+			read[round][pass] = st.bytes_read;
+		}
+		cask_array_destroy(b);
+	}
+	/* too small a cache: chunks decoded again in the second pass */
+	assert_true(read[0][1] > 0);
+	/* room for all: the second pass decodes nothing */
+	assert_true(read[1][0] > 0);
+	assert_int_equal(read[1][1], 0);
+	cask_array_destroy(a);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
 /* Whole unfiltered chunks are used in place (mapped): sums and fused
  * expressions over them are exact, edge chunks take the read path, and a
  * file truncated under an open array gives an error, not a crash. */
@@ -913,6 +983,7 @@ int main(void)
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_grouped_tasks),
 		cmocka_unit_test(test_eval_io_knobs),
+		cmocka_unit_test(test_eval_chunk_cache_churn),
 		cmocka_unit_test(test_eval_mapped_chunks),
 		cmocka_unit_test(test_eval_big_reductions),
 		cmocka_unit_test(test_eval_concat_stored_misaligned),
