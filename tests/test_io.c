@@ -990,6 +990,35 @@ static void test_io_shuffle_definition(void **state)
 	assert_memory_equal(s, sw, 8);
 }
 
+/* Shuffle and unshuffle against the definition (byte j of element i goes
+ * to plane j, position i; trailing bytes copied) for every element size
+ * path: the register ones (2, 4, 8) and the blocked one (3, 5, 16), with
+ * more elements than one block of 2048 and a ragged tail. */
+static void test_io_shuffle_sizes(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {1, 2, 3, 4, 5, 8, 16};
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		size_t es = sizes[k], ne = 5000, n = ne * es + es / 2;
+		unsigned char *src = malloc(n), *want = malloc(n), *got = malloc(n), *back = malloc(n);
+		assert_non_null(src);
+		assert_non_null(want);
+		assert_non_null(got);
+		assert_non_null(back);
+		for (size_t i = 0; i < n; i++)
+			src[i] = (unsigned char)(i * 2654435761u >> 13);
+		for (size_t i = 0; i < ne; i++)
+			for (size_t j = 0; j < es; j++)
+				want[j * ne + i] = src[i * es + j];
+		memcpy(want + ne * es, src + ne * es, n - ne * es);
+		cask__shuffle(got, src, n, es);
+		assert_memory_equal(got, want, n);
+		cask__unshuffle(back, got, n, es);
+		assert_memory_equal(back, src, n);
+		free(src), free(want), free(got), free(back);
+	}
+}
+
 /* The checksum HDF5 stored (little-endian, last 4 bytes) over an odd-length
  * chunk written by h5py. */
 static void test_io_fletcher32_matches_hdf5(void **state)
@@ -1175,6 +1204,7 @@ int main(void)
 		cmocka_unit_test(test_io_info),
 		cmocka_unit_test(test_io_threads),
 		cmocka_unit_test(test_io_shuffle_definition),
+		cmocka_unit_test(test_io_shuffle_sizes),
 		cmocka_unit_test(test_io_fletcher32_matches_hdf5),
 		cmocka_unit_test(test_io_read_chunk_all),
 		cmocka_unit_test(test_io_write_chunk_roundtrip),
