@@ -117,15 +117,6 @@ static int whole_chunk(const stage_t *s, const int64_t *count)
 	return 1;
 }
 
-/* Whether a region is exactly one of the array's own chunks. */
-static int one_fine_chunk(const stage_t *s, const int64_t *count)
-{
-	for (int k = 0; k < s->ndim; k++)
-		if (count[k] != s->fine[k])
-			return 0;
-	return 1;
-}
-
 /* Scratch layout of an eval task over a region: [root outputs][evaluation
  * plan], and over the plan once evaluation is done (it is dead by then):
  * [codec scratch][full chunk for partial direct writes].  The same function
@@ -232,12 +223,9 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 		if (o == NULL)
 			continue;
 		if (!cask__io_out_filtered(o)) {
-			/* whole chunks go straight to H5Dwrite_chunk (no dataspace
-			 * machinery); edge chunks through a hyperslab write */
-			if (cask__io_out_chunk_bytes(o) > 0 && one_fine_chunk(s, count))
-				rc = cask__io_write_chunk(ctx, o, start, outs[r], NULL, 0);
-			else
-				rc = cask__io_write(ctx, o, start, count, outs[r]);
+			/* whole chunks go to H5Dwrite_chunk inside, edge chunks
+			 * through a hyperslab write */
+			rc = cask__io_write(ctx, o, start, count, outs[r]);
 		} else {
 			/* compress on this thread, write raw bytes under the lock */
 			char *wscr = scratch + obytes; /* over the dead plan region */

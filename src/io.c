@@ -1674,6 +1674,21 @@ out:
 	return rc;
 }
 
+/* Whether [start, start + count) is exactly one stored chunk of an
+ * unfiltered output, so its bytes can go to H5Dwrite_chunk as they are
+ * (outputs are created by cask in native types).  Through H5Dwrite, HDF5
+ * 1.10 allocates and fills a fresh chunk-sized buffer for every such
+ * write: 30% of the time of a Q + R run went to that memset's page faults. */
+static int whole_chunk(const cask__h5out_t *o, const int64_t *start, const int64_t *count)
+{
+	if (o->nfilters > 0 || o->chunk_bytes == 0 || o->ndim == 0)
+		return 0;
+	for (int k = 0; k < o->ndim; k++)
+		if (start[k] % o->chunks[k] != 0 || count[k] != o->chunks[k])
+			return 0;
+	return 1;
+}
+
 int cask__io_write(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *start,
                    const int64_t *count, const void *buf)
 {
@@ -1692,6 +1707,8 @@ int cask__io_write(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *start,
 	}
 	if (n == 0)
 		goto out;
+	if (whole_chunk(o, start, count))
+		return cask__io_write_chunk(ctx, o, start, buf, NULL, 0);
 	lock();
 	locked = 1;
 	herr_t e;

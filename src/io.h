@@ -68,7 +68,9 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out);
  * (FALSE=0, TRUE=1 over int8). */
 int cask__io_create(cask_ctx_t *ctx, cask__h5txn_t *txn, const char *dset,
                     const cask__h5create_t *spec, cask__h5out_t **out);
-/* Write the block start[k] .. start[k]+count[k] from buf (C order, native).
+/* Write the block start[k] .. start[k]+count[k] from buf (C order, native):
+ * exactly one stored chunk of an unfiltered output goes to H5Dwrite_chunk
+ * (cask__io_write_chunk), anything else through a hyperslab H5Dwrite.
  * Adds the bytes to ctx's bytes_written. */
 int cask__io_write(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *start,
                    const int64_t *count, const void *buf);

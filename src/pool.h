@@ -6,9 +6,10 @@
  * it reserves are exactly the bytes the pool hands out.  Large buffers
  * (class >= CASK__POOL_LARGE) are anonymous mappings with MADV_HUGEPAGE that
  * go back to a per-class free list when released (first touch of fresh pages
- * costs ~2 s/GiB here, so reuse matters); small ones come from malloc.
+ * costs ~2-6 s/GiB here, so reuse matters); small ones come from malloc.
  * "Allocated" = in use + idle (large buffers on the free lists); an
- * allocation that would push it over the budget first unmaps idle buffers.
+ * allocation that would push it over the budget first gives up idle
+ * buffers, resizing one of them into the request (see pool.c, invariant 4).
  *
  * Thread safety: every function may be called from any thread.
  */
@@ -31,6 +32,7 @@ typedef struct {
 	uint64_t maps;         /* fresh mappings made */
 	uint64_t reuses;       /* large gets served from a free list */
 	uint64_t unmaps;       /* idle mappings returned to the system */
+	uint64_t remaps;       /* idle mappings resized into a request's class */
 } cask__pool_stats_t;
 
 /* The size class of a request: 0 for 0; multiples of 64 up to 4 KiB; whole
@@ -67,8 +69,9 @@ void cask__pool_set_budget(cask__pool_t *p, size_t budget);
 /* A buffer of at least bytes (64-byte aligned; cask__pool_round(bytes)
  * bytes are usable and accounted).  NULL when bytes is 0 or memory is
  * exhausted.  Large requests take an idle buffer of exactly that size
- * class if one exists, else unmap idle buffers while in use + idle + the
- * request exceeds the budget, then map fresh memory. */
+ * class if one exists, else give up idle buffers while in use + idle + the
+ * request exceeds the budget, resizing the one closest in size (mremap:
+ * its pages stay) or, if none was given up, mapping fresh memory. */
 void *cask__pool_get(cask__pool_t *p, size_t bytes);
 /* Give back ptr, obtained from cask__pool_get(p, bytes) with the same
  * bytes.  Large buffers go to the free list (contents kept, not zeroed).

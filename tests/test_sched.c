@@ -684,14 +684,38 @@ static void test_sched_pool_reuse_and_trim(void **state)
 	assert_int_equal(st.reuses, 1);
 	assert_int_equal(st.in_use, MiB);
 	cask__pool_put(p, b, MiB - 100);
-	/* Another class that would exceed the budget next to the idle 1 MiB. */
+	/* Another class that would exceed the budget next to the idle 1 MiB:
+	 * the idle buffer is resized into it, its touched pages kept. */
 	char *c = cask__pool_get(p, MiB + 1);
 	assert_non_null(c);
 	cask__pool_stats(p, &st);
-	assert_int_equal(st.unmaps, 1);
+	assert_int_equal(st.unmaps, 0);
+	assert_int_equal(st.remaps, 1);
+	assert_int_equal(st.maps, 1);
 	assert_int_equal(st.idle, 0);
 	assert_int_equal(st.in_use, MiB + 128 * 1024);
+	assert_int_equal(c[0], 5);
+	assert_int_equal(c[MiB - 1], 5);
+	memset(c, 6, MiB + 128 * 1024); /* the grown part is usable */
 	cask__pool_put(p, c, MiB + 1);
+	/* Both idle buffers must go for a third class of 1.625 MiB: the one
+	 * closer in size (the larger, as neither reaches the request) is
+	 * resized, the other unmapped. */
+	char *e = cask__pool_get(p, MiB / 2);
+	assert_non_null(e);
+	memset(e, 7, MiB / 2);
+	cask__pool_put(p, e, MiB / 2);
+	cask__pool_stats(p, &st);
+	assert_int_equal(st.idle, MiB + 128 * 1024 + MiB / 2);
+	char *f = cask__pool_get(p, MiB + MiB / 2 + 64 * 1024);
+	assert_non_null(f);
+	cask__pool_stats(p, &st);
+	assert_int_equal(st.remaps, 2);
+	assert_int_equal(st.unmaps, 1);
+	assert_int_equal(st.idle, 0);
+	assert_int_equal(f[0], 6); /* the 1.125 MiB buffer, grown */
+	memset(f, 8, MiB + MiB / 2 + 128 * 1024);
+	cask__pool_put(p, f, MiB + MiB / 2 + 64 * 1024);
 	void *s = cask__pool_get(p, 100);
 	assert_non_null(s);
 	assert_int_equal(cask__pool_in_use(p), 128);

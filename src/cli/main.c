@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "common.h"
 #include "supervise.h"
@@ -55,7 +56,8 @@ static void main_help(FILE *f)
 	        "       OMP_NUM_THREADS\n"
 	        "              Default number of worker threads.\n"
 	        "       OPENBLAS_NUM_THREADS\n"
-	        "              Set to 1 by cask itself (it re-executes once) when unset.\n"
+	        "              Set to 1 by cask itself (it re-executes once) when unset and\n"
+	        "              the address space is limited (ulimit -v or -d).\n"
 	        "       CASK_NO_SUPERVISOR\n"
 	        "              Set to 1 to run the command in the cask process itself.  By\n"
 	        "              default it runs in a child process that cask supervises, so\n"
@@ -78,14 +80,22 @@ static int takes_value(const char *a)
 	       strcmp(a, "--chunk-cache") == 0;
 }
 
-/* cask runs one BLAS thread per task (linalg/), so OpenBLAS's own thread
- * pool is never used; but OpenBLAS starts it when the library loads, before
- * main, reserving memory per thread, and under a tight `ulimit -v` that pool
- * can spin at exit.  Without OPENBLAS_NUM_THREADS in the environment, set it
- * to 1 and re-execute once (a failed exec just carries on). */
+/* cask runs one BLAS thread per task (linalg/ sets it before its tasks), so
+ * OpenBLAS's own thread pool is never used; but OpenBLAS starts it when the
+ * library loads, before main, reserving memory per thread, and under a
+ * tight address-space limit (`ulimit -v`, or `ulimit -d`, which also caps
+ * mappings) that pool spins retrying its buffer and hangs the exit.  So
+ * under such a limit, without OPENBLAS_NUM_THREADS in the environment, set
+ * it to 1 and re-execute once (a failed exec just carries on).  Without a
+ * limit the idle pool costs nothing, and the re-execution (~25 ms of start-
+ * up) is skipped. */
 static void single_blas_thread(char **argv)
 {
+	struct rlimit as, data;
 	if (getenv("OPENBLAS_NUM_THREADS") != NULL)
+		return;
+	if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur == RLIM_INFINITY &&
+	    getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur == RLIM_INFINITY)
 		return;
 	if (setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0)
 		return;

@@ -611,6 +611,23 @@ def test_hostile_ulimit_v(tmp):
     print('  outcomes (MB, job, exit): %s' % outcomes)
     # Both ends must have been reached: a clean failure and a success.
     assert any(o[2] == 1 for o in outcomes) and any(o[2] == 0 for o in outcomes), outcomes
+    # Without OPENBLAS_NUM_THREADS cask sets it itself under a limit (it
+    # re-executes once, src/cli/main.c), so neither a run that succeeds nor
+    # one that fails hangs at exit.
+    bare = {k: v for k, v in os.environ.items() if k != 'OPENBLAS_NUM_THREADS'}
+    for mb in (100, 400):
+        sh = ['sh', '-c', 'ulimit -v %d; exec "$0" "$@"' % (mb * 1024), CASK, 'eval',
+              '--memory', '256M', '-i', 'x=%s:/x' % p, 'sum(x * 2, axis=0)[:3]']
+        try:
+            pr = subprocess.run(sh, capture_output=True, text=True, timeout=TIMEOUT, env=bare)
+        except subprocess.TimeoutExpired:
+            raise AssertionError('ulimit -v %dM without OPENBLAS_NUM_THREADS: hang' % mb)
+        assert pr.returncode in (0, 1), (mb, pr.returncode, pr.stderr)
+        if pr.returncode == 0:
+            got = np.array([float(v) for v in pr.stdout.split()])
+            assert np.allclose(got, want, rtol=1e-12, atol=1e-9), (mb, got, want)
+        else:
+            assert 'cask: error: ' in pr.stderr, (mb, pr.stderr)
 
 
 # ----------------------------------------------------------------- determinism
