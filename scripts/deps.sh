@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libhdf5-dev hdf5-tools libopenblas-dev
       liblapacke-dev libcmocka-dev zlib1g-dev libdeflate-dev libpng-dev python3 python3-numpy python3-h5py
-      python3-scipy python3-pil time)
+      python3-scipy python3-pil hdf5-filter-plugin time)
 [ "${CASK_WITH_BENCH:-0}" = 1 ] && pkgs+=(python3-dask python3-skimage)
 [ "${CASK_WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
 # tests/tsan.sh: clang-14 with LLVM's OpenMP runtime and its Archer tool.
