@@ -46,6 +46,7 @@ ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W4w', 'W9']
 EXPR_W1 = 'sqrt(abs(x)) * 2 + x'
 
 problems = []  # every disagreement or failure, repeated in RESULTS.md
+KEEP_MARK = '<!-- sections below are kept when bench/run.py rewrites this file -->'
 
 
 def say(msg=''):
@@ -998,8 +999,18 @@ def main():
     for lab, s in b.stats_log:
         md += ['- %s:' % lab, '', '```', s or '(empty)', '```', '']
     text = '\n'.join(md) + '\n'
+    # Sections written by other scripts or by hand (linear algebra, filters,
+    # notes) follow KEEP_MARK in RESULTS.md; they are carried over.
+    kept = ''
+    try:
+        with open(a.results) as f:
+            old = f.read()
+        if KEEP_MARK in old:
+            kept = old[old.index(KEEP_MARK):]
+    except OSError:
+        pass
     with open(a.results, 'w') as f:
-        f.write(text)
+        f.write(text + ('\n' + kept if kept else ''))
     with open(os.path.join(a.outdir, 'last-run.json'), 'w') as f:
         json.dump(dict(info=info, problems=problems, stats=b.stats_log), f, indent=1)
 
