@@ -196,11 +196,24 @@ def make_w9_input(path, n):
     say('  done in %.1f s' % (time.perf_counter() - t0))
 
 
+# Seconds this harness takes to launch and reap any process (fork of this
+# Python, nice, /usr/bin/time): the fastest of 9 runs of /bin/true through
+# run_timed.  It is subtracted from every time taken from outside a process
+# (cask, the floor, cat), never from dask's, which is taken inside Python.
+LAUNCH = [0.0]
+
+
+def measure_launch(nice=0):
+    LAUNCH[0] = min(run_timed(['/bin/true'], 60, nice=nice)['wall'] for _ in range(9))
+    return LAUNCH[0]
+
+
 def warm(path, nice=0):
-    """Reads the file through the page cache twice; returns the second (warm) cat time."""
+    """Reads the file through the page cache twice; returns the second (warm) cat time,
+    less the launch overhead."""
     subprocess.run('cat %s > /dev/null' % sh_quote(path), shell=True, check=True)
     r = run_timed(['sh', '-c', 'cat %s > /dev/null' % sh_quote(path)], 600, nice=nice)
-    return r['wall']
+    return max(0.0, r['wall'] - LAUNCH[0])
 
 
 def sh_quote(s):
@@ -391,7 +404,7 @@ class Bench:
                 rm(out.split(':/')[0])
             sync_and_settle()
             r = run_timed(cmd, self.a.timeout, nice=self.a.nice)
-            r['time'] = r['wall']
+            r['time'] = max(0.0, r['wall'] - LAUNCH[0])
             if r['ok'] and cmd[0] == sys.executable:
                 r['kv'] = keyvals(r['stdout'])
                 r['time'] = float(r['kv']['seconds'])  # dask: in-Python, after imports
@@ -941,6 +954,8 @@ def main():
     say('cask:  %s\nfloor: %s\nbudget %s, %d threads' % (a.cask_bin, a.floor_bin,
                                                          a.memory_str, a.threads))
 
+    say('launch overhead of this harness: %.1f ms (subtracted from cask, floor and cat)'
+        % (measure_launch(a.nice) * 1e3))
     b = Bench(a)
     t_start = time.perf_counter()
     for s in a.sizes:
@@ -965,8 +980,11 @@ def main():
            'timed process; best of %d run(s)' % a.repeat,
            '- timed processes run at nice %d, their sched autogroup too' % a.nice if a.nice else
            '- timed processes run at normal priority',
-           '- cask and floor: wall time of the whole process; dask: timed inside Python after '
-           'imports; peak RSS from `/usr/bin/time -v` (whole process, Python included)',
+           '- cask and floor: wall time of the whole process (start-up, supervisor and exit '
+           'included) less this harness\'s launch overhead of %.1f ms (the fastest of 9 runs of '
+           '`/bin/true` through the same Python fork + nice + `/usr/bin/time` path; also taken '
+           'off `cat`); dask: timed inside Python after imports; peak RSS from '
+           '`/usr/bin/time -v` (whole process, Python included)' % (LAUNCH[0] * 1e3),
            '- "cask engine s" is the wall time in cask\'s own `--stats`: the computation without '
            'process start-up and without committing the output (cask fsyncs a stored output '
            'before renaming it into place; neither dask nor the floor fsync)', '']
