@@ -84,7 +84,8 @@ static int takes_value(const char *a)
  * OpenBLAS's own thread pool is never used; but OpenBLAS starts it when the
  * library loads, before main, reserving memory per thread, and under a
  * tight address-space limit (`ulimit -v`, or `ulimit -d`, which also caps
- * mappings) that pool spins retrying its buffer and hangs the exit.  So
+ * mappings) that pool can spin retrying its buffer and hang the exit (seen
+ * on the machine of November 2026, not reproduced on later ones).  So
  * under such a limit, without OPENBLAS_NUM_THREADS in the environment, set
  * it to 1 and re-execute once (a failed exec just carries on).  Without a
  * limit the idle pool costs nothing, and the re-execution (~25 ms of start-
