@@ -129,4 +129,21 @@ void cask_k_red_merge(cask_redop_t op, cask_dtype_t t, int64_t n, void *acc,
 int cask_k_red_final(cask_redop_t op, cask_dtype_t t, int64_t n, const void *state,
                      int ddof, void *out);
 
+/* ------------------------------------------------------------ skinny products */
+
+/* Products with a narrow side of k <= CASK_K_SKINNY_MAX columns, reading
+ * the large operand a in place (no packing), float64, row-major:
+ *   nn: c (rows x k, ldc) = a (rows x n, lda) b (n x k, ldb) + beta c
+ *       (beta 0: c is not read);
+ *   tn: z (n x k, ldz) += a^T b, a rows x n (lda), b rows x k (ldb).
+ * Return 0, or -1 (nothing done) when the CPU or compiler lacks AVX-512 or
+ * k is out of range: the caller then uses BLAS.  Fixed summation order:
+ * bit-identical results between runs (not equal to dgemm's). */
+#define CASK_K_SKINNY_MAX 48
+int cask_k_skinny_available(void);
+int cask_k_skinny_nn(int64_t rows, int64_t n, int64_t k, const double *a, int64_t lda,
+                     const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+int cask_k_skinny_tn(int64_t rows, int64_t n, int64_t k, const double *a, int64_t lda,
+                     const double *b, int64_t ldb, double *z, int64_t ldz);
+
 #endif /* CASK_KERNELS_H */

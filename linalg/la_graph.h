@@ -74,6 +74,12 @@ int cask__la_prepare(cask_ctx_t *ctx, cask_array_t *a, const char *role, cask_ar
 /* "file.h5:/dset" of the first dataset a reads, or "the input array". */
 void cask__la_describe(const cask_array_t *a, char *buf, size_t len);
 
+/* Z = A^T (A X) in one pass over A (matmul.c): X n x l row-major float64
+ * (borrowed), *out an in-memory n x l array; y NULL or m x l row-major
+ * memory that receives Y = A X. */
+int cask__la_ata_x(cask_ctx_t *ctx, cask_array_t *a, const double *x, int64_t l, double *y,
+	cask_array_t **out);
+
 /* An in-memory 2-d float64 array owning data (taken: freed with the
  * array, by free()). */
 int cask__la_owned_array(cask_ctx_t *ctx, int64_t rows, int64_t cols, double *data,

@@ -198,13 +198,15 @@ int cask__la_trsolve(int64_t n, int64_t nrhs, const double *r, int64_t ldr, doub
 int cask__la_gemm_work(int64_t rows, int64_t n, cask_dtype_t dt, size_t *bytes);
 /* C (rows x k, row-major double, ldc) := A_i @ B + beta C, with A_i the
  * row-major rows x n block (dtype dt) and B n x k row-major double: a block
- * of A @ B, or the sketch Y_i = A_i @ Omega. */
+ * of A @ B, or the sketch Y_i = A_i @ Omega.  For k <= CASK_K_SKINNY_MAX
+ * (kernels/skinny.c, AVX-512) without BLAS's packing of A_i; else dgemm. */
 int cask__la_gemm_nn(int64_t rows, int64_t n, int64_t k, cask_dtype_t dt, const void *a,
 	int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc,
 	void *work);
 /* Z (n x k, row-major double) += A_i^T @ B_i, with A_i rows x n (dtype dt)
  * and B_i rows x k row-major double: A^T B of two row-aligned arrays, or
- * Z = A^T Q in randomized SVD.  Accumulate blocks in a fixed order. */
+ * Z = A^T Q in randomized SVD.  Accumulate blocks in a fixed order.  Same
+ * choice between the skinny kernel and dgemm as cask__la_gemm_nn. */
 int cask__la_gemm_tn(int64_t rows, int64_t n, int64_t k, cask_dtype_t dt, const void *a,
 	int64_t lda, const double *b, int64_t ldb, double *z, int64_t ldz, void *work);
 /* G (n x n, row-major double) += A_i^T A_i, UPPER triangle only (dsyrk);
@@ -213,6 +215,12 @@ int cask__la_gram(int64_t rows, int64_t n, cask_dtype_t dt, const void *a, int64
 	double *g, int64_t ldg, void *work);
 /* Copy the upper triangle of the row-major n x n g into its lower part. */
 int cask__la_sym_fill(int64_t n, double *g, int64_t ldg);
+/* W (n x l, row-major) := W R^-1 for the l x l row-major upper triangular
+ * R, if R's reciprocal condition number (1-norm, LAPACK's dtrcon estimate)
+ * is at least min_rcond: returns 0, else 1 and W untouched.
+ * CASK_ENOMEM if the 3 l doubles + l ints of workspace cannot be had. */
+int cask__la_right_solve_upper(int64_t n, int64_t l, const double *r, double min_rcond,
+	double *w);
 
 /* ------------------------------------------- reference in-memory driver */
 

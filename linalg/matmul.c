@@ -12,6 +12,10 @@
  *    computes its n x n (n x k) partial with dsyrk (dgemm), fold tasks add
  *    up to FANIN partials in a fixed post-order tree (bit-reproducible,
  *    whatever the threads), the root's result becomes an in-memory array.
+ *  - cask__la_ata_x: Z = A^T (A X) for a small X (n x l) in ONE pass over A,
+ *    the same tree: a leaf forms Y_i = A_i X and adds A_i^T Y_i, 64 rows at
+ *    a time (the power iterations of the randomized SVD); Y = A X can be
+ *    kept as a by-product.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,7 @@
 #include "linalg.h"
 
 #define FANIN 8
+#define ATA_SUB 64 /* rows per sub-block of A^T (A X) (bench: 64-128 best) */
 
 static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
 
@@ -257,7 +262,9 @@ out:
 /* ------------------------------------------------------------ A^T B, A^T A */
 
 typedef struct {
-	cask_array_t *a, *b; /* b NULL: Gram */
+	cask_array_t *a, *b; /* b NULL: Gram, or A^T (A X) when x is set */
+	const double *x;     /* A^T (A X): X, n x k row-major (borrowed) */
+	double *y;           /* A^T (A X): Y = A X (m x k) is stored here if not NULL */
 	int64_t m, n, k, L;
 	size_t plan_a, plan_b, work, scr;
 	cask__mats_t mats;
@@ -292,7 +299,7 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	char *abuf = s;
 	s += r64((size_t)(t->L * t->n) * esa);
 	double *bbuf = (double *)s;
-	if (t->b != NULL)
+	if (t->b != NULL || t->x != NULL)
 		s += r64((size_t)(t->L * t->k) * sizeof(double));
 	void *work = s;
 	s += r64(t->work);
@@ -303,7 +310,20 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	if (rc != 0)
 		return rc;
 	memset(out, 0, out_bytes);
-	if (t->b == NULL)
+	if (t->x != NULL) {
+		/* Y_i = A_i X then Z += A_i^T Y_i, 64 rows at a time so that
+		 * the second product finds its rows of A still in cache. */
+		for (int64_t s0 = 0; s0 < rows && rc == 0; s0 += ATA_SUB) {
+			int64_t sr = rows - s0 < ATA_SUB ? rows - s0 : ATA_SUB;
+			const char *as = abuf + (size_t)(s0 * t->n) * esa;
+			double *ys = (t->y != NULL ? t->y + r0 * t->k : bbuf) + s0 * t->k;
+			rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, as, t->n, t->x, t->k, 0.0,
+				ys, t->k, work);
+			if (rc == 0)
+				rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, as, t->n, ys, t->k,
+					out, t->k, work);
+		}
+	} else if (t->b == NULL)
 		rc = cask__la_gram(rows, t->n, t->a->dtype, abuf, t->n, out, t->n, work);
 	else
 		rc = cask__la_gemm_tn(rows, t->n, t->k, t->a->dtype, abuf, t->n, bbuf, t->k, out,
@@ -350,13 +370,16 @@ static int tn_tree(tn_t *t, cask_graph_t *g, int64_t b0, int64_t nb, size_t part
 	return cask_graph_add(g, &s, root);
 }
 
-static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
+static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const double *x,
+	int64_t xk, double *y, cask_array_t **out)
 {
 	tn_t t;
 	cask_graph_t *g = NULL;
 	double *res = NULL;
 	int rc;
 	memset(&t, 0, sizeof t);
+	t.x = x;
+	t.y = y;
 	if ((rc = cask__la_prepare(ctx, a, "A of A^T B", &t.a)) != 0)
 		goto out;
 	cask__la_describe(a, t.what, sizeof t.what);
@@ -376,7 +399,7 @@ static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_arr
 	}
 	t.m = t.a->shape[0];
 	t.n = t.a->shape[1];
-	t.k = t.b != NULL ? t.b->shape[1] : t.n;
+	t.k = t.b != NULL ? t.b->shape[1] : x != NULL ? xk : t.n;
 	size_t part;
 	if (cask__mul_size((size_t)t.n * sizeof(double), (size_t)t.k, &part) != 0 ||
 	    part > cask_ctx_memory(ctx) / 8) {
@@ -428,7 +451,8 @@ static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_arr
 			goto out;
 		}
 		t.scr = r64((size_t)(t.L * t.n) * cask_dtype_size(t.a->dtype)) +
-			(t.b != NULL ? r64((size_t)(t.L * t.k) * sizeof(double)) : 0) + r64(t.work) +
+			(t.b != NULL || t.x != NULL ? r64((size_t)(t.L * t.k) * sizeof(double)) : 0) +
+			r64(t.work) +
 			(t.plan_a > t.plan_b ? t.plan_a : t.plan_b);
 		int64_t root;
 		if ((rc = cask_graph_create(ctx, &g)) != 0 ||
@@ -450,7 +474,7 @@ static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_arr
 			goto out;
 		}
 		memcpy(res, o, part);
-		if (t.b == NULL)
+		if (t.b == NULL && t.x == NULL)
 			cask__la_sym_fill(t.n, res, t.n);
 	}
 	rc = cask__la_owned_array(ctx, t.n, t.k, res, out);
@@ -461,6 +485,20 @@ out:
 	cask_array_destroy(t.a);
 	cask_array_destroy(t.b);
 	return rc;
+}
+
+static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
+{
+	return reduce_tn_x(ctx, a, b, NULL, 0, NULL, out);
+}
+
+int cask__la_ata_x(cask_ctx_t *ctx, cask_array_t *a, const double *x, int64_t l, double *y,
+	cask_array_t **out)
+{
+	ctx->msg[0] = '\0';
+	if (a == NULL || x == NULL || l < 1 || out == NULL)
+		return cask__error(ctx, CASK_EINVAL, "A^T A X: missing argument");
+	return reduce_tn_x(ctx, a, NULL, x, l, y, out);
 }
 
 int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out)

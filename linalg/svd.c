@@ -9,16 +9,29 @@
  *    V^T = U'^T, whose column blocks pass 2 writes as they come.
  *  - cask_svd_randomized (Halko, Martinsson & Tropp 2011, Alg. 4.4 with
  *    re-orthonormalisation): sketch width l = min(k + p, m, n), Gaussian
- *    test matrix Omega (n x l) from cask_array_random(seed), then
+ *    test matrix Omega (n x l) from cask_array_random(seed).  Alg. 4.4 is
  *      QY = qr(A Omega); q times: QZ = qr(A^T QY), QY = qr(A QZ);
- *      B^T = A^T QY (n x l); B = U_B S V^T by dgesdd; U = QY U_B[:, :k].
- *    Each A product is one streaming pass (cask_matmul / cask_matmul_tn),
- *    so A is read 2 + 2q times; every QR is a TSQR of a tall m x l or
- *    n x l matrix.  Intermediates: the m x l sketches Y and QY are held in
- *    memory when each fits a quarter of the budget (so the two live at
- *    once fit half), otherwise they are written to temporary HDF5 files
- *    in the U output's directory (or $TMPDIR, or /tmp), removed at the end.
- *    The n x l products (A^T QY) and Omega are held in memory: O((m+n) l).
+ *      B^T = A^T QY (n x l); B = U_B S V^T by dgesdd; U = QY U_B[:, :k],
+ *    2 + 2q passes over A.  Since A is row-chunked, A^T (A X) is one pass
+ *    (each row block gives Y_i = A_i X and adds A_i^T Y_i), so cask
+ *    computes the same subspace in q + 1 passes when the m x l sketch fits
+ *    a quarter of the budget and q >= 1 (power_fused):
+ *      X = Omega; q times: X = qr(A^T (A X)) [one pass each];
+ *      Y = A X and W = A^T Y [one pass]; QY R = qr(Y);
+ *      B^T = A^T QY = W R^-1 if cond(R) <= 1e3, else one more pass.
+ *    span(Y) = span((A A^T)^q A Omega), Alg. 4.4's.  Differences in
+ *    rounding: the basis is re-orthonormalised after each A^T A rather than
+ *    after each A and A^T, so directions with s_j < sqrt(eps) s_1 are lost
+ *    to rounding within one iteration (Alg. 4.4 keeps them down to eps s_1);
+ *    W R^-1 adds an error of about eps ||A|| cond(R), hence the bound on
+ *    cond(R) (test_tsqr.c covers both branches).  Otherwise (q = 0, or a
+ *    sketch too large to hold) the 2 + 2q-pass form above runs, every
+ *    product one streaming pass (cask_matmul / cask_matmul_tn), every QR a
+ *    TSQR of a tall m x l or n x l matrix; its m x l sketches Y and QY are
+ *    held in memory when each fits a quarter of the budget, otherwise they
+ *    are written to temporary HDF5 files in the U output's directory (or
+ *    $TMPDIR, or /tmp), removed at the end.  The n x l products and Omega
+ *    are held in memory: O((m+n) l).
  *
  * Outputs: cask_svd writes all of its datasets in one transaction per
  * file; the randomized SVD commits S and V^T first, then stores U with
@@ -210,8 +223,9 @@ static int materialise(tmp_t *t, cask_array_t *x, cask_array_t **out)
 	return cask_array_open(ctx, path, "/x", NULL, out);
 }
 
-/* Q of the TSQR of y (rows x cols, rows >= cols), materialised. */
-static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
+/* Q of the TSQR of y (rows x cols, rows >= cols), materialised; r NULL or
+ * cols x cols memory for R (y = Q R, diagonal >= 0). */
+static int orth_r(tmp_t *t, cask_array_t *y, const char *what, double *r, cask_array_t **out)
 {
 	cask_ctx_t *ctx = t->ctx;
 	int64_t rows = y->shape[0], cols = y->shape[1];
@@ -220,7 +234,7 @@ static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
 	double *buf = NULL;
 	char path[1100];
 	int rc;
-	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = what,
+	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = what, .r = r,
 	                           .sink = {.dtype = CASK_FLOAT64}};
 	if (fits(t, rows, cols)) {
 		if ((buf = malloc((size_t)(rows * cols) * sizeof(double))) == NULL)
@@ -245,6 +259,74 @@ static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
 	rc = cask_array_open(ctx, path, "/q", NULL, out);
 out:
 	cask__la_out_abort(&txns);
+	return rc;
+}
+
+static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
+{
+	return orth_r(t, y, what, NULL, out);
+}
+
+/* The power iterations in q + 1 passes over A (see the top of the file):
+ * X = Omega; q times X = orth(A^T (A X)); then Y = A X and W = A^T Y in one
+ * pass, QY R = Y, and B^T = W R^-1 when R is well conditioned, else
+ * B^T = A^T QY (one more pass).  xb (n x l) holds Omega on entry; *qy and
+ * *bt (n x l, an in-memory array) are returned. */
+static int power_fused(tmp_t *t, cask_array_t *x, int64_t l, int64_t q, double *xb,
+	cask_array_t **qy, cask_array_t **bt)
+{
+	cask_ctx_t *ctx = t->ctx;
+	int64_t m = x->shape[0], n = x->shape[1];
+	size_t xbytes = (size_t)(n * l) * sizeof(double);
+	cask_array_t *z = NULL, *qz = NULL, *ym = NULL, *w = NULL;
+	double *yb = NULL, *rb = NULL, *wb = NULL;
+	int rc = 0;
+	for (int64_t it = 0; it < q && rc == 0; it++) {
+		if ((rc = cask__la_ata_x(ctx, x, xb, l, NULL, &z)) == 0 &&
+		    (rc = orth(t, z, "the sketch A^T A Q", &qz)) == 0)
+			rc = cask_compute(ctx, qz, xb, xbytes);
+		cask_array_destroy(z);
+		cask_array_destroy(qz);
+		z = qz = NULL;
+	}
+	if (rc != 0)
+		return rc;
+	yb = malloc((size_t)(m * l) * sizeof(double));
+	rb = malloc((size_t)(l * l) * sizeof(double));
+	if (yb == NULL || rb == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = cask__la_ata_x(ctx, x, xb, l, yb, &w)) != 0)
+		goto out;
+	rc = cask__la_owned_array(ctx, m, l, yb, &ym);
+	yb = NULL;
+	if (rc != 0 || (rc = orth_r(t, ym, "the sketch A Q", rb, qy)) != 0)
+		goto out;
+	if ((wb = malloc(xbytes)) == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = cask_compute(ctx, w, wb, xbytes)) != 0)
+		goto out;
+	/* ||B^T - W R^-1|| <~ eps ||A|| cond(R): used when cond(R) <= 1e3,
+	 * else one more pass. */
+	if ((rc = cask__la_right_solve_upper(n, l, rb, 1e-3, wb)) != 0) {
+		if (rc != 1) {
+			rc = cask__error(ctx, rc, "out of memory");
+			goto out;
+		}
+		rc = cask_matmul_tn(ctx, x, *qy, bt);
+		goto out;
+	}
+	rc = cask__la_owned_array(ctx, n, l, wb, bt);
+	wb = NULL;
+out:
+	cask_array_destroy(ym);
+	cask_array_destroy(w);
+	free(yb);
+	free(rb);
+	free(wb);
 	return rc;
 }
 
@@ -308,6 +390,13 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 		     &oml)) != 0 ||
 	    (rc = cask_compute(ctx, oml, omb, ob)) != 0)
 		goto out;
+	if (q >= 1 && fits(t, m, l)) {
+		/* q + 1 (or q + 2) passes over A instead of 2 + 2q. */
+		rc = power_fused(t, x, l, q, omb, &qy, &z);
+		if (rc != 0)
+			goto out;
+		goto small_svd;
+	}
 	rc = cask__la_owned_array(ctx, n, l, omb, &om);
 	omb = NULL;
 	if (rc != 0)
@@ -334,6 +423,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	/* B^T = A^T QY (n x l) is B (l x n) in column-major order. */
 	if ((rc = cask_matmul_tn(ctx, x, qy, &z)) != 0)
 		goto out;
+small_svd:;
 	size_t wb;
 	if ((rc = cask__la_svd_work(l, n, &wb)) != 0) {
 		rc = cask__error(ctx, rc, "%s: sketch too large for dgesdd", what);

@@ -12,6 +12,7 @@
  * once per block on load.  Every call here is deterministic for a fixed
  * number of BLAS threads.
  */
+#include "kernels.h"
 #include "linalg.h"
 
 #include <cblas.h>
@@ -843,6 +844,8 @@ int cask__la_gemm_nn(int64_t rows, int64_t n, int64_t k, cask_dtype_t dt, const 
 		goto out;
 	if (rows == 0 || k == 0)
 		goto out;
+	if (cask_k_skinny_nn(rows, n, k, ad, ldad, b, ldb, beta, c, ldc) == 0)
+		goto out;
 	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m_, n_, k_, 1.0, ad, lda_, b,
 		ldb_, beta, c, ldc_);
 out:
@@ -866,6 +869,8 @@ int cask__la_gemm_tn(int64_t rows, int64_t n, int64_t k, cask_dtype_t dt, const 
 	    (rc = to_li(ldad, &lda_)) || (rc = to_li(ldb, &ldb_)) || (rc = to_li(ldz, &ldz_)))
 		goto out;
 	if (n == 0 || k == 0 || rows == 0)
+		goto out;
+	if (cask_k_skinny_tn(rows, n, k, ad, ldad, b, ldb, z, ldz) == 0)
 		goto out;
 	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m_, n_, k_, 1.0, ad, lda_, b, ldb_,
 		1.0, z, ldz_);
@@ -903,5 +908,33 @@ int cask__la_sym_fill(int64_t n, double *g, int64_t ldg)
 	for (int64_t i = 0; i < n; i++)
 		for (int64_t j = 0; j < i; j++)
 			g[i * ldg + j] = g[j * ldg + i];
+	return 0;
+}
+
+int cask__la_right_solve_upper(int64_t n, int64_t l, const double *r, double min_rcond,
+	double *w)
+{
+	lapack_int l_, n_, info = 0;
+	double rcond = 0;
+	int rc;
+	if ((rc = to_li(l, &l_)) || (rc = to_li(n, &n_)))
+		return rc;
+	if (l == 0 || n == 0)
+		return 0;
+	double *work = malloc((size_t)l * 3 * sizeof(double));
+	lapack_int *iwork = malloc((size_t)l * sizeof(lapack_int));
+	if (work == NULL || iwork == NULL) {
+		free(work);
+		free(iwork);
+		return CASK_ENOMEM;
+	}
+	/* Row-major upper R is column-major lower R^T: same condition. */
+	LAPACK_dtrcon("1", "L", "N", &l_, r, &l_, &rcond, work, iwork, &info);
+	free(work);
+	free(iwork);
+	if (info != 0 || !(rcond >= min_rcond))
+		return 1;
+	cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, n_, l_, 1.0,
+		r, l_, w, l_);
 	return 0;
 }

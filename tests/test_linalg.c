@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels.h"
 #include "linalg.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -653,7 +654,11 @@ static void test_linalg_block_products(void **state)
 {
 	(void)state;
 	/* Ragged, zero-length and float32 blocks against naive loops. */
-	int64_t shapes[][3] = {{37, 5, 4}, {0, 5, 4}, {1, 1, 1}, {64, 13, 0}, {200, 7, 9}};
+	/* ... including the skinny kernel's cases: k across its 8/16/24-wide
+	 * panels and past CASK_K_SKINNY_MAX (dgemm), n past its 256-row
+	 * blocks of B, row and column counts not multiples of 8, 4 or 2. */
+	int64_t shapes[][3] = {{37, 5, 4}, {0, 5, 4}, {1, 1, 1}, {64, 13, 0}, {200, 7, 9},
+		{37, 300, 20}, {45, 513, 25}, {8, 260, 48}, {15, 9, 49}, {271, 31, 17}, {7, 3, 8}};
 	rng_state = 42;
 	for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
 		int64_t rows = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
@@ -723,6 +728,80 @@ static void test_linalg_block_products(void **state)
 			free(g);
 			free(work);
 		}
+	}
+}
+
+/* The skinny kernels themselves, with leading dimensions wider than the
+ * matrices, beta 0 over NaN garbage (not read), beta 0.5, and accumulation
+ * into Z; against long double sums.  Skipped without AVX-512. */
+static void test_linalg_skinny_kernel(void **state)
+{
+	(void)state;
+	if (!cask_k_skinny_available()) {
+		assert_int_equal(cask_k_skinny_nn(4, 4, 4, NULL, 4, NULL, 4, 0.0, NULL, 4), -1);
+		skip();
+	}
+	assert_int_equal(cask_k_skinny_nn(1, 1, CASK_K_SKINNY_MAX + 1, NULL, 1, NULL, 1, 0.0,
+				 NULL, 1),
+		-1);
+	int64_t shapes[][3] = {{19, 523, 20}, {8, 1, 1}, {33, 257, 40}, {5, 700, 23}};
+	rng_state = 7;
+	for (size_t sc = 0; sc < sizeof shapes / sizeof shapes[0]; sc++) {
+		int64_t rows = shapes[sc][0], n = shapes[sc][1], k = shapes[sc][2];
+		int64_t lda = n + 3, ldb = k + 5, ldc = k + 2, ldz = k + 1;
+		double *a = malloc((size_t)(rows * lda) * 8), *b = malloc((size_t)(n * ldb) * 8);
+		double *bi = malloc((size_t)(rows * ldb) * 8), *c = malloc((size_t)(rows * ldc) * 8);
+		double *c0 = malloc((size_t)(rows * ldc) * 8), *z = malloc((size_t)(n * ldz) * 8);
+		double *z0 = malloc((size_t)(n * ldz) * 8);
+		for (int64_t i = 0; i < rows * lda; i++)
+			a[i] = nrand();
+		for (int64_t i = 0; i < n * ldb; i++)
+			b[i] = nrand();
+		for (int64_t i = 0; i < rows * ldb; i++)
+			bi[i] = nrand();
+		for (int64_t i = 0; i < n * ldz; i++)
+			z[i] = z0[i] = nrand();
+		for (int beta2 = 0; beta2 <= 1; beta2++) {
+			double beta = beta2 ? 0.5 : 0.0;
+			for (int64_t i = 0; i < rows * ldc; i++)
+				c[i] = c0[i] = beta2 ? nrand() : NAN;
+			assert_int_equal(cask_k_skinny_nn(rows, n, k, a, lda, b, ldb, beta, c, ldc), 0);
+			for (int64_t i = 0; i < rows; i++) {
+				for (int64_t j = 0; j < k; j++) {
+					long double ref = beta2 ? beta * c0[i * ldc + j] : 0;
+					double mag = fabs((double)ref);
+					for (int64_t l = 0; l < n; l++) {
+						ref += (long double)a[i * lda + l] * b[l * ldb + j];
+						mag += fabs(a[i * lda + l] * b[l * ldb + j]);
+					}
+					assert_true(fabs(c[i * ldc + j] - (double)ref) <=
+						    (n + 1) * DBL_EPSILON * mag);
+				}
+				for (int64_t j = k; j < ldc; j++) /* padding untouched */
+					assert_memory_equal(&c[i * ldc + j], &c0[i * ldc + j], 8);
+			}
+		}
+		assert_int_equal(cask_k_skinny_tn(rows, n, k, a, lda, bi, ldb, z, ldz), 0);
+		for (int64_t i = 0; i < n; i++) {
+			for (int64_t j = 0; j < k; j++) {
+				long double ref = z0[i * ldz + j];
+				double mag = fabs(z0[i * ldz + j]);
+				for (int64_t l = 0; l < rows; l++) {
+					ref += (long double)a[l * lda + i] * bi[l * ldb + j];
+					mag += fabs(a[l * lda + i] * bi[l * ldb + j]);
+				}
+				assert_true(fabs(z[i * ldz + j] - (double)ref) <= (rows + 1) * DBL_EPSILON * mag);
+			}
+			for (int64_t j = k; j < ldz; j++)
+				assert_true(z[i * ldz + j] == z0[i * ldz + j]);
+		}
+		free(a);
+		free(b);
+		free(bi);
+		free(c);
+		free(c0);
+		free(z);
+		free(z0);
 	}
 }
 
@@ -803,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_linalg_lstsq),
 		cmocka_unit_test(test_linalg_rsvd),
 		cmocka_unit_test(test_linalg_block_products),
+		cmocka_unit_test(test_linalg_skinny_kernel),
 		cmocka_unit_test(test_linalg_bench_r_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -561,6 +561,52 @@ static void test_tsqr_svd_randomized(void **state)
 	free(rec);
 }
 
+static void test_tsqr_rsvd_exact_rank(void **state)
+{
+	(void)state;
+	/* Rank exactly l = k + p with singular values in [1, 2]: the sketch
+	 * spans A's range, Y = A X is well conditioned, and B^T comes from
+	 * W R^-1 without another pass; the result must then be exact. */
+	int64_t m = 3000, n = 200, k = 4, p = 6;
+	double sv[200] = {0};
+	for (int i = 0; i < k + p; i++)
+		sv[i] = 2.0 - 0.1 * i;
+	double *a = test_matrix_s(m, n, sv, 0, 57);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {700, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	double s[4], *vt = malloc((size_t)(k * n) * 8);
+	char *fo = path_of("rsvd_rank.h5");
+	cask_store_t us;
+	cask_store_init(&us, fo, "/U");
+	us.overwrite = 1;
+	for (int q = 1; q <= 3; q++) {
+		int rc = cask_svd_randomized(ctx, x, k, p, q, 3, s, vt, &us, NULL, NULL);
+		if (rc != 0)
+			fail_msg("rsvd: %s", cask_ctx_message(ctx));
+		for (int i = 0; i < k; i++)
+			if (!(fabs(s[i] - sv[i]) <= 1e-12 * sv[0]))
+				fail_msg("q %d: s[%d] = %.17g, exact %.17g", q, i, s[i], sv[i]);
+		/* U^T A V = S (rows of V^T orthonormal, U's columns too). */
+		double *u = get(ctx, fo, "/U", NULL), *av = malloc((size_t)(m * k) * 8);
+		double utav[16], d[16];
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)n, 1.0, a,
+			(int)n, vt, (int)n, 0.0, av, (int)k);
+		cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)m, 1.0, u,
+			(int)k, av, (int)k, 0.0, utav, (int)k);
+		for (int i = 0; i < k * k; i++)
+			d[i] = utav[i] - (i / k == i % k ? s[i / k] : 0.0);
+		assert_true(fro(k, k, d) <= 1e-12 * sv[0]);
+		free(u);
+		free(av);
+	}
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+	free(vt);
+}
+
 static void test_tsqr_rsvd_spills_to_disk(void **state)
 {
 	(void)state;
@@ -832,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_svd_tall),
 		cmocka_unit_test(test_tsqr_svd_wide),
 		cmocka_unit_test(test_tsqr_svd_randomized),
+		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_lstsq),
