@@ -136,8 +136,8 @@ int cask_k_red_final(cask_redop_t op, cask_dtype_t t, int64_t n, const void *sta
  *   nn: c (rows x k, ldc) = a (rows x n, lda) b (n x k, ldb) + beta c
  *       (beta 0: c is not read);
  *   tn: z (n x k, ldz) += a^T b, a rows x n (lda), b rows x k (ldb).
- * Return 0, or -1 (nothing done) when the CPU or compiler lacks AVX-512 or
- * k is out of range: the caller then uses BLAS.  Fixed summation order:
+ * Return 0, or -1 (nothing done) when the CPU or compiler lacks AVX-512,
+ * CASK_SKINNY=0 is set, or k is out of range: the caller then uses BLAS.  Fixed summation order:
  * bit-identical results between runs (not equal to dgemm's). */
 #define CASK_K_SKINNY_MAX 48
 int cask_k_skinny_available(void);

@@ -18,9 +18,13 @@
  *
  * Summation order is fixed (ascending p within a tile), so results are
  * bit-identical between runs.  They differ from dgemm's in the last bits.
- * Without AVX-512 (or with another compiler) the functions return -1 and
+ * Without AVX-512 (or with another compiler), or with CASK_SKINNY=0 in
+ * the environment (to test the other path), the functions return -1 and
  * the caller uses BLAS.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -40,8 +44,9 @@ int cask_k_skinny_available(void)
 	static int avail = -1;
 	int v = __atomic_load_n(&avail, __ATOMIC_RELAXED);
 	if (v < 0) {
+		const char *e = getenv("CASK_SKINNY");
 		__builtin_cpu_init();
-		v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+		v = __builtin_cpu_supports("avx512f") && (e == NULL || strcmp(e, "0") != 0) ? 1 : 0;
 		__atomic_store_n(&avail, v, __ATOMIC_RELAXED);
 	}
 	return v;
