@@ -618,7 +618,11 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 
 /* Randomized rank-k SVD (Halko, Martinsson & Tropp) of any m x n a:
  * oversample p (< 0: 10), power_iters q (< 0: 2, each re-orthonormalised
- * by TSQR), Gaussian test matrix from seed.  Streams a 2 + 2q times.
+ * by TSQR), Gaussian test matrix from seed.  The sketch spans
+ * (A A^T)^q A Omega, as in their Alg. 4.4; a is streamed q + 1 times (one
+ * pass per A^T A product, the last also giving B = Q^T A) when the m x (k+p)
+ * sketch fits a quarter of the budget and q >= 1 (q + 2 times if that
+ * sketch is ill-conditioned, cond > 1e3), else 2 + 2q times.
  * s: NULL or k doubles; vt: NULL or k x n doubles; stores as cask_svd
  * (U: m x k).  Requires 1 <= k <= min(m, n); m x (k+p) intermediates live
  * in memory when they fit a quarter of the budget, else in temporary HDF5
