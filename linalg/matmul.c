@@ -17,6 +17,7 @@
  *    a time (the power iterations of the randomized SVD); Y = A X can be
  *    kept as a by-product.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -319,6 +320,13 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 			double *ys = (t->y != NULL ? t->y + r0 * t->k : bbuf) + s0 * t->k;
 			rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, as, t->n, t->x, t->k, 0.0,
 				ys, t->k, work);
+			/* X is finite, so a non-finite row of Y is a row of A with a
+			 * NaN or Inf (or with values whose products overflow). */
+			for (int64_t i = 0; i < sr * t->k && rc == 0; i++)
+				if (!isfinite(ys[i]))
+					return cask_task_error(env, CASK_EINVAL,
+						"%s: non-finite value (NaN or Inf) or overflow in row %lld; linear algebra needs finite input",
+						t->what, (long long)(r0 + s0 + i / t->k));
 			if (rc == 0)
 				rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, as, t->n, ys, t->k,
 					out, t->k, work);

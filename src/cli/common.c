@@ -724,10 +724,17 @@ int cli_lib_error(cask_ctx_t *ctx, int rc, const char *what, ...)
 		        g_signal ? "" : " (cancelled)");
 		return g_signal ? 128 + g_signal : CLI_EXIT_RUNTIME;
 	}
-	fputs("cask: error: ", stderr);
+	char head[1024];
 	va_start(ap, what);
-	vfprintf(stderr, what, ap);
+	vsnprintf(head, sizeof head, what, ap);
 	va_end(ap);
-	fprintf(stderr, ": %s\n", msg && *msg ? msg : cask_strerror(rc));
+	if (!(msg && *msg))
+		msg = cask_strerror(rc);
+	/* A library message that already starts with the name is not prefixed twice. */
+	size_t hl = strlen(head);
+	if (hl > 0 && strncmp(msg, head, hl) == 0 && msg[hl] == ':')
+		fprintf(stderr, "cask: error: %s\n", msg);
+	else
+		fprintf(stderr, "cask: error: %s: %s\n", head, msg);
 	return CLI_EXIT_RUNTIME;
 }
