@@ -1177,7 +1177,33 @@ struct cask__h5txn {
 	hid_t file;
 	int nouts, cap;
 	cask__h5out_t **outs;
+	/* Durable writes: a descriptor of tmp for starting writeback early, and
+	 * the bytes written since it was last started (see txn_written). */
+	int wb_fd;
+	_Atomic uint64_t wb_pending;
 };
+
+/* CASK_FSYNC=0 turns durability (and so early writeback) off. */
+static int durable_writes(void)
+{
+	const char *fs = getenv("CASK_FSYNC");
+	return fs == NULL || strcmp(fs, "0") != 0;
+}
+
+/* After every 32 MiB written to a durable transaction's file, start the
+ * disk writing its dirty pages (sync_file_range, asynchronous), so the
+ * fsync at commit finds most of them written rather than flushing the
+ * whole file while everything waits (2 GiB: ~1.7 s here). */
+static void txn_written(cask__h5txn_t *txn, uint64_t bytes)
+{
+	const uint64_t kick = (uint64_t)32 << 20;
+	if (txn->wb_fd < 0)
+		return;
+	if (atomic_fetch_add(&txn->wb_pending, bytes) + bytes < kick)
+		return;
+	atomic_store(&txn->wb_pending, 0);
+	(void)sync_file_range(txn->wb_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
 
 /* Copy all of fd in to fd out: copy_file_range, falling back to read/write
  * where the kernel or file system cannot. */
@@ -1300,6 +1326,8 @@ static void txn_free(cask__h5txn_t *txn)
 	free(txn->outs);
 	free(txn->target);
 	free(txn->tmp);
+	if (txn->wb_fd >= 0)
+		close(txn->wb_fd);
 	free(txn);
 }
 
@@ -1338,6 +1366,8 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 	if (rc != 0)
 		goto out;
 	txn = calloc(1, sizeof *txn);
+	if (txn != NULL)
+		txn->wb_fd = -1;
 	/* A symlinked target: write next to the file it points to and rename
 	 * over that, so the link survives. */
 	struct stat lst;
@@ -1409,6 +1439,8 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		            txn->tmp, path);
 		goto out;
 	}
+	if (durable_writes())
+		txn->wb_fd = open(txn->tmp, O_RDONLY | O_CLOEXEC); /* -1: no early writeback */
 	*out = txn;
 	txn = NULL;
 out:
@@ -1736,8 +1768,10 @@ out:
 			H5Sclose(mspace);
 		unlock();
 	}
-	if (rc == 0 && n > 0)
+	if (rc == 0 && n > 0) {
 		atomic_fetch_add(&ctx->bytes_written, (uint64_t)bytes);
+		txn_written(o->txn, (uint64_t)bytes);
+	}
 	return rc;
 }
 
@@ -1753,8 +1787,7 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 	/* fsync makes the result durable across power loss; a killed process
 	 * never exposes a partial target either way (the rename is atomic).
 	 * CASK_FSYNC=0 skips the syncs when durability is not wanted. */
-	const char *fs = getenv("CASK_FSYNC");
-	int durable = fs == NULL || strcmp(fs, "0") != 0;
+	int durable = durable_writes();
 	if (durable)
 		fd = open(txn->tmp, O_RDONLY | O_CLOEXEC);
 	if (durable && (fd < 0 || fsync(fd) != 0)) {
@@ -2510,8 +2543,10 @@ int cask__io_write_chunk(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *chunk
 out:
 	if (locked)
 		unlock();
-	if (rc == 0)
-		atomic_fetch_add(&ctx->bytes_written,
-		                 chunk_logical_bytes(o->ndim, o->shape, o->chunks, chunk_start, o->elsize));
+	if (rc == 0) {
+		uint64_t b = chunk_logical_bytes(o->ndim, o->shape, o->chunks, chunk_start, o->elsize);
+		atomic_fetch_add(&ctx->bytes_written, b);
+		txn_written(o->txn, b);
+	}
 	return rc;
 }
