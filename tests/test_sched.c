@@ -32,6 +32,7 @@ typedef struct {
 	_Atomic int64_t ran;   /* task bodies entered */
 	int64_t fail_at;       /* index of the task that fails, -1 none */
 	int64_t cancel_at;     /* index of the task that cancels ctx, -1 none */
+	_Atomic int stopped;   /* set by the failing or cancelling task */
 	cask_ctx_t *ctx;
 	_Atomic int64_t order[64]; /* first bodies to run, by index */
 } tree_t;
@@ -48,10 +49,22 @@ static int leaf_fn(void *user, int64_t index, const void *const *inputs,
 		t->order[k] = index;
 	if (ninputs != 0 || out_bytes < 8)
 		return cask_task_error(env, CASK_EINTERNAL, "leaf %lld: bad call", (long long)index);
-	if (index == t->fail_at)
+	if (index == t->fail_at) {
+		atomic_store(&t->stopped, 1);
 		return cask_task_error(env, CASK_EIO, "disk on fire at leaf %lld", (long long)index);
-	if (index == t->cancel_at)
+	}
+	if (index == t->cancel_at) {
 		cask_ctx_cancel(t->ctx);
+		atomic_store(&t->stopped, 1);
+	} else if ((t->fail_at >= 0 && index > t->fail_at) ||
+	           (t->cancel_at >= 0 && index > t->cancel_at)) {
+		/* Later tasks wait (up to ~5 s) for the failure or cancel, so a
+		 * thread holding that task but descheduled on a loaded machine
+		 * cannot let another thread run everything meanwhile. */
+		struct timespec ms = {0, 1000000};
+		for (int i = 0; i < 5000 && !atomic_load(&t->stopped); i++)
+			nanosleep(&ms, NULL);
+	}
 	int64_t lo = index * t->n / t->leaves + 1, hi = (index + 1) * t->n / t->leaves;
 	int64_t s = 0;
 	for (int64_t v = lo; v <= hi; v++)
