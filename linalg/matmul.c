@@ -13,8 +13,9 @@
  *    up to FANIN partials in a fixed post-order tree (bit-reproducible,
  *    whatever the threads), the root's result becomes an in-memory array.
  *  - cask__la_ata_x: Z = A^T (A X) for a small X (n x l) in ONE pass over A,
- *    the same tree: a leaf forms Y_i = A_i X and adds A_i^T Y_i, 64 rows at
- *    a time (the power iterations of the randomized SVD); Y = A X can be
+ *    the same tree: a leaf reads its block 64 rows at a time into a small
+ *    buffer, forms Y_s = A_s X and adds A_s^T Y_s while those rows are in
+ *    cache (the power iterations of the randomized SVD); Y = A X can be
  *    kept as a by-product.
  */
 #include <math.h>
@@ -267,6 +268,7 @@ typedef struct {
 	const double *x;     /* A^T (A X): X, n x k row-major (borrowed) */
 	double *y;           /* A^T (A X): Y = A X (m x k) is stored here if not NULL */
 	int64_t m, n, k, L;
+	int64_t sub;         /* A^T (A X): rows evaluated and multiplied at a time */
 	size_t plan_a, plan_b, work, scr;
 	cask__mats_t mats;
 	char what[1200];
@@ -287,6 +289,46 @@ static int tn_eval(const tn_t *t, cask_task_env_t *env, cask_array_t *x, int64_t
 	return 0;
 }
 
+/* A^T (A X) over rows [r0, r0 + rows): t->sub rows at a time are read into
+ * a small buffer (it stays in cache for the second product; the task never
+ * touches more than a few MiB of fresh memory), Y_s = A_s X, Z += A_s^T Y_s. */
+static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t rows, double *out)
+{
+	size_t esa = cask_dtype_size(t->a->dtype);
+	char *s = cask_task_scratch(env, t->scr);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
+	char *abuf = s;
+	s += r64((size_t)(t->sub * t->n) * esa);
+	double *ybuf = (double *)s;
+	s += r64((size_t)(t->sub * t->k) * sizeof(double));
+	void *work = s;
+	s += r64(t->work);
+	int rc = 0;
+	for (int64_t s0 = 0; s0 < rows && rc == 0; s0 += t->sub) {
+		int64_t sr = rows - s0 < t->sub ? rows - s0 : t->sub;
+		if ((rc = tn_eval(t, env, t->a, r0 + s0, sr, abuf, s, t->plan_a)) != 0)
+			return rc;
+		double *ys = t->y != NULL ? t->y + (r0 + s0) * t->k : ybuf;
+		rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, abuf, t->n, t->x, t->k, 0.0, ys,
+			t->k, work);
+		/* X is finite, so a non-finite row of Y is a row of A with a NaN
+		 * or Inf (or with values whose products overflow). */
+		for (int64_t i = 0; i < sr * t->k && rc == 0; i++)
+			if (!isfinite(ys[i]))
+				return cask_task_error(env, CASK_EINVAL,
+					"%s: non-finite value (NaN or Inf) or overflow in row %lld; linear algebra needs finite input",
+					t->what, (long long)(r0 + s0 + i / t->k));
+		if (rc == 0)
+			rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, abuf, t->n, ys, t->k, out, t->k,
+				work);
+	}
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s: BLAS failed on rows %lld..%lld (%s)", t->what,
+			(long long)r0, (long long)(r0 + rows - 1), cask_strerror(rc));
+	return 0;
+}
+
 static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const size_t *ib,
 	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
 {
@@ -294,13 +336,17 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	const tn_t *t = user;
 	int64_t r0 = blk * t->L, rows = t->m - r0 < t->L ? t->m - r0 : t->L;
 	size_t esa = cask_dtype_size(t->a->dtype);
+	if (t->x != NULL) {
+		memset(out, 0, out_bytes);
+		return ata_leaf(t, env, r0, rows, out);
+	}
 	char *s = cask_task_scratch(env, t->scr);
 	if (s == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
 	char *abuf = s;
 	s += r64((size_t)(t->L * t->n) * esa);
 	double *bbuf = (double *)s;
-	if (t->b != NULL || t->x != NULL)
+	if (t->b != NULL)
 		s += r64((size_t)(t->L * t->k) * sizeof(double));
 	void *work = s;
 	s += r64(t->work);
@@ -311,27 +357,7 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	if (rc != 0)
 		return rc;
 	memset(out, 0, out_bytes);
-	if (t->x != NULL) {
-		/* Y_i = A_i X then Z += A_i^T Y_i, 64 rows at a time so that
-		 * the second product finds its rows of A still in cache. */
-		for (int64_t s0 = 0; s0 < rows && rc == 0; s0 += ATA_SUB) {
-			int64_t sr = rows - s0 < ATA_SUB ? rows - s0 : ATA_SUB;
-			const char *as = abuf + (size_t)(s0 * t->n) * esa;
-			double *ys = (t->y != NULL ? t->y + r0 * t->k : bbuf) + s0 * t->k;
-			rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, as, t->n, t->x, t->k, 0.0,
-				ys, t->k, work);
-			/* X is finite, so a non-finite row of Y is a row of A with a
-			 * NaN or Inf (or with values whose products overflow). */
-			for (int64_t i = 0; i < sr * t->k && rc == 0; i++)
-				if (!isfinite(ys[i]))
-					return cask_task_error(env, CASK_EINVAL,
-						"%s: non-finite value (NaN or Inf) or overflow in row %lld; linear algebra needs finite input",
-						t->what, (long long)(r0 + s0 + i / t->k));
-			if (rc == 0)
-				rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, as, t->n, ys, t->k,
-					out, t->k, work);
-		}
-	} else if (t->b == NULL)
+	if (t->b == NULL)
 		rc = cask__la_gram(rows, t->n, t->a->dtype, abuf, t->n, out, t->n, work);
 	else
 		rc = cask__la_gemm_tn(rows, t->n, t->k, t->a->dtype, abuf, t->n, bbuf, t->k, out,
@@ -444,7 +470,20 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 		if (t.L > t.m)
 			t.L = t.m;
 		int64_t nb = (t.m + t.L - 1) / t.L;
-		for (int64_t i = 0; i < nb; i++) {
+		/* A^T (A X) reads sub-row regions of the blocks (planned one by
+		 * one: the caller keeps m x k in memory, so m is moderate). */
+		t.sub = t.x != NULL ? (t.L < ATA_SUB ? t.L : ATA_SUB) : t.L;
+		for (int64_t i = 0; t.x != NULL && i < t.m; i += t.sub) {
+			int64_t b0 = i / t.L * t.L, bend = b0 + t.L < t.m ? b0 + t.L : t.m;
+			int64_t st[2] = {i, 0}, ca[2] = {bend - i < t.sub ? bend - i : t.sub, t.n};
+			size_t pa;
+			if ((rc = cask__eval_plan(ctx, NULL, 1, &t.a, st, ca, &pa)) != 0)
+				goto out;
+			t.plan_a = pa > t.plan_a ? pa : t.plan_a;
+			if (ca[0] < t.sub) /* a block's ragged end: realign on the next block */
+				i = bend - t.sub;
+		}
+		for (int64_t i = 0; t.x == NULL && i < nb; i++) {
 			int64_t r0 = i * t.L, rows = t.m - r0 < t.L ? t.m - r0 : t.L;
 			int64_t st[2] = {r0, 0}, ca[2] = {rows, t.n}, cb[2] = {rows, t.k};
 			size_t pa, pb = 0;
@@ -454,14 +493,13 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			t.plan_a = pa > t.plan_a ? pa : t.plan_a;
 			t.plan_b = pb > t.plan_b ? pb : t.plan_b;
 		}
-		if ((rc = cask__la_gemm_work(t.L, t.n, t.a->dtype, &t.work)) != 0) {
+		if ((rc = cask__la_gemm_work(t.sub, t.n, t.a->dtype, &t.work)) != 0) {
 			rc = cask__error(ctx, rc, "A^T B: block too large");
 			goto out;
 		}
-		t.scr = r64((size_t)(t.L * t.n) * cask_dtype_size(t.a->dtype)) +
-			(t.b != NULL || t.x != NULL ? r64((size_t)(t.L * t.k) * sizeof(double)) : 0) +
-			r64(t.work) +
-			(t.plan_a > t.plan_b ? t.plan_a : t.plan_b);
+		t.scr = r64((size_t)(t.sub * t.n) * cask_dtype_size(t.a->dtype)) +
+			(t.b != NULL || t.x != NULL ? r64((size_t)(t.sub * t.k) * sizeof(double)) : 0) +
+			r64(t.work) + (t.plan_a > t.plan_b ? t.plan_a : t.plan_b);
 		int64_t root;
 		if ((rc = cask_graph_create(ctx, &g)) != 0 ||
 		    (rc = tn_tree(&t, g, 0, nb, part, &root)) != 0)
