@@ -146,4 +146,10 @@ int cask_k_skinny_nn(int64_t rows, int64_t n, int64_t k, const double *a, int64_
 int cask_k_skinny_tn(int64_t rows, int64_t n, int64_t k, const double *a, int64_t lda,
                      const double *b, int64_t ldb, double *z, int64_t ldz);
 
+/* w[i + j*ldw] = a[i*lda + j] (row-major rows x n into column-major) with
+ * 8 x 8 AVX-512 transposes.  0, 1 if some element is NaN or Inf (all are
+ * copied anyway), -1 (nothing done) when skinny kernels are unavailable. */
+int cask_k_colmajor_f64(int64_t rows, int64_t n, const double *a, int64_t lda, double *w,
+                        int64_t ldw);
+
 #endif /* CASK_KERNELS_H */

@@ -173,6 +173,85 @@ static SK_FN void product(int64_t nr, int64_t np, int64_t k, const double *a, in
 
 #endif
 
+#if SK_HAVE
+/* w[i + j*ldw] = a[i*lda + j] for an 8 x 8 block; acc += a * 0 (NaN if any
+ * element is NaN or Inf). */
+SK_INLINE __m512d tr8(const double *a, int64_t lda, double *w, int64_t ldw, __m512d acc)
+{
+	const __m512d zero = _mm512_setzero_pd();
+	__m512d r[8], t[8], u[8];
+#pragma GCC unroll 8
+	for (int k = 0; k < 8; k++) {
+		r[k] = _mm512_loadu_pd(a + k * lda);
+		acc = _mm512_fmadd_pd(r[k], zero, acc);
+	}
+	/* pairs of rows, then pairs of pairs, then halves: the classic three
+	 * rounds of an 8 x 8 transpose */
+#pragma GCC unroll 4
+	for (int k = 0; k < 8; k += 2) {
+		t[k] = _mm512_unpacklo_pd(r[k], r[k + 1]);
+		t[k + 1] = _mm512_unpackhi_pd(r[k], r[k + 1]);
+	}
+#pragma GCC unroll 2
+	for (int k = 0; k < 8; k += 4) {
+		u[k] = _mm512_shuffle_f64x2(t[k], t[k + 2], 0x88);
+		u[k + 1] = _mm512_shuffle_f64x2(t[k + 1], t[k + 3], 0x88);
+		u[k + 2] = _mm512_shuffle_f64x2(t[k], t[k + 2], 0xDD);
+		u[k + 3] = _mm512_shuffle_f64x2(t[k + 1], t[k + 3], 0xDD);
+	}
+	/* u[0]: col 0 (rows 0-3 in lanes 0,2 of each 128-bit pair...) - finish with
+	 * a last cross-lane shuffle between the two groups of four rows */
+	_mm512_storeu_pd(w + 0 * ldw, _mm512_shuffle_f64x2(u[0], u[4], 0x88));
+	_mm512_storeu_pd(w + 1 * ldw, _mm512_shuffle_f64x2(u[1], u[5], 0x88));
+	_mm512_storeu_pd(w + 2 * ldw, _mm512_shuffle_f64x2(u[2], u[6], 0x88));
+	_mm512_storeu_pd(w + 3 * ldw, _mm512_shuffle_f64x2(u[3], u[7], 0x88));
+	_mm512_storeu_pd(w + 4 * ldw, _mm512_shuffle_f64x2(u[0], u[4], 0xDD));
+	_mm512_storeu_pd(w + 5 * ldw, _mm512_shuffle_f64x2(u[1], u[5], 0xDD));
+	_mm512_storeu_pd(w + 6 * ldw, _mm512_shuffle_f64x2(u[2], u[6], 0xDD));
+	_mm512_storeu_pd(w + 7 * ldw, _mm512_shuffle_f64x2(u[3], u[7], 0xDD));
+	return acc;
+}
+
+static SK_FN int colmajor_f64(int64_t rows, int64_t n, const double *a, int64_t lda, double *w,
+	int64_t ldw)
+{
+	__m512d acc = _mm512_setzero_pd();
+	double p = 0.0;
+	int64_t i = 0;
+	for (; i + 8 <= rows; i += 8) {
+		int64_t j = 0;
+		for (; j + 8 <= n; j += 8)
+			acc = tr8(a + i * lda + j, lda, w + i + j * ldw, ldw, acc);
+		for (; j < n; j++)
+			for (int k = 0; k < 8; k++) {
+				double x = a[(i + k) * lda + j];
+				p += x * 0.0;
+				w[i + k + j * ldw] = x;
+			}
+	}
+	for (; i < rows; i++)
+		for (int64_t j = 0; j < n; j++) {
+			double x = a[i * lda + j];
+			p += x * 0.0;
+			w[i + j * ldw] = x;
+		}
+	return p + _mm512_reduce_add_pd(acc) == 0.0 ? 0 : 1;
+}
+#endif
+
+int cask_k_colmajor_f64(int64_t rows, int64_t n, const double *a, int64_t lda, double *w,
+	int64_t ldw)
+{
+#if SK_HAVE
+	if (!cask_k_skinny_available())
+		return -1;
+	return colmajor_f64(rows, n, a, lda, w, ldw);
+#else
+	(void)rows, (void)n, (void)a, (void)lda, (void)w, (void)ldw;
+	return -1;
+#endif
+}
+
 int cask_k_skinny_nn(int64_t rows, int64_t n, int64_t k, const double *a, int64_t lda,
 	const double *b, int64_t ldb, double beta, double *c, int64_t ldc)
 {

@@ -803,6 +803,28 @@ static void test_linalg_skinny_kernel(void **state)
 		free(z);
 		free(z0);
 	}
+	/* The transpose-load: exact copies, NaN and Inf found in the 8 x 8
+	 * blocks and in the row and column tails. */
+	int64_t tshapes[][2] = {{37, 21}, {64, 64}, {9, 8}, {8, 7}, {3, 30}};
+	for (size_t sc = 0; sc < sizeof tshapes / sizeof tshapes[0]; sc++) {
+		int64_t rows = tshapes[sc][0], n = tshapes[sc][1], lda = n + 2, ldw = rows + 3;
+		double *a = malloc((size_t)(rows * lda) * 8), *w = malloc((size_t)(n * ldw) * 8);
+		for (int64_t i = 0; i < rows * lda; i++)
+			a[i] = nrand();
+		assert_int_equal(cask_k_colmajor_f64(rows, n, a, lda, w, ldw), 0);
+		for (int64_t i = 0; i < rows; i++)
+			for (int64_t j = 0; j < n; j++)
+				assert_memory_equal(&w[i + j * ldw], &a[i * lda + j], 8);
+		int64_t spots[3][2] = {{0, 0}, {rows - 1, n - 1}, {rows / 2, n / 2}};
+		for (int k = 0; k < 3; k++) {
+			double keep = a[spots[k][0] * lda + spots[k][1]];
+			a[spots[k][0] * lda + spots[k][1]] = k == 1 ? -INFINITY : NAN;
+			assert_int_equal(cask_k_colmajor_f64(rows, n, a, lda, w, ldw), 1);
+			a[spots[k][0] * lda + spots[k][1]] = keep;
+		}
+		free(a);
+		free(w);
+	}
 }
 
 /* ------------------------------------------------------------- bench */
