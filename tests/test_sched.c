@@ -58,12 +58,14 @@ static int leaf_fn(void *user, int64_t index, const void *const *inputs,
 		atomic_store(&t->stopped, 1);
 	} else if ((t->fail_at >= 0 && index > t->fail_at) ||
 	           (t->cancel_at >= 0 && index > t->cancel_at)) {
-		/* Later tasks wait (up to ~5 s) for the failure or cancel, so a
-		 * thread holding that task but descheduled on a loaded machine
-		 * cannot let another thread run everything meanwhile. */
+		/* Later tasks wait (up to ~5 s) for the failure or cancel, then
+		 * take 1 ms each: a thread holding that task but descheduled on a
+		 * loaded machine (between raising the flag and returning to the
+		 * scheduler) cannot let another thread run the rest meanwhile. */
 		struct timespec ms = {0, 1000000};
 		for (int i = 0; i < 5000 && !atomic_load(&t->stopped); i++)
 			nanosleep(&ms, NULL);
+		nanosleep(&ms, NULL);
 	}
 	int64_t lo = index * t->n / t->leaves + 1, hi = (index + 1) * t->n / t->leaves;
 	int64_t s = 0;
