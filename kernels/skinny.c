@@ -140,9 +140,10 @@ SK_PANEL(2, 1, panel2_tn)
 SK_PANEL(3, 1, panel3_tn)
 
 /* c (nr x k) = init(c) + sum_{p < np} A'[r, p] b[p, :], A'[r, p] = a[r*ars + p*aps],
- * p in blocks of KB (the first block applies init, the later ones add). */
-static SK_FN void product(int64_t nr, int64_t np, int64_t k, const double *a, int64_t ars,
-	int64_t aps, const double *b, int64_t ldb, int init, double beta, double *c, int64_t ldc)
+ * p in blocks of KB (the first block applies init, the later ones add); tn:
+ * the A^T B panels (A' is A^T: ars 1, aps lda), which prefetch ahead. */
+static SK_FN void product(int tn, int64_t nr, int64_t np, int64_t k, const double *a,
+	int64_t ars, int64_t aps, const double *b, int64_t ldb, int init, double beta, double *c, int64_t ldc)
 {
 	if (np == 0) { /* an empty sum: C = beta C (or C) */
 		if (init == 2)
@@ -162,7 +163,7 @@ static SK_FN void product(int64_t nr, int64_t np, int64_t k, const double *a, in
 			__mmask8 last = (__mmask8)(0xFFu >> (8 * nv - w));
 			void (*f)(int64_t, __mmask8, int, double, int64_t, const double *, int64_t,
 				int64_t, const double *, int64_t, double *, int64_t);
-			if (ars == 1) /* A^T B */
+			if (tn) /* A^T B */
 				f = nv == 3 ? panel3_tn : nv == 2 ? panel2_tn : panel1_tn;
 			else
 				f = nv == 3 ? panel3 : nv == 2 ? panel2 : panel1;
@@ -258,7 +259,7 @@ int cask_k_skinny_nn(int64_t rows, int64_t n, int64_t k, const double *a, int64_
 #if SK_HAVE
 	if (k < 1 || k > CASK_K_SKINNY_MAX || !cask_k_skinny_available())
 		return -1;
-	product(rows, n, k, a, lda, 1, b, ldb, beta == 0.0 ? 0 : 1, beta, c, ldc);
+	product(0, rows, n, k, a, lda, 1, b, ldb, beta == 0.0 ? 0 : 1, beta, c, ldc);
 	return 0;
 #else
 	(void)rows, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)beta;
@@ -273,7 +274,7 @@ int cask_k_skinny_tn(int64_t rows, int64_t n, int64_t k, const double *a, int64_
 #if SK_HAVE
 	if (k < 1 || k > CASK_K_SKINNY_MAX || !cask_k_skinny_available())
 		return -1;
-	product(n, rows, k, a, 1, lda, b, ldb, 2, 1.0, z, ldz);
+	product(1, n, rows, k, a, 1, lda, b, ldb, 2, 1.0, z, ldz);
 	return 0;
 #else
 	(void)rows, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)z, (void)ldz;

@@ -289,21 +289,40 @@ static int tn_eval(const tn_t *t, cask_task_env_t *env, cask_array_t *x, int64_t
 	return 0;
 }
 
+/* A leaf's task scratch (sized in reduce_tn_x): t->sub rows of A, t->sub
+ * rows of B or of Y (when b or x is set), the BLAS work, the evaluation plan. */
+typedef struct {
+	char *a;
+	double *b;
+	void *work, *plan;
+} leaf_scr_t;
+
+static int leaf_scratch(const tn_t *t, cask_task_env_t *env, leaf_scr_t *ls)
+{
+	char *s = cask_task_scratch(env, t->scr);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
+	ls->a = s;
+	s += r64((size_t)(t->sub * t->n) * cask_dtype_size(t->a->dtype));
+	ls->b = (double *)s;
+	if (t->b != NULL || t->x != NULL)
+		s += r64((size_t)(t->sub * t->k) * sizeof(double));
+	ls->work = s;
+	ls->plan = s + r64(t->work);
+	return 0;
+}
+
 /* A^T (A X) over rows [r0, r0 + rows): t->sub rows at a time are read into
  * a small buffer (it stays in cache for the second product; the task never
  * touches more than a few MiB of fresh memory), Y_s = A_s X, Z += A_s^T Y_s. */
 static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t rows, double *out)
 {
-	size_t esa = cask_dtype_size(t->a->dtype);
-	char *s = cask_task_scratch(env, t->scr);
-	if (s == NULL)
-		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
-	char *abuf = s;
-	s += r64((size_t)(t->sub * t->n) * esa);
-	double *ybuf = (double *)s;
-	s += r64((size_t)(t->sub * t->k) * sizeof(double));
-	void *work = s;
-	s += r64(t->work);
+	leaf_scr_t ls;
+	if (leaf_scratch(t, env, &ls) != 0)
+		return CASK_EINTERNAL;
+	char *abuf = ls.a, *s = ls.plan;
+	double *ybuf = ls.b;
+	void *work = ls.work;
 	int rc = 0;
 	for (int64_t s0 = 0; s0 < rows && rc == 0; s0 += t->sub) {
 		int64_t sr = rows - s0 < t->sub ? rows - s0 : t->sub;
@@ -335,21 +354,16 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	(void)inputs, (void)ib, (void)ninputs;
 	const tn_t *t = user;
 	int64_t r0 = blk * t->L, rows = t->m - r0 < t->L ? t->m - r0 : t->L;
-	size_t esa = cask_dtype_size(t->a->dtype);
 	if (t->x != NULL) {
 		memset(out, 0, out_bytes);
 		return ata_leaf(t, env, r0, rows, out);
 	}
-	char *s = cask_task_scratch(env, t->scr);
-	if (s == NULL)
-		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
-	char *abuf = s;
-	s += r64((size_t)(t->L * t->n) * esa);
-	double *bbuf = (double *)s;
-	if (t->b != NULL)
-		s += r64((size_t)(t->L * t->k) * sizeof(double));
-	void *work = s;
-	s += r64(t->work);
+	leaf_scr_t ls;
+	if (leaf_scratch(t, env, &ls) != 0)
+		return CASK_EINTERNAL;
+	char *abuf = ls.a, *s = ls.plan;
+	double *bbuf = ls.b;
+	void *work = ls.work;
 	size_t pb = t->plan_a > t->plan_b ? t->plan_a : t->plan_b;
 	int rc = tn_eval(t, env, t->a, r0, rows, abuf, s, pb);
 	if (rc == 0 && t->b != NULL)
