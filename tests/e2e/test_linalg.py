@@ -197,3 +197,36 @@ def test_eval_matmul(tmp):
         assert np.all(np.abs(got - ref) <= m * EPS * (mag + 1)), expr
     rc, _, err = run('eval', '-i', 'A=' + f + ':/A', 'A @ A')
     assert rc == 2 and 'not aligned' in err
+
+
+def test_large_chunks_direct_writes(tmp):
+    """Outputs whose chunks are 1 MiB or more are written past the page cache
+    (src/io_direct.c): Q, U and an eval result with ragged last chunks, run
+    with direct writes on (the default) and off (CASK_DIRECT=0), must be
+    bit-identical and correct."""
+    m, n = 40000, 50
+    a = tall(m, n)
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(6000, n))  # 2.4 MB chunks, the last 4000 rows
+    outs = {}
+    for direct in ('1', '0'):
+        o = os.path.join(tmp, 'o%s.h5' % direct)
+        env = dict(os.environ, CASK_DIRECT=direct)
+        env.pop('CASK_MEMORY', None)
+        for args in (['qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q'],
+                     ['svd', f + ':/A', '--s', o + ':/S', '--u', o + ':/U'],
+                     ['eval', '-i', 'A=' + f + ':/A', 'A * 2 + 1', '-o', o + ':/E']):
+            p = subprocess.run([CASK] + args + ['--memory', '96M', '--threads', '2'],
+                               capture_output=True, text=True, env=env, timeout=300)
+            assert p.returncode == 0, (direct, args, p.stderr)
+        with h5py.File(o, 'r') as h:
+            assert h['Q'].chunks == (6000, n) and h['E'].chunks == (6000, n)
+            outs[direct] = {k: h[k][()] for k in ('Q', 'R', 'S', 'U', 'E')}
+    for k in outs['1']:
+        assert np.array_equal(outs['1'][k], outs['0'][k]), k
+    q, r, s, u, e = (outs['1'][k] for k in ('Q', 'R', 'S', 'U', 'E'))
+    assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n
+    assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m
+    assert np.abs(u.T @ u - np.eye(n)).max() <= 30 * EPS * m
+    assert np.abs(s - np.linalg.svd(a, compute_uv=False)).max() <= 1e-12 * s[0]
+    assert np.array_equal(e, a * 2 + 1)

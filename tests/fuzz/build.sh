@@ -43,7 +43,7 @@ $CC $san $common -o "$out/fuzz_expr" "$here/fuzz_expr.c" "$root/src/cli/expr.c" 
 
 # The library: every source the meson build puts in libcask, if present.
 srcs=()
-for f in ctx io filters pool graph sched array eval compute store overlap; do
+for f in ctx io io_direct filters pool graph sched array eval compute store overlap; do
 	[ -f "$root/src/$f.c" ] && srcs+=("$root/src/$f.c")
 done
 for f in elementwise cast gather random reduce ndimage skinny; do

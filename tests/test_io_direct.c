@@ -1,0 +1,422 @@
+/*
+ * test_io_direct.c - direct chunk writes (src/io_direct.c and their use by
+ * src/io.c): the bytes in the file against what was queued, concurrent
+ * putters, a failing write reported with its offset and sticking, and
+ * outputs written whole-chunk, edge-chunk and partially, read back through
+ * HDF5 with direct writes on and off (CASK_DIRECT=0) and compared with the
+ * values written.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "ctx.h"
+#include "io.h"
+#include "io_direct.h"
+
+static char g_dir[64];
+static char g_path[4][256];
+static int g_pi;
+
+static const char *P(const char *name)
+{
+	char *b = g_path[g_pi++ % 4];
+	snprintf(b, sizeof g_path[0], "%s/%s", g_dir, name);
+	return b;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	/* Next to the build, not in /tmp: /tmp may be a tmpfs without O_DIRECT. */
+	snprintf(g_dir, sizeof g_dir, "cask-test-io-direct-XXXXXX");
+	return mkdtemp(g_dir) == NULL ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The byte at file offset i of the test pattern of tag t. */
+static unsigned char pat(uint64_t i, unsigned t)
+{
+	return (unsigned char)((i * 2654435761u) >> 13 ^ t);
+}
+
+static void fill(unsigned char *p, uint64_t off, size_t n, unsigned t)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = pat(off + i, t);
+}
+
+/* A file of n bytes of pattern 0. */
+static void make_file(const char *path, size_t n)
+{
+	unsigned char *b = malloc(n);
+	fill(b, 0, n, 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+	free(b);
+}
+
+/* Check [off, off + n) of path against pattern t. */
+static void check_range(const char *path, uint64_t off, size_t n, unsigned t)
+{
+	unsigned char *b = malloc(n ? n : 1);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, b, n, (off_t)off), (ssize_t)n);
+	close(fd);
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != pat(off + i, t))
+			fail_msg("%s: byte %llu is %u, expected %u (pattern %u)", path, (unsigned long long)(off + i),
+			         b[i], pat(off + i, t), t);
+	free(b);
+}
+
+#define MIB ((size_t)1 << 20)
+
+/* A new file of size bytes of pattern 0 at name and a writer on it with
+ * nthread threads and nslot 1 MiB slots; skips the test where the file
+ * system refuses O_DIRECT (io.c then writes through HDF5). */
+static cask__dw_t *start(const char *name, size_t size, int nthread, int nslot, const char **path)
+{
+	*path = P(name);
+	make_file(*path, size);
+	cask__dw_t *w = NULL;
+	int rc = cask__dw_start(*path, nthread, nslot, MIB, &w);
+	if (rc == EINVAL)
+		skip();
+	assert_int_equal(rc, 0);
+	return w;
+}
+
+/* Cap the process's file size at bytes (writes past it fail with EFBIG),
+ * or lift the cap again (bytes 0). */
+static void limit_file_size(size_t bytes)
+{
+	static struct rlimit old;
+	static void (*prev)(int);
+	if (bytes > 0) {
+		assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+		prev = signal(SIGXFSZ, SIG_IGN);
+		struct rlimit lim = old;
+		lim.rlim_cur = bytes;
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	} else {
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+		signal(SIGXFSZ, prev);
+	}
+}
+
+/* Ranges of several slots with ragged tails land exactly; bytes between them
+ * keep what the file held. */
+static void test_dw_writes_exact_ranges(void **state)
+{
+	(void)state;
+	const char *path;
+	cask__dw_t *w = start("ranges.bin", 16 * MIB, 1, 3, &path);
+	assert_int_equal(cask__dw_bytes(w), 3 * MIB);
+	struct { uint64_t off; size_t n; } r[] = {
+		{0, 5 * MIB + 123},           /* six slots, a ragged tail */
+		{8 * MIB, 4096},              /* one block */
+		{9 * MIB, 1},                 /* a tail alone */
+		{10 * MIB, 3 * MIB},          /* exactly three slots */
+		{20 * MIB, MIB + 4095},       /* past the end of the file */
+	};
+	size_t nr = sizeof r / sizeof r[0];
+	uint64_t bad = 0;
+	for (size_t i = 0; i < nr; i++) {
+		unsigned char *p = malloc(r[i].n);
+		fill(p, r[i].off, r[i].n, 7);
+		assert_int_equal(cask__dw_put(w, r[i].off, p, r[i].n, &bad), 0);
+		free(p); /* put() copied it */
+	}
+	assert_int_equal(cask__dw_drain(w, &bad), 0);
+	assert_false(cask__dw_busy(w));
+	assert_int_equal(cask__dw_finish(w, &bad), 0);
+	for (size_t i = 0; i < nr; i++)
+		check_range(path, r[i].off, r[i].n, 7);
+	check_range(path, 5 * MIB + 123, 3 * MIB - 123, 0);
+	check_range(path, 8 * MIB + 4096, MIB - 4096, 0);
+	check_range(path, 9 * MIB + 1, MIB - 1, 0);
+	check_range(path, 13 * MIB, 3 * MIB, 0);
+}
+
+struct putter {
+	cask__dw_t *w;
+	int k;
+	int rc;
+};
+
+/* Putter k writes the 1.5 MiB pieces k, k + 4, k + 8, ... of 64 pieces. */
+static void *put_main(void *arg)
+{
+	struct putter *pt = arg;
+	size_t n = 3 * MIB / 2;
+	unsigned char *p = malloc(n);
+	uint64_t bad = 0;
+	for (int i = pt->k; i < 64 && pt->rc == 0; i += 4) {
+		fill(p, (uint64_t)i * n, n, 3);
+		pt->rc = cask__dw_put(pt->w, (uint64_t)i * n, p, n, &bad);
+	}
+	free(p);
+	return NULL;
+}
+
+/* Four threads queueing at once through two writer threads. */
+static void test_dw_concurrent_putters(void **state)
+{
+	(void)state;
+	const char *path;
+	cask__dw_t *w = start("concurrent.bin", 0, 2, 3, &path);
+	pthread_t th[4];
+	struct putter pt[4];
+	for (int k = 0; k < 4; k++) {
+		pt[k] = (struct putter){w, k, 0};
+		assert_int_equal(pthread_create(&th[k], NULL, put_main, &pt[k]), 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		pthread_join(th[k], NULL);
+		assert_int_equal(pt[k].rc, 0);
+	}
+	uint64_t bad = 0;
+	assert_int_equal(cask__dw_finish(w, &bad), 0);
+	check_range(path, 0, 96 * MIB, 3);
+}
+
+/* A write past RLIMIT_FSIZE fails with EFBIG: reported with its offset by
+ * put / drain / finish, and it sticks. */
+static void test_dw_failure_sticks(void **state)
+{
+	(void)state;
+	const char *path;
+	cask__dw_t *w = start("limit.bin", 0, 1, 2, &path);
+	limit_file_size(4 * MIB);
+	unsigned char *p = malloc(MIB);
+	fill(p, 0, MIB, 1);
+	uint64_t bad = 0;
+	assert_int_equal(cask__dw_put(w, 0, p, MIB, &bad), 0);
+	assert_int_equal(cask__dw_put(w, 6 * MIB, p, MIB, &bad), 0); /* fails in the thread */
+	assert_int_equal(cask__dw_drain(w, &bad), EFBIG);
+	assert_int_equal(bad, 6 * MIB);
+	bad = 0;
+	assert_int_equal(cask__dw_put(w, MIB, p, MIB, &bad), EFBIG);
+	assert_int_equal(bad, 6 * MIB);
+	assert_int_equal(cask__dw_finish(w, &bad), EFBIG);
+	limit_file_size(0);
+	free(p);
+}
+
+static void test_dw_start_refusals(void **state)
+{
+	(void)state;
+	cask__dw_t *w = (cask__dw_t *)1;
+	assert_int_equal(cask__dw_start(P("no/such/dir/f"), 1, 2, MIB, &w), ENOENT);
+	assert_null(w);
+	assert_int_equal(cask__dw_start(P("x"), 1, 2, MIB + 1, &w), EINVAL); /* not a block multiple */
+	assert_null(w);
+	assert_int_equal(cask__dw_start(P("x"), 0, 2, MIB, &w), EINVAL);
+	assert_int_equal(cask__dw_finish(NULL, NULL), 0);
+	cask__dw_abort(NULL);
+}
+
+/* ------------------------------------------------------------ through io.c */
+
+/* Element (i, j) of the test matrix. */
+static double val(int64_t i, int64_t j)
+{
+	return (double)i * 1000.0 + (double)j + 0.25;
+}
+
+/* Write a 1100 x 700 float64 dataset in 300 x 500 chunks (1.2 MB each, a
+ * 4 x 2 grid with ragged last row and column of chunks): whole chunks
+ * through cask__io_write, the edge chunks through cask__io_write_chunk with
+ * padded buffers, one interior chunk in two partial writes.  Read it back
+ * and check every element; check that the chunks are block-aligned when
+ * direct writes are on. */
+static void write_and_check(const char *name, int direct)
+{
+	const char *path = P(name);
+	cask_ctx_t *ctx = NULL;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	if (direct)
+		unsetenv("CASK_DIRECT");
+	else
+		setenv("CASK_DIRECT", "0", 1);
+	int64_t shape[2] = {1100, 700}, chunks[2] = {300, 500};
+	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 2, .shape = shape, .chunks = chunks, .gzip = -1};
+	cask__h5txn_t *txn = NULL;
+	cask__h5out_t *o = NULL;
+	size_t held = cask__io_cache_bytes();
+	assert_int_equal(cask__io_txn_begin(ctx, path, &txn), 0);
+	assert_int_equal(cask__io_create(ctx, txn, "/m", &spec, &o), 0);
+	if (direct)
+		assert_true(cask__io_cache_bytes() > held); /* the staging buffers are counted */
+	else
+		assert_int_equal(cask__io_cache_bytes(), held);
+	double *buf = malloc(300 * 500 * sizeof *buf);
+	for (int64_t ci = 0; ci < 4; ci++)
+		for (int64_t cj = 0; cj < 2; cj++) {
+			int64_t st[2] = {ci * 300, cj * 500};
+			int64_t ct[2] = {ci < 3 ? 300 : 200, cj < 1 ? 500 : 200};
+			if (ci == 1 && cj == 0) {
+				/* two partial writes of one chunk (through HDF5) */
+				int64_t h[2] = {150, 500}, st2[2] = {450, 0};
+				for (int pass = 0; pass < 2; pass++) {
+					int64_t r0 = pass == 0 ? 300 : 450;
+					for (int64_t i = 0; i < 150; i++)
+						for (int64_t j = 0; j < 500; j++)
+							buf[i * 500 + j] = val(r0 + i, j);
+					assert_int_equal(cask__io_write(ctx, o, pass == 0 ? st : st2, h, buf), 0);
+				}
+				continue;
+			}
+			if (ct[0] == 300 && ct[1] == 500) {
+				for (int64_t i = 0; i < 300; i++)
+					for (int64_t j = 0; j < 500; j++)
+						buf[i * 500 + j] = val(st[0] + i, st[1] + j);
+				assert_int_equal(cask__io_write(ctx, o, st, ct, buf), 0);
+			} else {
+				/* a padded full-chunk buffer, garbage outside the extent */
+				for (int64_t i = 0; i < 300; i++)
+					for (int64_t j = 0; j < 500; j++)
+						buf[i * 500 + j] = i < ct[0] && j < ct[1] ? val(st[0] + i, st[1] + j) : -1.0;
+				assert_int_equal(cask__io_write_chunk(ctx, o, st, buf, NULL, 0), 0);
+			}
+		}
+	assert_int_equal(cask__io_txn_commit(ctx, txn), 0);
+	assert_int_equal(cask__io_cache_bytes(), held);
+	unsetenv("CASK_DIRECT");
+
+	/* Chunk addresses straight from HDF5. */
+	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(f >= 0);
+	hid_t d = H5Dopen2(f, "/m", H5P_DEFAULT);
+	assert_true(d >= 0);
+	hid_t sp = H5Dget_space(d);
+	hsize_t nch = 0;
+	assert_true(H5Dget_num_chunks(d, sp, &nch) >= 0);
+	assert_int_equal(nch, 8);
+	for (hsize_t i = 0; i < nch; i++) {
+		hsize_t off[2], sz;
+		unsigned fm;
+		haddr_t a;
+		assert_true(H5Dget_chunk_info(d, sp, i, off, &fm, &a, &sz) >= 0);
+		assert_int_equal(sz, 300 * 500 * 8);
+		if (direct)
+			assert_int_equal(a % CASK__DW_ALIGN, 0);
+	}
+	H5Sclose(sp);
+	H5Dclose(d);
+	H5Fclose(f);
+
+	cask__h5in_t *in = NULL;
+	cask__h5meta_t m;
+	assert_int_equal(cask__io_open(ctx, path, "/m", 0, &in, &m), 0);
+	double *all = malloc(1100 * 700 * sizeof *all);
+	int64_t z[2] = {0, 0};
+	assert_int_equal(cask__io_read(ctx, in, z, shape, NULL, all), 0);
+	for (int64_t i = 0; i < 1100; i++)
+		for (int64_t j = 0; j < 700; j++)
+			if (all[i * 700 + j] != val(i, j))
+				fail_msg("%s: (%lld, %lld) is %g, expected %g", name, (long long)i, (long long)j,
+				         all[i * 700 + j], val(i, j));
+	cask__io_close(in);
+	free(all);
+	free(buf);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_io_output_direct(void **state)
+{
+	(void)state;
+	write_and_check("direct.h5", 1);
+}
+
+static void test_io_output_buffered(void **state)
+{
+	(void)state;
+	write_and_check("buffered.h5", 0);
+}
+
+/* A direct write that fails: the commit fails naming the target and the
+ * temporary file, the target is not created and the temporary is gone. */
+static void test_io_output_direct_failure(void **state)
+{
+	(void)state;
+	const char *path = P("fails.h5");
+	cask_ctx_t *ctx = NULL;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	int64_t shape[1] = {8 << 20}, chunks[1] = {1 << 20}; /* 8 chunks of 8 MiB */
+	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 1, .shape = shape, .chunks = chunks, .gzip = -1};
+	cask__h5txn_t *txn = NULL;
+	cask__h5out_t *o = NULL;
+	assert_int_equal(cask__io_txn_begin(ctx, path, &txn), 0);
+	assert_int_equal(cask__io_create(ctx, txn, "/v", &spec, &o), 0);
+	limit_file_size(20 * MIB);
+	double *buf = calloc((size_t)chunks[0], sizeof *buf);
+	int rc = 0;
+	for (int64_t c = 0; c < 8 && rc == 0; c++) {
+		int64_t st[1] = {c * chunks[0]};
+		rc = cask__io_write(ctx, o, st, chunks, buf);
+	}
+	if (rc == 0) {
+		/* The failure may still be queued: a partial write waits for the
+		 * queue before HDF5 touches the dataset, and reports it. */
+		int64_t z[1] = {0}, one[1] = {1};
+		rc = cask__io_write(ctx, o, z, one, buf);
+	}
+	/* HDF5's own writes at commit / abort are allowed again (a failed
+	 * H5Fclose leaves HDF5 1.10 to crash at exit). */
+	limit_file_size(0);
+	if (rc == 0)
+		rc = cask__io_txn_commit(ctx, txn);
+	else
+		cask__io_txn_abort(txn);
+	assert_int_equal(rc, CASK_EIO);
+	const char *msg = cask_ctx_message(ctx);
+	if (strstr(msg, "fails.h5") == NULL || strstr(msg, ".cask-tmp-") == NULL || strstr(msg, "large") == NULL)
+		fail_msg("message: %s", msg);
+	assert_int_equal(access(path, F_OK), -1);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q cask-tmp", g_dir);
+	assert_int_not_equal(system(cmd), 0);
+	free(buf);
+	cask_ctx_destroy(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dw_writes_exact_ranges),
+		cmocka_unit_test(test_dw_concurrent_putters),
+		cmocka_unit_test(test_dw_failure_sticks),
+		cmocka_unit_test(test_dw_start_refusals),
+		cmocka_unit_test(test_io_output_direct),
+		cmocka_unit_test(test_io_output_buffered),
+		cmocka_unit_test(test_io_output_direct_failure),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
