@@ -25,7 +25,8 @@
  *     every change is made under mu and broadcast on cv.
  *  2. The first failed write sticks in err / err_off; queued writes after it
  *     are dropped, and put() and drain() report it.
- *  3. direct / any_direct are the thread's alone.
+ *  3. direct / any_direct are the writer threads' alone (atomic: there may
+ *     be several).
  */
 #include "io_direct.h"
 
@@ -33,6 +34,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,7 +63,7 @@ struct cask__dw {
 	int stop;             /* 1: finish the queue and end; 2: drop it and end */
 	int err;
 	uint64_t err_off;
-	int direct, any_direct;
+	_Atomic int direct, any_direct; /* O_DIRECT still tried; one succeeded */
 };
 
 /* Write all n bytes at off through fd: 0 or an errno value. */

@@ -261,10 +261,7 @@ static void write_and_check(const char *name, int direct)
 	const char *path = P(name);
 	cask_ctx_t *ctx = NULL;
 	assert_int_equal(cask_ctx_create(&ctx), 0);
-	if (direct)
-		unsetenv("CASK_DIRECT");
-	else
-		setenv("CASK_DIRECT", "0", 1);
+	setenv("CASK_DIRECT", direct ? "1" : "0", 1);
 	int64_t shape[2] = {1100, 700}, chunks[2] = {300, 500};
 	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 2, .shape = shape, .chunks = chunks, .gzip = -1};
 	cask__h5txn_t *txn = NULL;
@@ -361,6 +358,34 @@ static void test_io_output_buffered(void **state)
 	write_and_check("buffered.h5", 0);
 }
 
+/* Unless CASK_DIRECT says otherwise, direct writes go with durable ones:
+ * on by default, off with CASK_FSYNC=0 (then the staging buffers are not
+ * even allocated). */
+static void test_io_direct_default_follows_fsync(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = NULL;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	unsetenv("CASK_DIRECT");
+	int64_t shape[1] = {1 << 20}, chunks[1] = {1 << 17}; /* 1 MiB chunks */
+	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 1, .shape = shape, .chunks = chunks, .gzip = -1};
+	for (int durable = 0; durable < 2; durable++) {
+		if (durable)
+			unsetenv("CASK_FSYNC");
+		else
+			setenv("CASK_FSYNC", "0", 1);
+		size_t held = cask__io_cache_bytes();
+		cask__h5txn_t *txn = NULL;
+		cask__h5out_t *o = NULL;
+		assert_int_equal(cask__io_txn_begin(ctx, P("default.h5"), &txn), 0);
+		assert_int_equal(cask__io_create(ctx, txn, "/v", &spec, &o), 0);
+		assert_int_equal(cask__io_cache_bytes() > held, durable);
+		cask__io_txn_abort(txn);
+		assert_int_equal(cask__io_cache_bytes(), held);
+	}
+	cask_ctx_destroy(ctx);
+}
+
 /* A direct write that fails: the commit fails naming the target and the
  * temporary file, the target is not created and the temporary is gone. */
 static void test_io_output_direct_failure(void **state)
@@ -369,6 +394,7 @@ static void test_io_output_direct_failure(void **state)
 	const char *path = P("fails.h5");
 	cask_ctx_t *ctx = NULL;
 	assert_int_equal(cask_ctx_create(&ctx), 0);
+	setenv("CASK_DIRECT", "1", 1);
 	int64_t shape[1] = {8 << 20}, chunks[1] = {1 << 20}; /* 8 chunks of 8 MiB */
 	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 1, .shape = shape, .chunks = chunks, .gzip = -1};
 	cask__h5txn_t *txn = NULL;
@@ -416,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_dw_start_refusals),
 		cmocka_unit_test(test_io_output_direct),
 		cmocka_unit_test(test_io_output_buffered),
+		cmocka_unit_test(test_io_direct_default_follows_fsync),
 		cmocka_unit_test(test_io_output_direct_failure),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

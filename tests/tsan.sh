@@ -33,7 +33,7 @@ else
 		-Dwerror=false --buildtype=debug >/dev/null
 fi
 # (test_graph is left out: its 10^6-task build has a wall-time bound TSan exceeds.)
-tests=(sched eval overlap)
+tests=(sched eval overlap io_direct)
 if ! ninja -C "$b" $(for t in "${tests[@]}"; do echo "tests/test_$t"; done) \
 	> "$b/tsan-build.log" 2>&1; then
 	tail -40 "$b/tsan-build.log"
