@@ -739,7 +739,8 @@ static void lane_leave(void)
 	pthread_mutex_unlock(&lane_mu);
 }
 
-/* Bytes of HDF5 chunk cache held by open inputs (cask__io_cache_bytes). */
+/* Bytes of chunk cache held by open inputs and of staging buffers held by
+ * open transactions' direct writers (cask__io_cache_bytes). */
 static _Atomic size_t cache_open_bytes;
 
 size_t cask__io_cache_bytes(void)

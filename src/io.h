@@ -83,8 +83,8 @@ void cask__io_txn_abort(cask__h5txn_t *txn);
 
 /* Seconds spent inside HDF5 calls by all threads since process start. */
 double cask__io_seconds(void);
-/* Bytes of HDF5 chunk cache held by the open inputs (the scheduler counts
- * them in the budget). */
+/* Bytes held by the chunk caches of open inputs and the staging buffers of
+ * direct writes to open outputs (the scheduler counts them in the budget). */
 size_t cask__io_cache_bytes(void);
 
 /* ---------------------------------------------------------------- direct chunk I/O

@@ -718,7 +718,8 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	r.budget = ctx->budget;
 	cask__pool_set_budget(r.pool, r.budget);
 	/* Held before anything runs: kept outputs of other graphs in the pool
-	 * and the HDF5 chunk caches of open inputs (cask_ctx_set_io). */
+	 * the HDF5 chunk caches of open inputs (cask_ctx_set_io) and the staging
+	 * buffers of direct writes to open outputs. */
 	size_t cache = cask__io_cache_bytes ? cask__io_cache_bytes() : 0;
 	size_t base = cask__pool_in_use(r.pool) + cache;
 	if (r.n == 0)
@@ -737,7 +738,7 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 		                 (double)r.budget / MIB);
 		if (base > 0)
 			cask__error_append(ctx, " (%.1f MiB of it held by kept outputs and "
-			                   "%.1f MiB by HDF5 chunk caches)",
+			                   "%.1f MiB by chunk caches and write buffers)",
 			                   (double)(base - cache) / MIB, (double)cache / MIB);
 		goto out;
 	}
