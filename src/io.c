@@ -27,7 +27,7 @@
  *     (cask__io_cache_bytes) from the output's creation to the commit.
  *  7. Direct chunk writes (io_direct.c) go only to chunks HDF5 allocated when
  *     their dataset was created; a dataset written that way has every other
- *     write wait for the queued ones first, and the commit waits for all of
+ *     write wait for those queued before it, and the commit waits for all of
  *     them before HDF5 closes the file.
  *
  * File locking: inputs are opened read-only (HDF5 takes a shared flock) and
@@ -1253,15 +1253,17 @@ static int direct_enabled(void)
 	return durable_writes();
 }
 
-/* The staging buffer size for a budget: the largest power of two up to
- * budget / 48 within [1, 16] MiB, so the DIRECT_SLOTS buffers hold at most
- * a twelfth of the budget (8 MiB each at 512 MiB; dd here writes 2 GiB in
- * 1.6 s with 4 MiB requests, 0.8-1.0 s with 8, 0.7 s with 16 or 32). */
-static size_t direct_slot_bytes(size_t budget)
+/* The staging buffers for a budget, at most a twelfth of it: DIRECT_SLOTS
+ * of the largest power of two up to budget / 48 within [1, 16] MiB (8 MiB
+ * at 512 MiB; dd here writes 2 GiB in 1.6 s with 4 MiB requests, 0.8-1.0 s
+ * with 8, 0.7 s with 16 or 32), fewer 1 MiB ones under 48 MiB, and none
+ * (*nslot 0: no direct writes) under 24 MiB. */
+static size_t direct_slots(size_t budget, int *nslot)
 {
-	size_t s = DIRECT_MIN;
+	size_t s = DIRECT_MIN, n = budget / 12 / DIRECT_MIN;
 	while (s < ((size_t)16 << 20) && 2 * s <= budget / 48)
 		s *= 2;
+	*nslot = n >= 2 ? (n < DIRECT_SLOTS ? (int)n : DIRECT_SLOTS) : 0;
 	return s;
 }
 
@@ -1756,10 +1758,11 @@ int cask__io_create(cask_ctx_t *ctx, cask__h5txn_t *txn, const char *dset,
 		txn->outs = p;
 		txn->cap = cap;
 	}
-	int direct = direct_wanted(o);
-	if (direct && txn->dw == NULL && !txn->dw_tried) {
+	int direct = direct_wanted(o), nslot = 0;
+	size_t slot = direct_slots(ctx->budget, &nslot);
+	if (direct && nslot > 0 && txn->dw == NULL && !txn->dw_tried) {
 		txn->dw_tried = 1;
-		if (cask__dw_start(txn->tmp, DIRECT_THREADS, DIRECT_SLOTS, direct_slot_bytes(ctx->budget), &txn->dw) == 0)
+		if (cask__dw_start(txn->tmp, DIRECT_THREADS, nslot, slot, &txn->dw) == 0)
 			atomic_fetch_add(&cache_open_bytes, cask__dw_bytes(txn->dw));
 	}
 	direct = direct && txn->dw != NULL;
@@ -1979,6 +1982,12 @@ void cask__io_txn_abort(cask__h5txn_t *txn)
 {
 	if (txn == NULL)
 		return;
+	if (txn->dw != NULL) {
+		/* stop writing before the file goes */
+		atomic_fetch_sub(&cache_open_bytes, cask__dw_bytes(txn->dw));
+		cask__dw_abort(txn->dw);
+		txn->dw = NULL;
+	}
 	lock();
 	txn_close_handles(txn);
 	H5Eclear2(H5E_DEFAULT);

@@ -255,6 +255,15 @@ int cask__dw_put(cask__dw_t *w, uint64_t off, const void *buf, size_t n, uint64_
 	return 0;
 }
 
+/* Under mu.  Whether a write queued before number seq is not yet written. */
+static int pending_before(const cask__dw_t *w, uint64_t seq)
+{
+	for (int i = 0; i < w->nslot; i++)
+		if ((w->slot[i].state == READY || w->slot[i].state == WRITING) && w->slot[i].seq < seq)
+			return 1;
+	return 0;
+}
+
 /* Under mu.  Whether any slot is not free. */
 static int busy_locked(const cask__dw_t *w)
 {
@@ -272,16 +281,24 @@ int cask__dw_busy(cask__dw_t *w)
 	return b;
 }
 
-int cask__dw_drain(cask__dw_t *w, uint64_t *bad_off)
+/* Wait until every write queued before this call (all = 0) or every slot
+ * (all = 1) is written: 0 or the first failure's errno. */
+static int wait_written(cask__dw_t *w, int all, uint64_t *bad_off)
 {
 	pthread_mutex_lock(&w->mu);
-	while (busy_locked(w))
+	uint64_t upto = w->seq;
+	while (all ? busy_locked(w) : pending_before(w, upto))
 		pthread_cond_wait(&w->cv, &w->mu);
 	int e = w->err;
 	if (e != 0)
 		*bad_off = w->err_off;
 	pthread_mutex_unlock(&w->mu);
 	return e;
+}
+
+int cask__dw_drain(cask__dw_t *w, uint64_t *bad_off)
+{
+	return wait_written(w, 0, bad_off);
 }
 
 /* Tell the thread to end (how: see stop), wait for it and free w. */
@@ -300,7 +317,7 @@ int cask__dw_finish(cask__dw_t *w, uint64_t *bad_off)
 {
 	if (w == NULL)
 		return 0;
-	int e = cask__dw_drain(w, bad_off);
+	int e = wait_written(w, 1, bad_off);
 	dw_stop(w, 1);
 	return e;
 }

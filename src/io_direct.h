@@ -32,14 +32,16 @@ size_t cask__dw_bytes(const cask__dw_t *w);
  * (the first failure sticks; *bad_off gets its offset). */
 int cask__dw_put(cask__dw_t *w, uint64_t off, const void *buf, size_t n, uint64_t *bad_off);
 
-/* Wait until every queued write has reached the file.  Returns 0 or the
- * first failure's errno (and its offset in *bad_off). */
+/* Wait until every write queued before this call has reached the file
+ * (writes other threads queue meanwhile are not waited for).  Returns 0 or
+ * the first failure's errno (and its offset in *bad_off). */
 int cask__dw_drain(cask__dw_t *w, uint64_t *bad_off);
 
 /* Whether writes are queued or in flight (a hint; no waiting). */
 int cask__dw_busy(cask__dw_t *w);
 
-/* Drain, stop the thread and free w (NULL is fine).  Returns as drain. */
+/* Wait for every queued write, stop the threads and free w (NULL is fine;
+ * no put may be running).  Returns as drain. */
 int cask__dw_finish(cask__dw_t *w, uint64_t *bad_off);
 
 /* Stop the thread without writing what is still queued and free w. */

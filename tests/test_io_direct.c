@@ -397,6 +397,37 @@ static void test_io_direct_default_follows_fsync(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* The staging buffers take at most a twelfth of the budget: four of 8 MiB
+ * at 512 MiB, three of 1 MiB at 40 MiB, none (no direct writes) at 16 MiB,
+ * where a whole 1 MiB chunk must still fit beside them. */
+static void test_io_direct_small_budgets(void **state)
+{
+	(void)state;
+	if (!o_direct_here())
+		skip();
+	setenv("CASK_DIRECT", "1", 1);
+	int64_t shape[1] = {1 << 20}, chunks[1] = {1 << 17}; /* 1 MiB chunks */
+	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 1, .shape = shape, .chunks = chunks, .gzip = -1};
+	struct { size_t budget, staged; } c[] = {
+		{512 * MIB, 32 * MIB}, {40 * MIB, 3 * MIB}, {24 * MIB, 2 * MIB}, {16 * MIB, 0},
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		cask_ctx_t *ctx = NULL;
+		assert_int_equal(cask_ctx_create(&ctx), 0);
+		assert_int_equal(cask_ctx_set_memory(ctx, c[i].budget), 0);
+		size_t held = cask__io_cache_bytes();
+		cask__h5txn_t *txn = NULL;
+		cask__h5out_t *o = NULL;
+		assert_int_equal(cask__io_txn_begin(ctx, P("small.h5"), &txn), 0);
+		assert_int_equal(cask__io_create(ctx, txn, "/v", &spec, &o), 0);
+		assert_int_equal(cask__io_cache_bytes() - held, c[i].staged);
+		cask__io_txn_abort(txn);
+		assert_int_equal(cask__io_cache_bytes(), held);
+		cask_ctx_destroy(ctx);
+	}
+	unsetenv("CASK_DIRECT");
+}
+
 /* A direct write that fails: the commit fails naming the target and the
  * temporary file, the target is not created and the temporary is gone. */
 static void test_io_output_direct_failure(void **state)
@@ -454,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_io_output_direct),
 		cmocka_unit_test(test_io_output_buffered),
 		cmocka_unit_test(test_io_direct_default_follows_fsync),
+		cmocka_unit_test(test_io_direct_small_budgets),
 		cmocka_unit_test(test_io_output_direct_failure),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

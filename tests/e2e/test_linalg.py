@@ -230,3 +230,17 @@ def test_large_chunks_direct_writes(tmp):
     assert np.abs(u.T @ u - np.eye(n)).max() <= 30 * EPS * m
     assert np.abs(s - np.linalg.svd(a, compute_uv=False)).max() <= 1e-12 * s[0]
     assert np.array_equal(e, a * 2 + 1)
+    # Small budgets: the write buffers shrink or go (none under 24 MiB), so a
+    # budget that fits one task still works with direct writes asked for.
+    b = RNG.standard_normal((2048, 256))
+    write(f, 'B', b, chunks=(512, 256))  # 1 MiB chunks
+    for direct in ('1', '0'):
+        env = dict(os.environ, CASK_DIRECT=direct)
+        env.pop('CASK_MEMORY', None)
+        o = os.path.join(tmp, 'small%s.h5' % direct)
+        p = subprocess.run([CASK, 'eval', '-i', 'B=' + f + ':/B', 'B * 2', '-o', o + ':/y',
+                            '--memory', '5M'], capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert p.returncode == 0, (direct, p.stderr)
+        got, _, _ = read(o, 'y')
+        assert np.array_equal(got, b * 2)
