@@ -1245,6 +1245,10 @@ static void txn_written(cask__h5txn_t *txn, uint64_t bytes)
 #define DIRECT_SLOTS 4
 #define DIRECT_THREADS 1
 
+/* Staging bytes of all open transactions' writers: together they stay
+ * within a twelfth of the budget (a later transaction writes through HDF5). */
+static _Atomic size_t direct_open_bytes;
+
 static int direct_enabled(void)
 {
 	const char *e = getenv("CASK_DIRECT");
@@ -1318,6 +1322,19 @@ static void direct_index(cask__h5out_t *o)
 fail:
 	H5Eclear2(H5E_DEFAULT);
 	free(a);
+}
+
+/* Count txn's staging buffers as held (sign 1) or release them (-1). */
+static void direct_account(const cask__h5txn_t *txn, int sign)
+{
+	size_t b = cask__dw_bytes(txn->dw);
+	if (sign > 0) {
+		atomic_fetch_add(&cache_open_bytes, b);
+		atomic_fetch_add(&direct_open_bytes, b);
+	} else {
+		atomic_fetch_sub(&cache_open_bytes, b);
+		atomic_fetch_sub(&direct_open_bytes, b);
+	}
 }
 
 /* Report the direct writer's errno e (the write at file offset bad). */
@@ -1450,7 +1467,7 @@ static int make_temp(const char *target, mode_t mode, char **tmp)
 static void txn_free(cask__h5txn_t *txn)
 {
 	if (txn->dw != NULL) {
-		atomic_fetch_sub(&cache_open_bytes, cask__dw_bytes(txn->dw));
+		direct_account(txn, -1);
 		cask__dw_abort(txn->dw);
 	}
 	for (int i = 0; i < txn->nouts; i++) {
@@ -1760,10 +1777,11 @@ int cask__io_create(cask_ctx_t *ctx, cask__h5txn_t *txn, const char *dset,
 	}
 	int direct = direct_wanted(o), nslot = 0;
 	size_t slot = direct_slots(ctx->budget, &nslot);
-	if (direct && nslot > 0 && txn->dw == NULL && !txn->dw_tried) {
+	if (direct && nslot > 0 && txn->dw == NULL && !txn->dw_tried &&
+	    atomic_load(&direct_open_bytes) + (size_t)nslot * slot <= ctx->budget / 12) {
 		txn->dw_tried = 1;
 		if (cask__dw_start(txn->tmp, DIRECT_THREADS, nslot, slot, &txn->dw) == 0)
-			atomic_fetch_add(&cache_open_bytes, cask__dw_bytes(txn->dw));
+			direct_account(txn, 1);
 	}
 	direct = direct && txn->dw != NULL;
 	lock();
@@ -1935,7 +1953,7 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 	if (txn->dw != NULL) {
 		/* every queued chunk is in the file before HDF5 closes it */
 		uint64_t bad = 0;
-		atomic_fetch_sub(&cache_open_bytes, cask__dw_bytes(txn->dw));
+		direct_account(txn, -1);
 		int e = cask__dw_finish(txn->dw, &bad);
 		txn->dw = NULL;
 		if (e != 0)
@@ -1984,7 +2002,7 @@ void cask__io_txn_abort(cask__h5txn_t *txn)
 		return;
 	if (txn->dw != NULL) {
 		/* stop writing before the file goes */
-		atomic_fetch_sub(&cache_open_bytes, cask__dw_bytes(txn->dw));
+		direct_account(txn, -1);
 		cask__dw_abort(txn->dw);
 		txn->dw = NULL;
 	}
