@@ -160,7 +160,8 @@ int cask__la_tsqr_leaf_q_work(int64_t nblk, const int64_t *rows, int64_t n,
  * factor I - [I; V] T [I; V]^T meets a zero block below the running top
  * C, so its rows of Q are -V (T C): one dgemm written straight into q[i]
  * (T made whole from V^T V and the taus, as dlarft does) instead of
- * dtpmqrt's rank-ib updates over the whole block. */
+ * dtpmqrt's rank-ib updates over the whole block.  Every a[i] is read
+ * before any q[i] is written, so q may overwrite a (same bytes per row). */
 int cask__la_tsqr_leaf_q(int64_t nblk, const int64_t *rows, int64_t n, cask_dtype_t dt,
 	const void *const *a, const int64_t *lda, int64_t ncols, const double *y,
 	int64_t ldy, cask_dtype_t qdt, void *const *q, const int64_t *ldq, void *work);

@@ -333,6 +333,12 @@ static int sink_write(const eng_t *e, cask_ctx_t *ctx, int64_t r0, int64_t rows,
 	return rc;
 }
 
+/* Whether pass 2 forms Q's rows in A's buffer (see leaf2_task). */
+static int q_in_a(const eng_t *e)
+{
+	return e->es == e->qes;
+}
+
 static int leaf2_task(void *user, int64_t k, const void *const *inputs, const size_t *ib_,
 	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
 {
@@ -346,8 +352,11 @@ static int leaf2_task(void *user, int64_t k, const void *const *inputs, const si
 		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
 	char *abuf = s;
 	s += r64((size_t)(e->lmax * n) * e->es);
-	char *qbuf = s;
-	s += r64((size_t)(e->lmax * n) * e->qes);
+	/* Q's rows overwrite A's when they are the same size: the leaf kernel
+	 * reads all of A (into its column-major V) before it writes any of Q. */
+	char *qbuf = q_in_a(e) ? abuf : s;
+	if (!q_in_a(e))
+		s += r64((size_t)(e->lmax * n) * e->qes);
 	char *tmp = s;
 	if (e->req->sink.trans)
 		s += r64((size_t)(e->lmax * n) * e->qes);
@@ -580,7 +589,7 @@ static int plan_sizes(eng_t *e)
 		r64((size_t)(e->lmax * e->nrhs) * sizeof(double)) + ptrs + r64(e->work1) +
 		e->plan_bytes;
 	e->scr2 = r64((size_t)(e->lmax * n) * e->es) + r64((size_t)(e->lmax * n) * e->qes) *
-		(e->req->sink.trans ? 2 : 1) + ptrs + r64(e->work2) + e->plan_bytes;
+		((e->req->sink.trans ? 2 : 1) - q_in_a(e)) + ptrs + r64(e->work2) + e->plan_bytes;
 	e->scrf = r64((size_t)((e->fanin - 1) * n * e->nrhs) * sizeof(double)) +
 		(e->keepvt ? 0 : r64((size_t)((e->fanin - 1) * (n * n + e->ib * n)) * sizeof(double))) +
 		r64(e->workf);
