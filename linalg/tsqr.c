@@ -117,12 +117,48 @@ static int64_t leaf_split(const eng_t *e, int64_t rows, int64_t *r)
 }
 
 /* Message for a kernel failure in rows [r0, r0 + rows). */
-static int kernel_error(const eng_t *e, cask_task_env_t *env, int rc, int64_t r0, int64_t rows)
+/* The first element of the row-major rows x cols block p (float32 or
+ * float64; other dtypes hold no NaN) that is NaN or Inf, as its row and
+ * column: 1, or 0 when there is none. */
+static int find_nonfinite(const void *p, cask_dtype_t dt, int64_t rows, int64_t cols, int64_t *row,
+	int64_t *col)
 {
+	if (p == NULL || (dt != CASK_FLOAT32 && dt != CASK_FLOAT64))
+		return 0;
+	for (int64_t i = 0; i < rows * cols; i++) {
+		double v = dt == CASK_FLOAT64 ? ((const double *)p)[i] : ((const float *)p)[i];
+		if (!isfinite(v)) {
+			*row = i / cols;
+			*col = i % cols;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Report a block kernel's failure on the leaf rows [r0, r0 + rows), whose
+ * values are in a (A's dtype) and b (the right-hand sides, doubles, or
+ * NULL): a non-finite value by its row and column once found there (the
+ * kernels only see that a block holds one), else by the leaf's rows. */
+static int kernel_error(const eng_t *e, cask_task_env_t *env, int rc, int64_t r0, int64_t rows,
+	const void *a, const double *b)
+{
+	int64_t i = 0, j = 0;
+	if (rc == CASK_EINVAL && find_nonfinite(a, e->dt, rows, e->n, &i, &j))
+		return cask_task_error(env, rc,
+			"%s: non-finite value (NaN or Inf) at row %lld, column %lld; linear algebra needs "
+			"finite input", e->req->what, (long long)(r0 + i), (long long)j);
+	if (rc == CASK_EINVAL && find_nonfinite(b, CASK_FLOAT64, rows, e->nrhs, &i, &j)) {
+		char bw[1200];
+		cask__la_describe(e->req->b, bw, sizeof bw);
+		return cask_task_error(env, rc,
+			"%s: non-finite value (NaN or Inf) at row %lld of the right-hand side; linear "
+			"algebra needs finite input", bw, (long long)(r0 + i));
+	}
 	if (rc == CASK_EINVAL)
 		return cask_task_error(env, rc,
-			"%s: non-finite value (NaN or Inf) in rows %lld..%lld; linear algebra needs finite input",
-			e->req->what, (long long)r0, (long long)(r0 + rows - 1));
+			"%s: non-finite value (NaN or Inf) or overflow in rows %lld..%lld; linear algebra "
+			"needs finite input", e->req->what, (long long)r0, (long long)(r0 + rows - 1));
 	return cask_task_error(env, rc, "%s: LAPACK failed on rows %lld..%lld (%s)", e->req->what,
 		(long long)r0, (long long)(r0 + rows - 1), cask_strerror(rc));
 }
@@ -182,7 +218,7 @@ static int leaf1_task(void *user, int64_t k, const void *const *inputs, const si
 	rc = cask__la_tsqr_leaf_r(nb, rw, n, e->dt, ap, lda, nrhs, bp, ldb, o, n, o + n * n, n,
 		o + n * n + n * nrhs, work);
 	if (rc != 0)
-		return kernel_error(e, env, rc, r0, rows);
+		return kernel_error(e, env, rc, r0, rows, abuf, nrhs > 0 ? bbuf : NULL);
 	return 0;
 }
 
@@ -379,7 +415,7 @@ static int leaf2_task(void *user, int64_t k, const void *const *inputs, const si
 	const double *y = (const double *)inputs[0] + e->nodes[k].yoff;
 	rc = cask__la_tsqr_leaf_q(nb, rw, n, e->dt, ap, lda, n, y, n, e->qdt, qp, ldq, work);
 	if (rc != 0)
-		return kernel_error(e, env, rc, r0, rows);
+		return kernel_error(e, env, rc, r0, rows, abuf, NULL);
 	cask_ctx_t *ctx = cask__task_ctx(env);
 	char msg[CASK__MSG_MAX] = "";
 	cask__tls_msg = msg;

@@ -393,6 +393,7 @@ static void test_tsqr_nonfinite_names_dataset(void **state)
 	assert_int_equal(cask_tsqr(ctx, x, r, NULL, NULL), CASK_EINVAL);
 	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/bad"));
 	assert_non_null(strstr(cask_ctx_message(ctx), "non-finite"));
+	assert_non_null(strstr(cask_ctx_message(ctx), "row 333, column 2"));
 	double sv[4];
 	assert_int_equal(cask_svd(ctx, x, sv, NULL, NULL, NULL, NULL), CASK_EINVAL);
 	assert_non_null(strstr(cask_ctx_message(ctx), "/bad"));

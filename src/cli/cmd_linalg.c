@@ -353,7 +353,10 @@ int cli_cmd_lstsq(int argc, char **argv)
 	}
 	rc = cask_lstsq(ctx, x, b, sol, rn);
 	if (rc < 0) {
-		ret = lib_fail(ctx, rc, pos[0]);
+		/* named after b when the library's message is about b */
+		const char *m = cask_ctx_message(ctx);
+		size_t bl = strlen(pos[1]);
+		ret = lib_fail(ctx, rc, strncmp(m, pos[1], bl) == 0 && m[bl] == ':' ? pos[1] : pos[0]);
 		goto out;
 	}
 	int64_t shape[2] = { n, nrhs };

@@ -98,7 +98,7 @@ def test_qr_float32_and_errors(tmp):
     bad[1234, 3] = np.nan
     write(f, 'bad', bad)
     rc, _, err = run('qr', f + ':/bad', '--r', o + ':/R3')
-    assert rc == 1 and '/bad' in err and 'non-finite' in err
+    assert rc == 1 and '/bad' in err and 'non-finite' in err and 'row 1234, column 3' in err
     with h5py.File(o, 'r') as h:
         assert 'R3' not in h
     rc, _, err = run('qr', f + ':/A')
@@ -172,6 +172,15 @@ def test_lstsq(tmp):
     assert np.abs(x2 - xn2).max() <= 1e-9 * np.abs(xn2).max()
     norms = [float(l.split()[1]) for l in out.strip().splitlines()]
     assert np.allclose(norms, np.sqrt(res2), rtol=1e-10)
+    # A NaN in b is named by its row; nothing is written.
+    bad = b.copy()
+    bad[2077] = np.inf
+    write(f, 'bad', bad)
+    rc, _, err = run('lstsq', f + ':/A', f + ':/bad', '-o', o + ':/xbad')
+    assert rc == 1 and 'row 2077 of the right-hand side' in err, err
+    assert err.startswith('cask: error: %s:/bad: non-finite' % f), err
+    with h5py.File(o, 'r') as h:
+        assert 'xbad' not in h
 
 
 def test_eval_matmul(tmp):
