@@ -320,17 +320,14 @@ static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t row
 	leaf_scr_t ls;
 	if (leaf_scratch(t, env, &ls) != 0)
 		return CASK_EINTERNAL;
-	char *abuf = ls.a, *s = ls.plan;
-	double *ybuf = ls.b;
-	void *work = ls.work;
 	int rc = 0;
 	for (int64_t s0 = 0; s0 < rows && rc == 0; s0 += t->sub) {
 		int64_t sr = rows - s0 < t->sub ? rows - s0 : t->sub;
-		if ((rc = tn_eval(t, env, t->a, r0 + s0, sr, abuf, s, t->plan_a)) != 0)
+		if ((rc = tn_eval(t, env, t->a, r0 + s0, sr, ls.a, ls.plan, t->plan_a)) != 0)
 			return rc;
-		double *ys = t->y != NULL ? t->y + (r0 + s0) * t->k : ybuf;
-		rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, abuf, t->n, t->x, t->k, 0.0, ys,
-			t->k, work);
+		double *ys = t->y != NULL ? t->y + (r0 + s0) * t->k : ls.b;
+		rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, ls.a, t->n, t->x, t->k, 0.0, ys,
+			t->k, ls.work);
 		/* X is finite, so a non-finite row of Y is a row of A with a NaN
 		 * or Inf (or with values whose products overflow). */
 		for (int64_t i = 0; i < sr * t->k && rc == 0; i++)
@@ -339,8 +336,8 @@ static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t row
 					"%s: non-finite value (NaN or Inf) or overflow in row %lld; linear algebra needs finite input",
 					t->what, (long long)(r0 + s0 + i / t->k));
 		if (rc == 0)
-			rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, abuf, t->n, ys, t->k, out, t->k,
-				work);
+			rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, ls.a, t->n, ys, t->k, out, t->k,
+				ls.work);
 	}
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: BLAS failed on rows %lld..%lld (%s)", t->what,
@@ -361,21 +358,18 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	leaf_scr_t ls;
 	if (leaf_scratch(t, env, &ls) != 0)
 		return CASK_EINTERNAL;
-	char *abuf = ls.a, *s = ls.plan;
-	double *bbuf = ls.b;
-	void *work = ls.work;
 	size_t pb = t->plan_a > t->plan_b ? t->plan_a : t->plan_b;
-	int rc = tn_eval(t, env, t->a, r0, rows, abuf, s, pb);
+	int rc = tn_eval(t, env, t->a, r0, rows, ls.a, ls.plan, pb);
 	if (rc == 0 && t->b != NULL)
-		rc = tn_eval(t, env, t->b, r0, rows, bbuf, s, pb);
+		rc = tn_eval(t, env, t->b, r0, rows, ls.b, ls.plan, pb);
 	if (rc != 0)
 		return rc;
 	memset(out, 0, out_bytes);
 	if (t->b == NULL)
-		rc = cask__la_gram(rows, t->n, t->a->dtype, abuf, t->n, out, t->n, work);
+		rc = cask__la_gram(rows, t->n, t->a->dtype, ls.a, t->n, out, t->n, ls.work);
 	else
-		rc = cask__la_gemm_tn(rows, t->n, t->k, t->a->dtype, abuf, t->n, bbuf, t->k, out,
-			t->k, work);
+		rc = cask__la_gemm_tn(rows, t->n, t->k, t->a->dtype, ls.a, t->n, ls.b, t->k, out,
+			t->k, ls.work);
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: BLAS failed on rows %lld..%lld (%s)", t->what,
 			(long long)r0, (long long)(r0 + rows - 1), cask_strerror(rc));

@@ -116,7 +116,6 @@ static int64_t leaf_split(const eng_t *e, int64_t rows, int64_t *r)
 	return nb;
 }
 
-/* Message for a kernel failure in rows [r0, r0 + rows). */
 /* The first element of the row-major rows x cols block p (float32 or
  * float64; other dtypes hold no NaN) that is NaN or Inf, as its row and
  * column: 1, or 0 when there is none. */

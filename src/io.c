@@ -137,6 +137,28 @@ static int h5fail(cask_ctx_t *ctx, int rc, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- helpers */
 
+/* The number of chunks along each axis: shape / chunks rounded up, written
+ * without shape + chunks - 1, which overflows for extents near 2^63. */
+static void chunk_grid(int ndim, const int64_t *shape, const int64_t *chunks, int64_t *grid)
+{
+	for (int k = 0; k < ndim; k++)
+		grid[k] = shape[k] / chunks[k] + (shape[k] % chunks[k] != 0);
+}
+
+/* Linear number (C order of grid) of the chunk whose origin is off, or -1
+ * when off is not the origin of a chunk of the grid (a damaged index). */
+static int64_t grid_lin(int ndim, const int64_t *grid, const int64_t *chunks, const hsize_t *off)
+{
+	int64_t l = 0;
+	for (int k = 0; k < ndim; k++) {
+		int64_t c = (int64_t)off[k] / chunks[k];
+		if ((int64_t)off[k] < 0 || c >= grid[k] || (int64_t)off[k] % chunks[k] != 0)
+			return -1;
+		l = l * grid[k] + c;
+	}
+	return l;
+}
+
 static char *xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
@@ -648,11 +670,9 @@ static void in_build_index(cask__h5in_t *in)
 {
 	int nd = in->meta.ndim;
 	int64_t grid[CASK_MAX_DIMS], ncells = 1;
-	/* Written without shape + chunk - 1, which overflows for extents near
-	 * 2^63.  A grid with more than 2^63 cells (a hostile file: found by
+	/* A grid with more than 2^63 cells (a hostile file: found by
 	 * tests/fuzz/fuzz_h5open) cannot have linear chunk numbers: no index. */
-	for (int k = 0; k < nd; k++)
-		grid[k] = in->meta.shape[k] / in->meta.chunks[k] + (in->meta.shape[k] % in->meta.chunks[k] != 0);
+	chunk_grid(nd, in->meta.shape, in->meta.chunks, grid);
 	if (cask__prod_i64(nd, grid, &ncells) != 0)
 		return;
 	hid_t fapl = H5Fget_access_plist(in->file);
@@ -681,13 +701,9 @@ static void in_build_index(cask__h5in_t *in)
 		hsize_t sz = 0;
 		if (H5Dget_chunk_info(in->ds, in->fspace, i, off, &fm, &a, &sz) < 0)
 			goto fail;
-		int64_t l = 0;
-		for (int k = 0; k < nd; k++) {
-			int64_t c = (int64_t)off[k] / in->meta.chunks[k];
-			if (c < 0 || c >= grid[k] || (int64_t)off[k] % in->meta.chunks[k] != 0)
-				goto fail;
-			l = l * grid[k] + c;
-		}
+		int64_t l = grid_lin(nd, grid, in->meta.chunks, off);
+		if (l < 0)
+			goto fail;
 		if (a == HADDR_UNDEF)
 			continue;
 		/* insertion keeps the index sorted (chunks mostly come in order) */
@@ -1279,8 +1295,8 @@ static int direct_wanted(cask__h5out_t *o)
 	if (!direct_enabled() || o->nfilters > 0 || o->ndim == 0 || o->chunk_bytes < DIRECT_MIN)
 		return 0;
 	int64_t n = 1;
+	chunk_grid(o->ndim, o->shape, o->chunks, o->grid);
 	for (int k = 0; k < o->ndim; k++) {
-		o->grid[k] = o->shape[k] / o->chunks[k] + (o->shape[k] % o->chunks[k] != 0);
 		n *= o->grid[k]; /* no overflow: each chunk is >= 1 MiB of a file < 2^63 */
 		if (n > IDX_MAX)
 			return 0;
@@ -1306,14 +1322,8 @@ static void direct_index(cask__h5out_t *o)
 		haddr_t addr = HADDR_UNDEF;
 		if (H5Dget_chunk_info(o->ds, o->fspace, i, off, &fm, &addr, &sz) < 0)
 			goto fail;
-		int64_t l = 0;
-		for (int k = 0; k < o->ndim; k++) {
-			int64_t c = (int64_t)off[k] / o->chunks[k];
-			if (c < 0 || c >= o->grid[k])
-				goto fail;
-			l = l * o->grid[k] + c;
-		}
-		if (addr == HADDR_UNDEF || addr % CASK__DW_ALIGN != 0 || sz != o->chunk_bytes || a[l] != 0)
+		int64_t l = grid_lin(o->ndim, o->grid, o->chunks, off);
+		if (l < 0 || addr == HADDR_UNDEF || addr % CASK__DW_ALIGN != 0 || sz != o->chunk_bytes || a[l] != 0)
 			goto fail;
 		a[l] = (uint64_t)addr;
 	}
@@ -2299,13 +2309,12 @@ out:
 /* Linear number of the chunk at chunk_start in C order of the grid. */
 static int64_t chunk_lin(const cask__h5in_t *in, const int64_t *chunk_start)
 {
-	int64_t lin = 0;
-	for (int k = 0; k < in->meta.ndim; k++) {
-		int64_t g = in->meta.shape[k] / in->meta.chunks[k] +
-		            (in->meta.shape[k] % in->meta.chunks[k] != 0);
-		lin = lin * g + chunk_start[k] / in->meta.chunks[k];
-	}
-	return lin;
+	int64_t grid[CASK_MAX_DIMS];
+	hsize_t cs[CASK_MAX_DIMS];
+	chunk_grid(in->meta.ndim, in->meta.shape, in->meta.chunks, grid);
+	for (int k = 0; k < in->meta.ndim; k++)
+		cs[k] = (hsize_t)chunk_start[k];
+	return grid_lin(in->meta.ndim, grid, in->meta.chunks, cs);
 }
 
 /* Home slot of chunk number lin in the cache's hash table. */
@@ -2717,11 +2726,12 @@ int cask__io_write_chunk(cask_ctx_t *ctx, cask__h5out_t *o, const int64_t *chunk
 		data = scratch;
 	}
 	if (o->daddr != NULL) {
-		int64_t l = 0;
+		hsize_t cs[CASK_MAX_DIMS]; /* checked by check_chunk_start above */
 		for (int k = 0; k < o->ndim; k++)
-			l = l * o->grid[k] + chunk_start[k] / o->chunks[k];
+			cs[k] = (hsize_t)chunk_start[k];
 		uint64_t bad = 0;
-		int e = cask__dw_put(o->txn->dw, o->daddr[l], data, n, &bad);
+		int e = cask__dw_put(o->txn->dw, o->daddr[grid_lin(o->ndim, o->grid, o->chunks, cs)], data, n,
+		                     &bad);
 		if (e != 0)
 			rc = direct_fail(ctx, o->txn, e, bad);
 		goto out;

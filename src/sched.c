@@ -717,7 +717,7 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	r.n = g->n;
 	r.budget = ctx->budget;
 	cask__pool_set_budget(r.pool, r.budget);
-	/* Held before anything runs: kept outputs of other graphs in the pool
+	/* Held before anything runs: kept outputs of other graphs in the pool,
 	 * the HDF5 chunk caches of open inputs (cask_ctx_set_io) and the staging
 	 * buffers of direct writes to open outputs. */
 	size_t cache = cask__io_cache_bytes ? cask__io_cache_bytes() : 0;
