@@ -2,7 +2,8 @@
  * test_io_direct.c - direct chunk writes (src/io_direct.c and their use by
  * src/io.c): the bytes in the file against what was queued, concurrent
  * putters, a failing write reported with its offset and sticking, and
- * outputs written whole-chunk, edge-chunk and partially, read back through
+ * outputs written whole-chunk, edge-chunk, partially and by runs of rows
+ * (TSQR leaves that split chunks), read back through
  * HDF5 with direct writes on and off (CASK_DIRECT=0) and compared with the
  * values written.
  */
@@ -260,6 +261,25 @@ static double val(int64_t i, int64_t j)
 	return (double)i * 1000.0 + (double)j + 0.25;
 }
 
+/* Read dataset dset of path back through cask__io_read and check every
+ * element against val(). */
+static void check_values(cask_ctx_t *ctx, const char *path, const char *dset, const int64_t *shape)
+{
+	cask__h5in_t *in = NULL;
+	cask__h5meta_t m;
+	assert_int_equal(cask__io_open(ctx, path, dset, 0, &in, &m), 0);
+	double *all = malloc((size_t)(shape[0] * shape[1]) * sizeof *all);
+	int64_t z[2] = {0, 0};
+	assert_int_equal(cask__io_read(ctx, in, z, shape, NULL, all), 0);
+	for (int64_t i = 0; i < shape[0]; i++)
+		for (int64_t j = 0; j < shape[1]; j++)
+			if (all[i * shape[1] + j] != val(i, j))
+				fail_msg("%s%s: (%lld, %lld) is %g, expected %g", path, dset, (long long)i,
+				         (long long)j, all[i * shape[1] + j], val(i, j));
+	cask__io_close(in);
+	free(all);
+}
+
 /* Write a 1100 x 700 float64 dataset in 300 x 500 chunks (1.2 MB each, a
  * 4 x 2 grid with ragged last row and column of chunks): whole chunks
  * through cask__io_write, the edge chunks through cask__io_write_chunk with
@@ -340,19 +360,7 @@ static void write_and_check(const char *name, int direct)
 	H5Dclose(d);
 	H5Fclose(f);
 
-	cask__h5in_t *in = NULL;
-	cask__h5meta_t m;
-	assert_int_equal(cask__io_open(ctx, path, "/m", 0, &in, &m), 0);
-	double *all = malloc(1100 * 700 * sizeof *all);
-	int64_t z[2] = {0, 0};
-	assert_int_equal(cask__io_read(ctx, in, z, shape, NULL, all), 0);
-	for (int64_t i = 0; i < 1100; i++)
-		for (int64_t j = 0; j < 700; j++)
-			if (all[i * 700 + j] != val(i, j))
-				fail_msg("%s: (%lld, %lld) is %g, expected %g", name, (long long)i, (long long)j,
-				         all[i * 700 + j], val(i, j));
-	cask__io_close(in);
-	free(all);
+	check_values(ctx, path, "/m", shape);
 	free(buf);
 	cask_ctx_destroy(ctx);
 }
@@ -367,6 +375,64 @@ static void test_io_output_buffered(void **state)
 {
 	(void)state;
 	write_and_check("buffered.h5", 0);
+}
+
+/* An output written by runs of whole rows, as TSQR leaves that split its
+ * chunks write Q: 480-byte rows, 4000-row chunks of 1.92 MB.  Runs starting
+ * on a 4 KiB block and ending on one (or at the chunk's or the dataset's
+ * end, with a tail under a block) go to the direct writer; the others
+ * (unaligned starts or ends, a run across two chunks) through HDF5 after
+ * the queued writes.  Every element is checked, with direct writes on and
+ * off (the chunks are then still allocated when created). */
+static void slabs_and_check(const char *name, int direct)
+{
+	const char *path = P(name);
+	cask_ctx_t *ctx = NULL;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	setenv("CASK_DIRECT", direct ? "1" : "0", 1);
+	int64_t shape[2] = {10000, 60}, chunks[2] = {4000, 60};
+	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 2, .shape = shape, .chunks = chunks, .gzip = -1};
+	cask__h5txn_t *txn = NULL;
+	cask__h5out_t *o = NULL;
+	assert_int_equal(cask__io_txn_begin(ctx, path, &txn), 0);
+	assert_int_equal(cask__io_create(ctx, txn, "/q", &spec, &o), 0);
+	/* [r0, r1) runs, in an order that mixes both paths within a chunk. */
+	static const int64_t runs[][2] = {
+		{0, 1280},     /* aligned start and length: direct */
+		{2560, 4000},  /* aligned start, ends the chunk with a tail: direct */
+		{1280, 1290},  /* aligned start, short unaligned length: HDF5 */
+		{1290, 2560},  /* unaligned start: HDF5 */
+		{4000, 8000},  /* a whole chunk */
+		{8000, 8128},  /* aligned, in the last (edge) chunk */
+		{8128, 10000}, /* ends the dataset with a tail: direct */
+	};
+	double *buf = malloc(4000 * 60 * sizeof *buf);
+	for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+		int64_t st[2] = {runs[r][0], 0}, ct[2] = {runs[r][1] - runs[r][0], 60};
+		for (int64_t i = 0; i < ct[0]; i++)
+			for (int64_t j = 0; j < 60; j++)
+				buf[i * 60 + j] = val(st[0] + i, j);
+		assert_int_equal(cask__io_write(ctx, o, st, ct, buf), 0);
+	}
+	/* A run across two chunks, rewriting values already there. */
+	int64_t st[2] = {3900, 0}, ct[2] = {200, 60};
+	for (int64_t i = 0; i < 200; i++)
+		for (int64_t j = 0; j < 60; j++)
+			buf[i * 60 + j] = val(3900 + i, j);
+	assert_int_equal(cask__io_write(ctx, o, st, ct, buf), 0);
+	assert_int_equal(cask__io_txn_commit(ctx, txn), 0);
+	unsetenv("CASK_DIRECT");
+
+	check_values(ctx, path, "/q", shape);
+	free(buf);
+	cask_ctx_destroy(ctx);
+}
+
+static void test_io_row_runs(void **state)
+{
+	(void)state;
+	slabs_and_check("runs-direct.h5", 1);
+	slabs_and_check("runs-buffered.h5", 0);
 }
 
 /* Unless CASK_DIRECT says otherwise, direct writes go with durable ones:
@@ -524,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_dw_start_refusals),
 		cmocka_unit_test(test_io_output_direct),
 		cmocka_unit_test(test_io_output_buffered),
+		cmocka_unit_test(test_io_row_runs),
 		cmocka_unit_test(test_io_direct_default_follows_fsync),
 		cmocka_unit_test(test_io_direct_small_budgets),
 		cmocka_unit_test(test_io_output_direct_failure),

@@ -208,6 +208,15 @@ def test_eval_matmul(tmp):
     assert rc == 2 and 'not aligned' in err
 
 
+def run_direct(direct, args):
+    """Run cask with CASK_DIRECT=direct and no CASK_MEMORY; it must succeed."""
+    env = dict(os.environ, CASK_DIRECT=direct)
+    env.pop('CASK_MEMORY', None)
+    p = subprocess.run([CASK] + args, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, (direct, args, p.stderr)
+    return p
+
+
 def test_large_chunks_direct_writes(tmp):
     """Outputs whose chunks are 1 MiB or more are written past the page cache
     (src/io_direct.c): Q, U and an eval result with ragged last chunks, run
@@ -220,14 +229,10 @@ def test_large_chunks_direct_writes(tmp):
     outs = {}
     for direct in ('1', '0'):
         o = os.path.join(tmp, 'o%s.h5' % direct)
-        env = dict(os.environ, CASK_DIRECT=direct)
-        env.pop('CASK_MEMORY', None)
         for args in (['qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q'],
                      ['svd', f + ':/A', '--s', o + ':/S', '--u', o + ':/U'],
                      ['eval', '-i', 'A=' + f + ':/A', 'A * 2 + 1', '-o', o + ':/E']):
-            p = subprocess.run([CASK] + args + ['--memory', '96M', '--threads', '2'],
-                               capture_output=True, text=True, env=env, timeout=300)
-            assert p.returncode == 0, (direct, args, p.stderr)
+            run_direct(direct, args + ['--memory', '96M', '--threads', '2'])
         with h5py.File(o, 'r') as h:
             assert h['Q'].chunks == (6000, n) and h['E'].chunks == (6000, n)
             outs[direct] = {k: h[k][()] for k in ('Q', 'R', 'S', 'U', 'E')}
@@ -244,12 +249,43 @@ def test_large_chunks_direct_writes(tmp):
     b = RNG.standard_normal((2048, 256))
     write(f, 'B', b, chunks=(512, 256))  # 1 MiB chunks
     for direct in ('1', '0'):
-        env = dict(os.environ, CASK_DIRECT=direct)
-        env.pop('CASK_MEMORY', None)
         o = os.path.join(tmp, 'small%s.h5' % direct)
-        p = subprocess.run([CASK, 'eval', '-i', 'B=' + f + ':/B', 'B * 2', '-o', o + ':/y',
-                            '--memory', '5M'], capture_output=True, text=True, env=env,
-                           timeout=300)
-        assert p.returncode == 0, (direct, p.stderr)
+        run_direct(direct, ['eval', '-i', 'B=' + f + ':/B', 'B * 2', '-o', o + ':/y',
+                            '--memory', '5M'])
         got, _, _ = read(o, 'y')
         assert np.array_equal(got, b * 2)
+
+
+def test_leaves_split_chunks(tmp):
+    """Leaves of at most 8 MiB of V factors split large row chunks (tsqr.c,
+    choose_blocks): in equal parts that start on a file block of Q's chunk
+    (32768-row chunks in halves: direct writes of parts of chunks), or,
+    when no such part exists (30000 rows), in parts that straddle chunks
+    (written through HDF5).  Q and R with direct writes on and off must be
+    bit-identical, R equal to an R-only run's, and Q R = A, Q^T Q = I."""
+    m, n = 80000, 50
+    a = tall(m, n)
+    f = os.path.join(tmp, 'a.h5')
+    for c0 in (32768, 30000):
+        write(f, 'A', a, chunks=(c0, n))
+        outs = {}
+        for direct in ('1', '0'):
+            o = os.path.join(tmp, 'o%s.h5' % direct)
+            for args in (['qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q'],
+                         ['qr', f + ':/A', '--r', o + ':/R1']):
+                p = run_direct(direct, args + ['--memory', '256M', '--threads', '2',
+                                               '--overwrite', '--stats'])
+            # R only: a task per leaf, one fold (fan-in 8), the root: leaves
+            # of 16384 rows (halves), of 15104 (30000 / 2 rounded up to 256
+            # rows, the rows of 4 KiB of Q: 50 * 8 bytes each).
+            tasks = [l.split()[3] for l in p.stderr.splitlines() if 'stats: tasks' in l]
+            assert tasks == [{32768: '7', 30000: '8'}[c0]], (c0, p.stderr)
+            with h5py.File(o, 'r') as h:
+                assert h['Q'].chunks == (c0, n)
+                outs[direct] = {k: h[k][()] for k in ('Q', 'R', 'R1')}
+        for k in outs['1']:
+            assert np.array_equal(outs['1'][k], outs['0'][k]), (c0, k)
+        q, r, r1 = (outs['1'][k] for k in ('Q', 'R', 'R1'))
+        assert np.array_equal(r, r1), c0
+        assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n, c0
+        assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m, c0
