@@ -152,4 +152,16 @@ int cask_k_skinny_tn(int64_t rows, int64_t n, int64_t k, const double *a, int64_
 int cask_k_colmajor_f64(int64_t rows, int64_t n, const double *a, int64_t lda, double *w,
                         int64_t ldw);
 
+/* ------------------------------------------------------------ Householder QR */
+
+/* The QR of [a; b], a (ib x ib, upper triangular, lda) over b (rows x ib,
+ * ldb), column-major: LAPACK's dtpqrt2 with l = 0.  On return a holds R,
+ * b the reflectors' vectors V ([I; V] the reflectors), t (ib x ib, ldt;
+ * zeros below the diagonal) the upper triangular T of the block
+ * reflector I - [I; V] T [I; V]^T, as dtpqrt2 leaves them (equal up to
+ * rounding: the sums run in another order).  d: ib doubles of workspace.
+ * Returns 0, or -1 for bad sizes (nothing done).  See houseqr.c. */
+int cask_k_tpqr_panel(int64_t rows, int64_t ib, double *a, int64_t lda, double *b, int64_t ldb,
+                      double *t, int64_t ldt, double *d);
+
 #endif /* CASK_KERNELS_H */

@@ -503,10 +503,11 @@ static int choose_blocks(eng_t *e)
 	if (e->req->leaf_rows > 0) {
 		L = e->req->leaf_rows;
 	} else {
-		int64_t c0 = e->req->a->chunks[0];
+		/* Whole chunks up to sb rows (and the tree's floor), else parts. */
+		int64_t c0 = e->req->a->chunks[0], lo = sb > lt ? sb : lt;
 		L = c0;
-		if (L < sb)
-			L = c0 * ((sb + c0 - 1) / c0);
+		if (L < lo)
+			L = c0 * ((lo + c0 - 1) / c0);
 		else if (L > lc)
 			L = chunk_part(c0, lc, unit);
 		if (L > cap) {

@@ -2,6 +2,7 @@
  * tsqr_kernels.c - the per-task numerical kernels of cask's linear algebra
  * (declared and documented in linalg.h): block layout moves, Householder QR
  * of row blocks and of stacked triangles through LAPACK's dgeqrt / dtpqrt
+ * (the folds of row blocks with cask's own panel kernel, kernels/houseqr.c)
  * and their appliers dgemqrt / dtpmqrt, the TSQR task bodies built from
  * them, the SVD and triangular solve at the root, and the BLAS row-block
  * products of matmul and randomized SVD.
@@ -231,9 +232,29 @@ static int tpqrt(int64_t rows, int64_t n, int64_t l, double *a, int64_t lda, dou
 	    (rc = to_li(ib, &nb_)) || (rc = to_li(lda, &lda_)) || (rc = to_li(ldb, &ldb_)) ||
 	    (rc = to_li(ldt, &ldt_)))
 		goto out;
-	LAPACK_dtpqrt(&m_, &n_, &l_, &nb_, a, &lda_, b, &ldb_, t, &ldt_, work, &info);
-	if (info != 0)
-		rc = CASK_EINTERNAL;
+	if (l > 0) {
+		LAPACK_dtpqrt(&m_, &n_, &l_, &nb_, a, &lda_, b, &ldb_, t, &ldt_, work, &info);
+		if (info != 0)
+			rc = CASK_EINTERNAL;
+		goto out;
+	}
+	/* l = 0: dtpqrt's blocking, with cask's panel kernel (kernels/houseqr.c)
+	 * in place of dtpqrt2 and LAPACK's dtprfb for the columns right of it. */
+	for (int64_t i = 0; i < n; i += ib) {
+		int64_t pb = ib < n - i ? ib : n - i;
+		double d[64];
+		if (cask_k_tpqr_panel(rows, pb, a + i + i * lda, lda, b + i * ldb, ldb, t + i * ldt, ldt,
+			    d) != 0) {
+			rc = CASK_EINTERNAL;
+			goto out;
+		}
+		if (i + pb < n) {
+			lapack_int nc_ = (lapack_int)(n - i - pb), pb_ = (lapack_int)pb, z_ = 0;
+			LAPACK_dtprfb("L", "T", "F", "C", &m_, &nc_, &pb_, &z_, b + i * ldb, &ldb_,
+				t + i * ldt, &ldt_, a + i + (i + pb) * lda, &lda_, b + (i + pb) * ldb, &ldb_,
+				work, &pb_);
+		}
+	}
 out:
 	return rc;
 }

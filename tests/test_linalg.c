@@ -246,6 +246,80 @@ static const struct qr_case qr_cases[] = {
 	{8500, 64, 1000, 4, 2, 1e6},
 };
 
+/* The panel kernel of the folds (kernels/houseqr.c) against LAPACK's
+ * dtpqrt2 (l = 0) on [a upper; b]: R, V and T equal up to rounding, each
+ * within 1e-12 of its largest entry (the sums run in another order; the
+ * reflectors and T are otherwise the same).  Cases: row counts off the
+ * vector width (0, 1, 37, 4101), panel widths 1, 5 and 16, entries
+ * scaled by 1e-300 (the sum of squares underflows: scaled norm, and
+ * dlarfg's rescaling of a beta below its safe minimum) and by 1e200 (it
+ * overflows), and a column that is zero below its diagonal (tau = 0). */
+static void test_linalg_tpqr_panel_matches_lapack(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t rows, ib;
+		double scale;
+		int zero_col;
+	} cases[] = {
+		{37, 5, 1.0, -1},    {0, 5, 1.0, -1},     {1, 1, 1.0, -1},   {4101, 16, 1.0, -1},
+		{100, 16, 1e-300, -1}, {100, 16, 1e200, -1}, {64, 16, 1.0, 3}, {9, 16, 1.0, -1},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		int64_t rows = cases[c].rows, ib = cases[c].ib, ldb = rows > 1 ? rows : 1;
+		double *a = calloc((size_t)(ib * ib), sizeof *a), *b = calloc((size_t)(ldb * ib), sizeof *b);
+		double *a2 = malloc((size_t)(ib * ib) * sizeof *a2), *b2 = malloc((size_t)(ldb * ib) * sizeof *b2);
+		double *t = calloc((size_t)(ib * ib), sizeof *t), *t2 = calloc((size_t)(ib * ib), sizeof *t2);
+		double d[16];
+		for (int64_t j = 0; j < ib; j++) {
+			for (int64_t i = 0; i <= j; i++)
+				a[i + j * ib] = nrand() * cases[c].scale;
+			for (int64_t i = 0; i < rows; i++)
+				b[i + j * ldb] = nrand() * cases[c].scale;
+		}
+		if (cases[c].zero_col >= 0) {
+			int64_t z = cases[c].zero_col;
+			for (int64_t i = 0; i < z; i++)
+				a[i + z * ib] = 0.0;
+			for (int64_t i = 0; i < rows; i++)
+				b[i + z * ldb] = 0.0;
+		}
+		memcpy(a2, a, (size_t)(ib * ib) * sizeof *a);
+		memcpy(b2, b, (size_t)(ldb * ib) * sizeof *b);
+		assert_int_equal(LAPACKE_dtpqrt2(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)ib, 0, a2,
+		                                 (lapack_int)ib, b2, (lapack_int)ldb, t2, (lapack_int)ib), 0);
+		assert_int_equal(cask_k_tpqr_panel(rows, ib, a, ib, b, ldb, t, ib, d), 0);
+		double ma = 0.0, mb = 0.0, mt = 0.0, da = 0.0, db = 0.0, dt = 0.0;
+		for (int64_t j = 0; j < ib; j++) {
+			for (int64_t i = 0; i <= j; i++) {
+				ma = fmax(ma, fabs(a2[i + j * ib]));
+				da = fmax(da, fabs(a[i + j * ib] - a2[i + j * ib]));
+				mt = fmax(mt, fabs(t2[i + j * ib]));
+				dt = fmax(dt, fabs(t[i + j * ib] - t2[i + j * ib]));
+			}
+			for (int64_t i = 0; i < rows; i++) {
+				mb = fmax(mb, fabs(b2[i + j * ldb]));
+				db = fmax(db, fabs(b[i + j * ldb] - b2[i + j * ldb]));
+			}
+		}
+		if (!(da <= 1e-12 * ma && db <= 1e-12 * mb && dt <= 1e-12 * mt))
+			fail_msg("case %zu (rows %lld, ib %lld): R off by %g of %g, V %g of %g, T %g of %g", c,
+			         (long long)rows, (long long)ib, da, ma, db, mb, dt, mt);
+		if (cases[c].zero_col >= 0)
+			assert_true(t[cases[c].zero_col * (ib + 1)] == 0.0); /* tau = 0: H = I */
+		free(a);
+		free(b);
+		free(a2);
+		free(b2);
+		free(t);
+		free(t2);
+	}
+	/* Bad sizes: nothing done. */
+	double x[4] = {0};
+	assert_int_equal(cask_k_tpqr_panel(-1, 1, x, 1, x, 1, x, 1, x), -1);
+	assert_int_equal(cask_k_tpqr_panel(2, 2, x, 1, x, 2, x, 2, x), -1);
+}
+
 static void test_linalg_tsqr_cases(void **state)
 {
 	(void)state;
@@ -894,6 +968,7 @@ int main(void)
 {
 	openblas_set_num_threads(1);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_linalg_tpqr_panel_matches_lapack),
 		cmocka_unit_test(test_linalg_tsqr_cases),
 		cmocka_unit_test(test_linalg_tsqr_float32),
 		cmocka_unit_test(test_linalg_tsqr_scaling),
