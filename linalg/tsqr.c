@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "eval.h"
@@ -55,7 +56,9 @@ typedef struct {
 typedef struct {
 	cask_ctx_t *ctx;
 	const cask__la_tsqr_req_t *req;
-	int mode, pass2, keepvt;
+	int mode, pass2, keepvt, spill;
+	int spill_fd;                 /* spill: the tree factors' scratch file */
+	size_t spill_bytes;           /* spill: bytes per fold node in it */
 	int64_t m, n, nrhs, ib, fanin;
 	cask_dtype_t dt, qdt;
 	size_t es, qes;
@@ -269,6 +272,16 @@ static int fold_task(void *user, int64_t node, const void *const *inputs, const 
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: TSQR fold %lld failed (%s)", e->req->what,
 			(long long)node, cask_strerror(rc));
+	if (e->spill) {
+		char msg[CASK__MSG_MAX] = "";
+		cask__tls_msg = msg;
+		rc = cask__io_scratch_write(cask__task_ctx(env), e->spill_fd,
+			(uint64_t)node * e->spill_bytes, vt_area,
+			(size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
+		cask__tls_msg = NULL;
+		if (rc != 0)
+			return cask_task_error(env, rc, "%s: TSQR tree factors: %s", e->req->what, msg);
+	}
 	for (int64_t i = 1; i < nch; i++)
 		for (int64_t j = 0; j < nrhs; j++)
 			rss[j] += ((const double *)inputs[i])[nn + n * nrhs + j];
@@ -323,8 +336,27 @@ static int apply_task(void *user, int64_t node, const void *const *inputs, const
 	const node_t *nd = &e->nodes[node];
 	int64_t n = e->n, nch = nd->nch;
 	size_t nn = (size_t)(n * n);
-	const double *f = inputs[0];
-	const double *vt_area = f + leaf_out_doubles(e);
+	const double *vt_area;
+	const double *yin = inputs[e->spill ? 0 : 1];
+	char *s = cask_task_scratch(env, e->scra);
+	if (s == NULL)
+		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	if (e->spill) {
+		/* The fold's V and T, written to the scratch file in pass 1. */
+		double *vt = (double *)s;
+		char msg[CASK__MSG_MAX] = "";
+		s += r64(e->spill_bytes);
+		cask__tls_msg = msg;
+		int rc = cask__io_scratch_read(cask__task_ctx(env), e->spill_fd,
+			(uint64_t)node * e->spill_bytes, vt,
+			(size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
+		cask__tls_msg = NULL;
+		if (rc != 0)
+			return cask_task_error(env, rc, "%s: TSQR tree factors: %s", e->req->what, msg);
+		vt_area = vt;
+	} else {
+		vt_area = (const double *)inputs[0] + leaf_out_doubles(e);
+	}
 	const double *v[64];
 	double *y[64];
 	for (int64_t i = 0; i < nch; i++) {
@@ -332,10 +364,8 @@ static int apply_task(void *user, int64_t node, const void *const *inputs, const
 		if (i > 0)
 			v[i - 1] = vt_area + (size_t)(i - 1) * nn;
 	}
-	memcpy(y[0], (const double *)inputs[1] + nd->yoff, nn * sizeof(double));
-	void *work = cask_task_scratch(env, e->scra);
-	if (work == NULL)
-		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	memcpy(y[0], yin + nd->yoff, nn * sizeof(double));
+	void *work = s;
 	int rc = cask__la_tsqr_fold_apply(nch, n, n, v, vt_area + (size_t)(nch - 1) * nn, y, work);
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: TSQR apply %lld failed (%s)", e->req->what,
@@ -488,26 +518,21 @@ static int choose_blocks(eng_t *e)
 	/* Leaves of at most lc rows: pass 2 then finds a leaf's V factors (lc x
 	 * n doubles, 8 MiB) in the caches when it forms Q, and a task holds a
 	 * few MiB instead of a chunk (W5, 100,000-row chunks in tenths: Q and R
-	 * 0.3-0.8 s faster, 275 -> 71 MiB peak).  But no lower than makes the
-	 * tree factors kept for pass 2 (fold_out_doubles per F - 1 leaves) pass
-	 * a sixteenth of the budget. */
+	 * 0.3-0.8 s faster, 275 -> 71 MiB peak).  The more leaves, the more
+	 * tree factors pass 2 needs; past a sixteenth of the budget they go to
+	 * a scratch file (cask__la_tsqr_run). */
 	int64_t lc = (int64_t)(((size_t)8 << 20) / ((size_t)n * 8));
-	uint64_t kept_leaf = (uint64_t)((e->fanin - 1) * (n * n + e->ib * n) + n * n) * 8u /
-		(uint64_t)(e->fanin - 1);
-	uint64_t maxleaves = cask_ctx_memory(ctx) / 16 / kept_leaf;
-	int64_t lt = maxleaves < 1 ? e->m : (int64_t)(((uint64_t)e->m + maxleaves - 1) / maxleaves);
 	lc = lc < sb ? sb : lc;
-	lc = lc < lt ? lt : lc;
 	int64_t unit = 4096 / gcd64(4096, n * (int64_t)e->qes);
 	int64_t L;
 	if (e->req->leaf_rows > 0) {
 		L = e->req->leaf_rows;
 	} else {
-		/* Whole chunks up to sb rows (and the tree's floor), else parts. */
-		int64_t c0 = e->req->a->chunks[0], lo = sb > lt ? sb : lt;
+		/* Whole chunks up to sb rows, else parts of a chunk. */
+		int64_t c0 = e->req->a->chunks[0];
 		L = c0;
-		if (L < lo)
-			L = c0 * ((lo + c0 - 1) / c0);
+		if (L < sb)
+			L = c0 * ((sb + c0 - 1) / c0);
 		else if (L > lc)
 			L = chunk_part(c0, lc, unit);
 		if (L > cap) {
@@ -620,9 +645,12 @@ static int emit_pass2(eng_t *e, cask_graph_t *g, int64_t id)
 		e->nodes[nd->first].ytask = nd->ytask;
 		e->nodes[nd->first].yoff = nd->yoff;
 	} else {
+		/* Spilled tree factors come from the scratch file: the fold's
+		 * small output is then not held until pass 2. */
 		int64_t in[2] = {nd->rtask, nd->ytask}, tid;
 		cask_task_spec_t t = {
-			.fn = apply_task, .user = e, .index = id, .inputs = in, .ninputs = 2,
+			.fn = apply_task, .user = e, .index = id, .inputs = e->spill ? in + 1 : in,
+			.ninputs = e->spill ? 1 : 2,
 			.out_bytes = (size_t)(nd->nch * e->n * e->n) * sizeof(double),
 			.scratch_bytes = e->scra, .label = "tsqr-apply",
 		};
@@ -691,7 +719,8 @@ static int plan_sizes(eng_t *e)
 	e->scrf = r64((size_t)((e->fanin - 1) * n * e->nrhs) * sizeof(double)) +
 		(e->keepvt ? 0 : r64((size_t)((e->fanin - 1) * (n * n + e->ib * n)) * sizeof(double))) +
 		r64(e->workf);
-	e->scra = r64(e->workf);
+	e->spill_bytes = (size_t)((e->fanin - 1) * (n * n + e->ib * n)) * sizeof(double);
+	e->scra = r64(e->workf) + (e->spill ? r64(e->spill_bytes) : 0);
 	e->scrr = r64(b) + r64((size_t)(n * e->nrhs) * sizeof(double));
 	return 0;
 }
@@ -722,20 +751,26 @@ int cask__la_tsqr_run(cask_ctx_t *ctx, const cask__la_tsqr_req_t *req)
 			req->what, (long long)e.m, (long long)e.n);
 		goto out;
 	}
-	if ((rc = choose_blocks(&e)) != 0 || (rc = build_levels(&e)) != 0 ||
-	    (rc = plan_sizes(&e)) != 0)
+	e.spill_fd = -1;
+	if ((rc = choose_blocks(&e)) != 0 || (rc = build_levels(&e)) != 0)
 		goto out;
 	if (e.keepvt) {
-		/* Tree factors kept between the passes (R-only runs free them). */
+		/* Tree factors kept between the passes (R-only runs free them):
+		 * past a sixteenth of the budget (or with CASK_TSQR_SPILL=1, for
+		 * tests) they go to a scratch file next to the output instead, so
+		 * any number of leaves fits the budget. */
 		uint64_t kept = (uint64_t)(e.nnodes - e.nleaves) *
 			(uint64_t)fold_out_doubles(&e, e.fanin) * 8u;
-		if (kept > cask_ctx_memory(ctx) / 4) {
-			rc = cask__error(ctx, CASK_EBUDGET,
-				"%s: the TSQR tree factors of %lld leaves need %.1f MiB, over a quarter of the memory budget; raise --memory",
-				req->what, (long long)e.nleaves, kept / 1048576.0);
-			goto out;
+		const char *f = getenv("CASK_TSQR_SPILL");
+		if (kept > cask_ctx_memory(ctx) / 16 || (f != NULL && strcmp(f, "1") == 0)) {
+			if ((rc = cask__io_scratch_open(ctx, req->sink.h5, &e.spill_fd)) != 0)
+				goto out;
+			e.spill = 1;
+			e.keepvt = 0;
 		}
 	}
+	if ((rc = plan_sizes(&e)) != 0)
+		goto out;
 	if ((rc = cask_graph_create(ctx, &g)) != 0)
 		goto out;
 	int64_t root = e.nnodes - 1, root_id;
@@ -783,6 +818,8 @@ int cask__la_tsqr_run(cask_ctx_t *ctx, const cask__la_tsqr_req_t *req)
 out:
 	cask_graph_destroy(g);
 	free(e.nodes);
+	if (e.spill_fd >= 0)
+		close(e.spill_fd);
 	return rc;
 }
 

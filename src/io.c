@@ -1998,6 +1998,64 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- scratch files */
+
+int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd)
+{
+	char dir[4096];
+	const char *env = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%s", env != NULL && env[0] != '\0' ? env : "/tmp");
+	if (o != NULL) {
+		const char *t = o->txn->tmp, *sl = strrchr(t, '/');
+		if (sl == NULL)
+			snprintf(dir, sizeof dir, ".");
+		else
+			snprintf(dir, sizeof dir, "%.*s", sl == t ? 1 : (int)(sl - t), t);
+	}
+	int f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f < 0) {
+		/* No O_TMPFILE on this file system: a named file, unlinked at once. */
+		char path[4200];
+		snprintf(path, sizeof path, "%s/.cask-scratch-XXXXXX", dir);
+		f = mkostemp(path, O_CLOEXEC);
+		if (f >= 0)
+			unlink(path);
+	}
+	if (f < 0)
+		return cask__error(ctx, CASK_EIO, "cannot create a scratch file in '%s': %s", dir,
+		                   strerror(errno));
+	*fd = f;
+	return 0;
+}
+
+/* All n bytes of buf to (wr) or from fd at off. */
+static int scratch_io(cask_ctx_t *ctx, int fd, uint64_t off, char *buf, size_t n, int wr)
+{
+	while (n > 0) {
+		ssize_t k = wr ? pwrite(fd, buf, n, (off_t)off) : pread(fd, buf, n, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return cask__error(ctx, CASK_EIO, "cannot %s a scratch file (at byte %" PRIu64 "): %s",
+			                   wr ? "write" : "read", off,
+			                   k < 0 ? strerror(errno) : wr ? "nothing written" : "it ends early");
+		buf += k;
+		off += (uint64_t)k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int cask__io_scratch_write(cask_ctx_t *ctx, int fd, uint64_t off, const void *buf, size_t n)
+{
+	return scratch_io(ctx, fd, off, (char *)(uintptr_t)buf, n, 1);
+}
+
+int cask__io_scratch_read(cask_ctx_t *ctx, int fd, uint64_t off, void *buf, size_t n)
+{
+	return scratch_io(ctx, fd, off, buf, n, 0);
+}
+
 int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 {
 	int rc = 0, fd = -1;

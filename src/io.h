@@ -81,6 +81,17 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn);
 /* Remove the temporary file. Frees txn. NULL is a no-op. */
 void cask__io_txn_abort(cask__h5txn_t *txn);
 
+/* Scratch files: an unlinked temporary file for data a run writes once and
+ * reads back (TSQR's tree factors when they outgrow the budget), in the
+ * directory of output o (the disk that takes the run's output), or in
+ * $TMPDIR or /tmp when o is NULL; it disappears when closed or when the
+ * process dies.  open: 0 with *fd, or CASK_EIO naming the directory.
+ * write / read: all n bytes at offset off, or CASK_EIO with errno's text
+ * (a short read is an error).  Thread-safe on distinct ranges. */
+int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd);
+int cask__io_scratch_write(cask_ctx_t *ctx, int fd, uint64_t off, const void *buf, size_t n);
+int cask__io_scratch_read(cask_ctx_t *ctx, int fd, uint64_t off, void *buf, size_t n);
+
 /* Seconds spent inside HDF5 calls by all threads since process start. */
 double cask__io_seconds(void);
 /* Bytes held by the chunk caches of open inputs and the staging buffers of

@@ -5,7 +5,7 @@
  * outputs written whole-chunk, edge-chunk, partially and by runs of rows
  * (TSQR leaves that split chunks), read back through
  * HDF5 with direct writes on and off (CASK_DIRECT=0) and compared with the
- * values written.
+ * values written; and the scratch files of src/io.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -435,6 +436,45 @@ static void test_io_row_runs(void **state)
 	slabs_and_check("runs-buffered.h5", 0);
 }
 
+/* Scratch files (TSQR's spilled tree factors): bytes read back as written
+ * at their offsets, nothing left in the directory, a read past the end and
+ * a directory that does not exist reported as CASK_EIO with the cause. */
+static void test_io_scratch_file(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = NULL;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	const char *old = getenv("TMPDIR");
+	char *saved = old != NULL ? strdup(old) : NULL;
+	char dir[128];
+	snprintf(dir, sizeof dir, "%s/scratch", g_dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	setenv("TMPDIR", dir, 1);
+	int fd = -1;
+	assert_int_equal(cask__io_scratch_open(ctx, NULL, &fd), 0);
+	unsigned char w[3000], r[3000];
+	fill(w, 0, sizeof w, 7);
+	assert_int_equal(cask__io_scratch_write(ctx, fd, 1 << 20, w, sizeof w), 0);
+	assert_int_equal(cask__io_scratch_write(ctx, fd, 10, w, 100), 0);
+	assert_int_equal(cask__io_scratch_read(ctx, fd, 1 << 20, r, sizeof r), 0);
+	assert_memory_equal(r, w, sizeof w);
+	assert_int_equal(cask__io_scratch_read(ctx, fd, 10, r, 100), 0);
+	assert_memory_equal(r, w, 100);
+	assert_int_equal(cask__io_scratch_read(ctx, fd, (1 << 20) + 2000, r, 2000), CASK_EIO);
+	assert_non_null(strstr(cask_ctx_message(ctx), "ends early"));
+	close(fd);
+	assert_int_equal(rmdir(dir), 0); /* empty: the file had no name */
+	setenv("TMPDIR", dir, 1);
+	assert_int_equal(cask__io_scratch_open(ctx, NULL, &fd), CASK_EIO);
+	assert_non_null(strstr(cask_ctx_message(ctx), dir));
+	if (saved != NULL)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	cask_ctx_destroy(ctx);
+}
+
 /* Unless CASK_DIRECT says otherwise, direct writes go with durable ones:
  * on by default, off with CASK_FSYNC=0 (then the staging buffers are not
  * even allocated). */
@@ -591,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_io_output_direct),
 		cmocka_unit_test(test_io_output_buffered),
 		cmocka_unit_test(test_io_row_runs),
+		cmocka_unit_test(test_io_scratch_file),
 		cmocka_unit_test(test_io_direct_default_follows_fsync),
 		cmocka_unit_test(test_io_direct_small_budgets),
 		cmocka_unit_test(test_io_output_direct_failure),

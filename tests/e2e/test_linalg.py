@@ -289,3 +289,37 @@ def test_leaves_split_chunks(tmp):
         assert np.array_equal(r, r1), c0
         assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n, c0
         assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m, c0
+
+
+def test_tree_factors_spilled(tmp):
+    """Tree factors past a sixteenth of the budget go to a scratch file next
+    to the output (CASK_TSQR_SPILL=1 forces that): Q, R, U, S bit-identical
+    to the run that keeps them in memory, no file left behind; and a budget
+    that spills by itself (16 MiB, 100 leaves) still gives Q R = A, Q^T Q = I."""
+    m, n = 200000, 50
+    a = tall(m, n)
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(2000, n))
+    outs = {}
+    for spill in ('0', '1'):
+        d = os.path.join(tmp, 'out' + spill)
+        os.mkdir(d)
+        o = os.path.join(d, 'o.h5')
+        env = dict(os.environ, CASK_TSQR_SPILL=spill)
+        env.pop('CASK_MEMORY', None)
+        for args in (['qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q'],
+                     ['svd', f + ':/A', '--s', o + ':/S', '--u', o + ':/U']):
+            p = subprocess.run([CASK] + args + ['--memory', '256M', '--threads', '2'],
+                               capture_output=True, text=True, env=env, timeout=300)
+            assert p.returncode == 0, (spill, args, p.stderr)
+        assert os.listdir(d) == ['o.h5'], os.listdir(d)
+        with h5py.File(o, 'r') as h:
+            outs[spill] = {k: h[k][()] for k in ('Q', 'R', 'S', 'U')}
+    for k in outs['0']:
+        assert np.array_equal(outs['0'][k], outs['1'][k]), k
+    o = os.path.join(tmp, 'small.h5')
+    ok('qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q', '--memory', '16M', '--threads', '2')
+    q, _, _ = read(o, 'Q')
+    r, _, _ = read(o, 'R')
+    assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n
+    assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m
