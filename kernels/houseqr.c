@@ -164,8 +164,11 @@ HQ_INLINE void scal(int64_t n, double c, double *x)
 HQ_INLINE double norm_scaled(int64_t n, const double *x)
 {
 	double m = 0.0, s = 0.0;
-	for (int64_t i = 0; i < n; i++)
+	for (int64_t i = 0; i < n; i++) {
+		if (isnan(x[i]))
+			return x[i]; /* as dnrm2: NaN in, NaN out */
 		m = fabs(x[i]) > m ? fabs(x[i]) : m;
+	}
 	if (m == 0.0 || !isfinite(m))
 		return m;
 	for (int64_t i = 0; i < n; i++) {
@@ -180,7 +183,7 @@ HQ_INLINE double norm_scaled(int64_t n, const double *x)
  * to beta and returns tau (0 when x is zero: H = I). */
 HQ_INLINE double reflector(int64_t n, double *alpha, double *x, double ss)
 {
-	const double safmin = DBL_MIN / DBL_EPSILON;
+	const double safmin = DBL_MIN / (DBL_EPSILON / 2); /* dlamch('S') / dlamch('E') */
 	double xnorm = isfinite(ss) && ss >= SS_LO && ss <= SS_HI ? sqrt(ss) : norm_scaled(n, x);
 	if (xnorm == 0.0)
 		return 0.0;

@@ -276,7 +276,7 @@ static int fold_task(void *user, int64_t node, const void *const *inputs, const 
 		char msg[CASK__MSG_MAX] = "";
 		cask__tls_msg = msg;
 		rc = cask__io_scratch_write(cask__task_ctx(env), e->spill_fd,
-			(uint64_t)node * e->spill_bytes, vt_area,
+			(uint64_t)(node - e->nleaves) * e->spill_bytes, vt_area,
 			(size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
 		cask__tls_msg = NULL;
 		if (rc != 0)
@@ -348,7 +348,7 @@ static int apply_task(void *user, int64_t node, const void *const *inputs, const
 		s += r64(e->spill_bytes);
 		cask__tls_msg = msg;
 		int rc = cask__io_scratch_read(cask__task_ctx(env), e->spill_fd,
-			(uint64_t)node * e->spill_bytes, vt,
+			(uint64_t)(node - e->nleaves) * e->spill_bytes, vt,
 			(size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
 		cask__tls_msg = NULL;
 		if (rc != 0)
@@ -523,7 +523,10 @@ static int choose_blocks(eng_t *e)
 	 * a scratch file (cask__la_tsqr_run). */
 	int64_t lc = (int64_t)(((size_t)8 << 20) / ((size_t)n * 8));
 	lc = lc < sb ? sb : lc;
-	int64_t unit = 4096 / gcd64(4096, n * (int64_t)e->qes);
+	/* In A's element size, not Q's: the tree must not depend on what is
+	 * asked for (Q is in A's float dtype; a transposed or float64 sink
+	 * only loses the alignment). */
+	int64_t unit = 4096 / gcd64(4096, n * (int64_t)e->es);
 	int64_t L;
 	if (e->req->leaf_rows > 0) {
 		L = e->req->leaf_rows;
@@ -731,6 +734,7 @@ int cask__la_tsqr_run(cask_ctx_t *ctx, const cask__la_tsqr_req_t *req)
 	cask_graph_t *g = NULL;
 	int rc = 0;
 	memset(&e, 0, sizeof e);
+	e.spill_fd = -1;
 	e.ctx = ctx;
 	e.req = req;
 	e.mode = req->mode;
@@ -751,7 +755,6 @@ int cask__la_tsqr_run(cask_ctx_t *ctx, const cask__la_tsqr_req_t *req)
 			req->what, (long long)e.m, (long long)e.n);
 		goto out;
 	}
-	e.spill_fd = -1;
 	if ((rc = choose_blocks(&e)) != 0 || (rc = build_levels(&e)) != 0)
 		goto out;
 	if (e.keepvt) {

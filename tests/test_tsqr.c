@@ -351,6 +351,35 @@ static void test_tsqr_in_memory_and_threads(void **state)
 	free(rref);
 }
 
+/* The leaves, hence every bit of S, do not depend on which outputs are
+ * asked for: a wide float32 SVD computes V^T in float64 when the caller
+ * takes it in memory and in float32 otherwise, and its 120000-row chunks
+ * (of A^T) are split into leaves; S must be the same either way. */
+static void test_tsqr_tree_independent_of_outputs(void **state)
+{
+	(void)state;
+	int64_t m = 64, n = 120000;
+	double *ad = test_matrix(n, m, 1e2, 5);
+	float *a = malloc((size_t)(m * n) * sizeof *a);
+	for (int64_t i = 0; i < m; i++)
+		for (int64_t j = 0; j < n; j++)
+			a[i * n + j] = (float)ad[j * m + i];
+	double s1[64], s2[64], *vt = malloc((size_t)(m * n) * sizeof *vt);
+	cask_ctx_t *ctx = new_ctx((size_t)256 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {m, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT32, 2, shape, ch, a, &x), 0);
+	if (cask_svd(ctx, x, s1, NULL, NULL, NULL, NULL) != 0 ||
+	    cask_svd(ctx, x, s2, vt, NULL, NULL, NULL) != 0)
+		fail_msg("%s", cask_ctx_message(ctx));
+	assert_memory_equal(s1, s2, sizeof s1);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+	free(ad);
+	free(vt);
+}
+
 static void test_tsqr_rank_deficient(void **state)
 {
 	(void)state;
@@ -879,6 +908,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_shapes),
 		cmocka_unit_test(test_tsqr_float32),
 		cmocka_unit_test(test_tsqr_in_memory_and_threads),
+		cmocka_unit_test(test_tsqr_tree_independent_of_outputs),
 		cmocka_unit_test(test_tsqr_rank_deficient),
 		cmocka_unit_test(test_tsqr_nonfinite_names_dataset),
 		cmocka_unit_test(test_tsqr_svd_tall),

@@ -323,3 +323,4 @@ def test_tree_factors_spilled(tmp):
     r, _, _ = read(o, 'R')
     assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n
     assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m
+
