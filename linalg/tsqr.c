@@ -684,7 +684,7 @@ static int plan_sizes(eng_t *e)
 		for (int w = 0; w < (e->nrhs > 0 ? 2 : 1); w++) {
 			cask_array_t *x = w == 0 ? e->req->a : e->req->b;
 			int64_t start[2] = {r0, 0}, count[2] = {rows, x->shape[1]};
-			if ((rc = cask__eval_plan(ctx, NULL, 1, &x, start, count, &b)) != 0)
+			if ((rc = cask__eval_plan_ex(ctx, NULL, 1, &x, start, count, 0, &b)) != 0)
 				return rc;
 			e->plan_bytes = b > e->plan_bytes ? b : e->plan_bytes;
 		}

@@ -211,10 +211,12 @@ static int eval_h5(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t
 			           ((start[k] + count[k]) % m->chunks[k] == 0 ||
 			            start[k] + count[k] == a->shape[k]);
 		}
-		/* The plan takes the chunk path for every unit-step region: a region
-		 * of another task may be chunk-aligned when the planned one is not
-		 * (halo regions of overlap.c, views), and the plan must bound it. */
-		if (unit && (aligned || m->filtered || e->dry))
+		/* A pessimistic plan takes the chunk path for every unit-step
+		 * region: a region of another task may be chunk-aligned when the
+		 * planned one is not (halo regions of overlap.c, views), and the
+		 * plan must bound it.  An exact plan (of every region a caller
+		 * runs, as TSQR's leaves) takes the path the run will take. */
+		if (unit && (aligned || m->filtered || e->pessimistic))
 			return eval_h5_chunks(e, a, start, count, out);
 	}
 	int64_t lo[CASK_MAX_DIMS], st[CASK_MAX_DIMS];

@@ -27,7 +27,9 @@ typedef struct {
 int cask__eval_plan(cask_ctx_t *ctx, const cask__mats_t *mats, int n, cask_array_t *const *roots,
                     const int64_t *start, const int64_t *count, size_t *bytes);
 /* The same; pessimistic 0 gives the exact need of this very region (less
- * when it is exactly one stored chunk, read with no staging). */
+ * when it is exactly one stored chunk, read with no staging, or a region
+ * of an unfiltered dataset that is not made of whole chunks, read as a
+ * hyperslab with no staging). */
 int cask__eval_plan_ex(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
                        cask_array_t *const *roots, const int64_t *start, const int64_t *count,
                        int pessimistic, size_t *bytes);

@@ -208,6 +208,15 @@ def test_eval_matmul(tmp):
     assert rc == 2 and 'not aligned' in err
 
 
+def check_qr(o, a):
+    """Q and R in o: Q R = A and Q^T Q = I to LAPACK's TSQR test ratios."""
+    m, n = a.shape
+    q, _, _ = read(o, 'Q')
+    r, _, _ = read(o, 'R')
+    assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n
+    assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m
+
+
 def run_direct(direct, args):
     """Run cask with CASK_DIRECT=direct and no CASK_MEMORY; it must succeed."""
     env = dict(os.environ, CASK_DIRECT=direct)
@@ -319,8 +328,18 @@ def test_tree_factors_spilled(tmp):
         assert np.array_equal(outs['0'][k], outs['1'][k]), k
     o = os.path.join(tmp, 'small.h5')
     ok('qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q', '--memory', '16M', '--threads', '2')
-    q, _, _ = read(o, 'Q')
-    r, _, _ = read(o, 'R')
-    assert np.abs(q @ r - a).max() <= 1e-12 * np.abs(a).max() * n
-    assert np.abs(q.T @ q - np.eye(n)).max() <= 30 * EPS * m
+    check_qr(o, a)
 
+
+
+def test_leaves_of_a_chunk_larger_than_the_budget(tmp):
+    """A 64 MiB row chunk under a 32 MiB budget: each leaf reads only its
+    rows of the chunk (an exact plan of every leaf region, no whole-chunk
+    staging reserved), so the run fits; Q R = A, Q^T Q = I."""
+    m, n = 131072, 64
+    a = tall(m, n)
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(m, n))
+    o = os.path.join(tmp, 'o.h5')
+    ok('qr', f + ':/A', '--r', o + ':/R', '--q', o + ':/Q', '--memory', '32M', '--threads', '2')
+    check_qr(o, a)
