@@ -332,17 +332,7 @@ out:
 
 static void tmp_dir(tmp_t *t, const cask_store_t *u_store)
 {
-	const char *env = getenv("TMPDIR");
-	snprintf(t->dir, sizeof t->dir, "%s", env != NULL && env[0] != '\0' ? env : "/tmp");
-	if (u_store != NULL && u_store->path != NULL) {
-		const char *sl = strrchr(u_store->path, '/');
-		if (sl == NULL)
-			snprintf(t->dir, sizeof t->dir, ".");
-		else if (sl == u_store->path)
-			snprintf(t->dir, sizeof t->dir, "/");
-		else
-			snprintf(t->dir, sizeof t->dir, "%.*s", (int)(sl - u_store->path), u_store->path);
-	}
+	cask__io_tmp_dir(u_store != NULL ? u_store->path : NULL, t->dir, sizeof t->dir);
 }
 
 int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,

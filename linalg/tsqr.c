@@ -96,12 +96,32 @@ static size_t leaf_out_doubles(const eng_t *e)
 	return (size_t)(e->n * e->n + e->n * e->nrhs + e->nrhs);
 }
 
+/* The tree factors of a fold of nch children: nch - 1 V (n x n) and T
+ * (ib x n), in doubles. */
+static size_t vt_doubles(const eng_t *e, int64_t nch)
+{
+	return (size_t)((nch - 1) * (e->n * e->n + e->ib * e->n));
+}
+
 static size_t fold_out_doubles(const eng_t *e, int64_t nch)
 {
-	size_t d = leaf_out_doubles(e);
-	if (e->keepvt)
-		d += (size_t)((nch - 1) * (e->n * e->n + e->ib * e->n));
-	return d;
+	return leaf_out_doubles(e) + (e->keepvt ? vt_doubles(e, nch) : 0);
+}
+
+/* Write (wr) or read back fold node's nch - 1 tree factors at vt to or from
+ * the scratch file (spill mode): 0, or the task's error. */
+static int spill_io(const eng_t *e, cask_task_env_t *env, int64_t node, int64_t nch, double *vt,
+	int wr)
+{
+	char msg[CASK__MSG_MAX] = "";
+	uint64_t off = (uint64_t)(node - e->nleaves) * e->spill_bytes;
+	size_t bytes = vt_doubles(e, nch) * sizeof(double);
+	cask_ctx_t *ctx = cask__task_ctx(env);
+	cask__tls_msg = msg;
+	int rc = wr ? cask__io_scratch_write(ctx, e->spill_fd, off, vt, bytes)
+	            : cask__io_scratch_read(ctx, e->spill_fd, off, vt, bytes);
+	cask__tls_msg = NULL;
+	return rc == 0 ? 0 : cask_task_error(env, rc, "%s: TSQR tree factors: %s", e->req->what, msg);
 }
 
 static void leaf_range(const eng_t *e, int64_t k, int64_t *r0, int64_t *rows)
@@ -253,7 +273,7 @@ static int fold_task(void *user, int64_t node, const void *const *inputs, const 
 		vt_area = o + ldo;
 	} else {
 		vt_area = (double *)s;
-		s += r64((size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
+		s += r64(vt_doubles(e, nch) * sizeof(double));
 	}
 	void *work = s;
 	double *r[64], *c[64];
@@ -272,16 +292,8 @@ static int fold_task(void *user, int64_t node, const void *const *inputs, const 
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: TSQR fold %lld failed (%s)", e->req->what,
 			(long long)node, cask_strerror(rc));
-	if (e->spill) {
-		char msg[CASK__MSG_MAX] = "";
-		cask__tls_msg = msg;
-		rc = cask__io_scratch_write(cask__task_ctx(env), e->spill_fd,
-			(uint64_t)(node - e->nleaves) * e->spill_bytes, vt_area,
-			(size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
-		cask__tls_msg = NULL;
-		if (rc != 0)
-			return cask_task_error(env, rc, "%s: TSQR tree factors: %s", e->req->what, msg);
-	}
+	if (e->spill && (rc = spill_io(e, env, node, nch, vt_area, 1)) != 0)
+		return rc;
 	for (int64_t i = 1; i < nch; i++)
 		for (int64_t j = 0; j < nrhs; j++)
 			rss[j] += ((const double *)inputs[i])[nn + n * nrhs + j];
@@ -344,15 +356,10 @@ static int apply_task(void *user, int64_t node, const void *const *inputs, const
 	if (e->spill) {
 		/* The fold's V and T, written to the scratch file in pass 1. */
 		double *vt = (double *)s;
-		char msg[CASK__MSG_MAX] = "";
 		s += r64(e->spill_bytes);
-		cask__tls_msg = msg;
-		int rc = cask__io_scratch_read(cask__task_ctx(env), e->spill_fd,
-			(uint64_t)(node - e->nleaves) * e->spill_bytes, vt,
-			(size_t)((nch - 1) * (n * n + e->ib * n)) * sizeof(double));
-		cask__tls_msg = NULL;
+		int rc = spill_io(e, env, node, nch, vt, 0);
 		if (rc != 0)
-			return cask_task_error(env, rc, "%s: TSQR tree factors: %s", e->req->what, msg);
+			return rc;
 		vt_area = vt;
 	} else {
 		vt_area = (const double *)inputs[0] + leaf_out_doubles(e);
@@ -720,9 +727,8 @@ static int plan_sizes(eng_t *e)
 	e->scr2 = r64((size_t)(e->lmax * n) * e->es) + r64((size_t)(e->lmax * n) * e->qes) *
 		((e->req->sink.trans ? 2 : 1) - q_in_a(e)) + ptrs + r64(e->work2) + e->plan_bytes;
 	e->scrf = r64((size_t)((e->fanin - 1) * n * e->nrhs) * sizeof(double)) +
-		(e->keepvt ? 0 : r64((size_t)((e->fanin - 1) * (n * n + e->ib * n)) * sizeof(double))) +
-		r64(e->workf);
-	e->spill_bytes = (size_t)((e->fanin - 1) * (n * n + e->ib * n)) * sizeof(double);
+		(e->keepvt ? 0 : r64(vt_doubles(e, e->fanin) * sizeof(double))) + r64(e->workf);
+	e->spill_bytes = vt_doubles(e, e->fanin) * sizeof(double);
 	e->scra = r64(e->workf) + (e->spill ? r64(e->spill_bytes) : 0);
 	e->scrr = r64(b) + r64((size_t)(n * e->nrhs) * sizeof(double));
 	return 0;

@@ -2000,18 +2000,21 @@ out:
 
 /* ---------------------------------------------------------------- scratch files */
 
+void cask__io_tmp_dir(const char *path, char *dir, size_t len)
+{
+	const char *env = getenv("TMPDIR"), *sl = path != NULL ? strrchr(path, '/') : NULL;
+	if (path == NULL)
+		snprintf(dir, len, "%s", env != NULL && env[0] != '\0' ? env : "/tmp");
+	else if (sl == NULL)
+		snprintf(dir, len, ".");
+	else
+		snprintf(dir, len, "%.*s", sl == path ? 1 : (int)(sl - path), path);
+}
+
 int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd)
 {
 	char dir[4096];
-	const char *env = getenv("TMPDIR");
-	snprintf(dir, sizeof dir, "%s", env != NULL && env[0] != '\0' ? env : "/tmp");
-	if (o != NULL) {
-		const char *t = o->txn->tmp, *sl = strrchr(t, '/');
-		if (sl == NULL)
-			snprintf(dir, sizeof dir, ".");
-		else
-			snprintf(dir, sizeof dir, "%.*s", sl == t ? 1 : (int)(sl - t), t);
-	}
+	cask__io_tmp_dir(o != NULL ? o->txn->tmp : NULL, dir, sizeof dir);
 	int f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (f < 0) {
 		/* No O_TMPFILE on this file system: a named file, unlinked at once. */

@@ -89,6 +89,9 @@ void cask__io_txn_abort(cask__h5txn_t *txn);
  * write / read: all n bytes at offset off, or CASK_EIO with errno's text
  * (a short read is an error).  Thread-safe on distinct ranges. */
 int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd);
+/* The directory for temporary files near path (its directory), or $TMPDIR
+ * or /tmp when path is NULL, into dir (len bytes). */
+void cask__io_tmp_dir(const char *path, char *dir, size_t len);
 int cask__io_scratch_write(cask_ctx_t *ctx, int fd, uint64_t off, const void *buf, size_t n);
 int cask__io_scratch_read(cask_ctx_t *ctx, int fd, uint64_t off, void *buf, size_t n);
 

@@ -262,6 +262,18 @@ static double val(int64_t i, int64_t j)
 	return (double)i * 1000.0 + (double)j + 0.25;
 }
 
+/* A new context, CASK_DIRECT set to direct, and a transaction on path with
+ * a float64 dataset dset of that shape and chunks. */
+static void open_output(const char *path, const char *dset, int direct, int64_t *shape,
+                        int64_t *chunks, cask_ctx_t **ctx, cask__h5txn_t **txn, cask__h5out_t **o)
+{
+	assert_int_equal(cask_ctx_create(ctx), 0);
+	setenv("CASK_DIRECT", direct ? "1" : "0", 1);
+	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 2, .shape = shape, .chunks = chunks, .gzip = -1};
+	assert_int_equal(cask__io_txn_begin(*ctx, path, txn), 0);
+	assert_int_equal(cask__io_create(*ctx, *txn, dset, &spec, o), 0);
+}
+
 /* Read dataset dset of path back through cask__io_read and check every
  * element against val(). */
 static void check_values(cask_ctx_t *ctx, const char *path, const char *dset, const int64_t *shape)
@@ -291,15 +303,11 @@ static void write_and_check(const char *name, int direct)
 {
 	const char *path = P(name);
 	cask_ctx_t *ctx = NULL;
-	assert_int_equal(cask_ctx_create(&ctx), 0);
-	setenv("CASK_DIRECT", direct ? "1" : "0", 1);
 	int64_t shape[2] = {1100, 700}, chunks[2] = {300, 500};
-	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 2, .shape = shape, .chunks = chunks, .gzip = -1};
 	cask__h5txn_t *txn = NULL;
 	cask__h5out_t *o = NULL;
 	size_t held = cask__io_cache_bytes();
-	assert_int_equal(cask__io_txn_begin(ctx, path, &txn), 0);
-	assert_int_equal(cask__io_create(ctx, txn, "/m", &spec, &o), 0);
+	open_output(path, "/m", direct, shape, chunks, &ctx, &txn, &o);
 	direct = direct && o_direct_here();
 	if (direct)
 		assert_true(cask__io_cache_bytes() > held); /* the staging buffers are counted */
@@ -389,14 +397,10 @@ static void slabs_and_check(const char *name, int direct)
 {
 	const char *path = P(name);
 	cask_ctx_t *ctx = NULL;
-	assert_int_equal(cask_ctx_create(&ctx), 0);
-	setenv("CASK_DIRECT", direct ? "1" : "0", 1);
 	int64_t shape[2] = {10000, 60}, chunks[2] = {4000, 60};
-	cask__h5create_t spec = {.dtype = CASK_FLOAT64, .ndim = 2, .shape = shape, .chunks = chunks, .gzip = -1};
 	cask__h5txn_t *txn = NULL;
 	cask__h5out_t *o = NULL;
-	assert_int_equal(cask__io_txn_begin(ctx, path, &txn), 0);
-	assert_int_equal(cask__io_create(ctx, txn, "/q", &spec, &o), 0);
+	open_output(path, "/q", direct, shape, chunks, &ctx, &txn, &o);
 	/* [r0, r1) runs, in an order that mixes both paths within a chunk. */
 	static const int64_t runs[][2] = {
 		{0, 1280},     /* aligned start and length: direct */
