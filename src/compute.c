@@ -943,10 +943,9 @@ static int spill_one(plan_t *p, cask_array_t *r)
 {
 	static _Atomic unsigned counter;
 	cask_ctx_t *ctx = p->ctx;
-	const char *dir = getenv("TMPDIR");
-	char path[4096];
-	snprintf(path, sizeof path, "%s/cask-spill-%ld-%u.h5", dir != NULL && *dir ? dir : "/tmp",
-	         (long)getpid(), counter++);
+	char dir[4000], path[4096];
+	cask__io_tmp_dir(NULL, dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/cask-spill-%ld-%u.h5", dir, (long)getpid(), counter++);
 	cask__h5txn_t *txn = NULL;
 	cask__h5out_t *o = NULL;
 	cask_graph_t *g = NULL;
