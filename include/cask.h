@@ -632,11 +632,17 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
                         const cask_store_t *u_store, const cask_store_t *s_store,
                         const cask_store_t *vt_store);
 
-/* Least squares min ||A x - b|| for tall A (m >= n, full column rank) by
- * TSQR, x = R^-1 Q^T b with Q^T b carried through the reduction (Q is never
- * stored; A and b are read once).  b: m or m x nrhs.  x: n x nrhs row-major
- * doubles; rnorm: NULL or nrhs residual norms.  Rank-deficient A (an exact
- * zero on R's diagonal) is CASK_EINVAL. */
+/* Least squares min ||A x - b|| for tall A (m >= n) by TSQR, with Q^T b
+ * carried through the reduction (Q is never stored; A and b are read
+ * once).  b: m or m x nrhs.  x: n x nrhs row-major doubles; rnorm: NULL or
+ * nrhs residual norms ||A x - b||.  As numpy.linalg.lstsq: singular values
+ * of A at most rcond * s_max count as zero (rcond < 0: eps * max(m, n),
+ * NumPy's default); of full rank x = R^-1 Q^T b, else the minimum-norm
+ * solution through the SVD of R; rank: NULL or the effective rank.  A
+ * result that overflows is CASK_EINVAL. */
+int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcond, double *x,
+                  double *rnorm, int64_t *rank);
+/* cask_lstsq_ex with the default rcond and no rank. */
 int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, double *rnorm);
 
 /* a @ b.  b (n x k or n) is evaluated into memory here (it must fit a

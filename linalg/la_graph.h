@@ -37,11 +37,16 @@ typedef struct {
 	cask_array_t *a;   /* m x n, m >= n >= 1, float32 or float64 (borrowed) */
 	cask_array_t *b;   /* LSTSQ: m x nrhs float64 (borrowed) */
 	const char *what;  /* names A in messages ("f.h5:/A") */
+	int a_trans;       /* a is the transpose of what names: messages swap
+	                    * rows and columns */
 	cask__la_sink_t sink; /* Q / SVD: pass-2 target (no target: no pass 2) */
 	double *r;         /* NULL or n x n row-major R with diag >= 0 */
 	double *s, *vt;    /* SVD: NULL or n, n x n row-major */
 	double *u_small;   /* SVD: NULL or n x n row-major U_R (the root's U) */
 	double *x, *rnorm; /* LSTSQ: n x nrhs row-major, nrhs */
+	double rcond;      /* LSTSQ: singular values of A <= rcond * s_max count
+	                    * as zero (< 0: eps * max(m, n), NumPy's default) */
+	int64_t *rank;     /* LSTSQ: NULL or the effective rank of A */
 	int64_t leaf_rows; /* 0: choose; else the leaf height (tests) */
 } cask__la_tsqr_req_t;
 
@@ -56,6 +61,12 @@ typedef struct {
 	const char *path[CASK__LA_MAXTXN];
 	cask__h5txn_t *txn[CASK__LA_MAXTXN];
 } cask__la_txns_t;
+
+/* CASK_EINVAL with a message if two of the n outputs st[i] (NULL: absent),
+ * called names[i] ("R", "Q"), are the same dataset of the same file (the
+ * second would silently replace the first). */
+int cask__la_distinct_outputs(cask_ctx_t *ctx, int n, const cask_store_t *const *st,
+	const char *const *names);
 
 /* Create opt's dataset (shape, dtype; opt->chunks or else defchunks). */
 int cask__la_out_create(cask_ctx_t *ctx, cask__la_txns_t *t, const cask_store_t *opt,

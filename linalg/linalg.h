@@ -120,8 +120,8 @@ int cask__la_tsqr_leaf_r_work(int64_t rows_max, int64_t n, int64_t nrhs, size_t 
  * lda[i], dtype dt).  rows[0] >= n, later blocks any rows >= 0.  For least
  * squares pass nrhs > 0, the row-major float64 right-hand-side blocks b[i]
  * (rows[i] x nrhs, leading dim ldb[i]), c (n x nrhs column-major, ldc >= n)
- * receives the top n rows of Q_leaf^T b and rss (nrhs) is SET to the squared
- * norms of the rest; with nrhs == 0, b, ldb, c and rss are ignored.
+ * receives the top n rows of Q_leaf^T b and rnrm (nrhs) is SET to the 2-norms
+ * of the rest; with nrhs == 0, b, ldb, c and rnrm are ignored.
  * Block 0 is factored as its first n rows (dgeqrt) plus the rest folded in
  * (dtpqrt, l = 0), later blocks are folded in: the workspace holds one
  * block, so a big chunk is best passed as several sub-blocks (pointers
@@ -129,7 +129,7 @@ int cask__la_tsqr_leaf_r_work(int64_t rows_max, int64_t n, int64_t nrhs, size_t 
  * split, faster, and a workspace of one sub-block. */
 int cask__la_tsqr_leaf_r(int64_t nblk, const int64_t *rows, int64_t n, cask_dtype_t dt,
 	const void *const *a, const int64_t *lda, int64_t nrhs, const double *const *b,
-	const int64_t *ldb, double *r, int64_t ldr, double *c, int64_t ldc, double *rss,
+	const int64_t *ldb, double *r, int64_t ldr, double *c, int64_t ldc, double *rnrm,
 	void *work);
 
 /* Workspace of a fold of nchild R's with nrhs right-hand sides. */
@@ -139,9 +139,10 @@ int cask__la_tsqr_fold_work(int64_t n, int64_t nrhs, size_t *bytes);
  * (i >= 1) becomes the tree factor V_i and t + (i - 1) * ib * n its T (ib x
  * n, ld ib): keep r[1..] and t for pass 2.  With nrhs > 0, c[i] (n x nrhs,
  * ld n) are the children's Q^T b tops: c[0] receives the fold's, and the
- * squared norms of what drops out are ADDED to rss (nrhs). */
+ * 2-norms of what drops out are merged into rnrm (nrhs): rnrm_j =
+ * hypot(rnrm_j, ||dropped_j||). */
 int cask__la_tsqr_fold(int64_t nchild, int64_t n, double *const *r, double *t,
-	int64_t nrhs, double *const *c, double *rss, void *work);
+	int64_t nrhs, double *const *c, double *rnrm, void *work);
 
 /* Pass-2 fold: y[0] holds the parent's n x ncols block of the product
  * (column-major, ld n); on return y[i] (i = 0 .. nchild-1) holds child i's
@@ -195,6 +196,18 @@ int cask__la_svd(int64_t m, int64_t n, const double *a, int64_t lda, double *u,
  * deficient: the caller should fall back to the SVD). */
 int cask__la_trsolve(int64_t n, int64_t nrhs, const double *r, int64_t ldr, double *c,
 	int64_t ldc);
+
+/* Least squares from the TSQR of A (and b): r (n x n upper, ld n), c = the
+ * top n rows of Q^T b (n x nrhs column-major, ld n) and, in rnorm (nrhs),
+ * the norms of the rest of Q^T b.  As NumPy's lstsq (LAPACK dgelsd),
+ * singular values of R (those of A) at most rcond * s_max count as zero:
+ * *rank = how many do not.  Full rank: x = R^-1 c (dtrtrs); else the
+ * minimum-norm solution x = V_k S_k^-1 U_k^T c from R = U S V^T, and the
+ * dropped components of U^T c join rnorm, which ends as ||A x - b|| per
+ * column.  x: n x nrhs row-major.  Workspace: cask__la_lstsq_work bytes. */
+int cask__la_lstsq_work(int64_t n, int64_t nrhs, size_t *bytes);
+int cask__la_lstsq_solve(int64_t n, int64_t nrhs, const double *r, const double *c,
+	double rcond, double *x, double *rnorm, int64_t *rank, void *work);
 
 /* --------------------------------------------- matmul / randomized SVD */
 

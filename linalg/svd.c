@@ -37,6 +37,7 @@
  * file; the randomized SVD commits S and V^T first, then stores U with
  * cask_store (which copies the target file, cheaper while it is small).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,10 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	char what[1200];
 	int rc;
 	ctx->msg[0] = '\0';
-	if ((rc = cask__la_prepare(ctx, a, "the matrix of the SVD", &x)) != 0)
+	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
+	const char *onames[3] = {"U", "S", "V^T"};
+	if ((rc = cask__la_distinct_outputs(ctx, 3, outs, onames)) != 0 ||
+	    (rc = cask__la_prepare(ctx, a, "the matrix of the SVD", &x)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
 	int64_t m = x->shape[0], n = x->shape[1];
@@ -120,7 +124,7 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	 * written from memory after the run. */
 	const cask_store_t *big_store = wide ? vt_store : u_store;
 	const cask_store_t *small_store = wide ? u_store : vt_store;
-	cask_dtype_t small_dt = wide ? x->dtype : CASK_FLOAT64;
+	cask_dtype_t small_dt = CASK_FLOAT64;
 	void *big_buf = wide ? vt : NULL;
 	cask_dtype_t bdt = big_buf != NULL ? CASK_FLOAT64 : x->dtype;
 	int64_t kk[2] = {k, k}, k1[1] = {k};
@@ -142,7 +146,7 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	    (rc = cask__la_out_create(ctx, &txns, s_store, CASK_FLOAT64, 1, k1, k1, &so)) != 0)
 		goto out;
 	cask__la_tsqr_req_t req = {
-		.mode = CASK__LA_SVD, .a = t, .what = what,
+		.mode = CASK__LA_SVD, .a = t, .what = what, .a_trans = wide,
 		.sink = {.h5 = big, .buf = big_buf, .dtype = bdt, .trans = wide}, .s = sb,
 		.vt = small,
 	};
@@ -267,11 +271,49 @@ static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
 	return orth_r(t, y, what, NULL, out);
 }
 
+/* A power of two near the magnitude of x's entries, from its first rows
+ * (1 when they are all zero): the fused passes scale X by its inverse, so
+ * A^T (A X) stays near |A| instead of |A|^2, which leaves the range of
+ * doubles for |A| beyond ~1e+-154.  A power of two scales exactly. */
+static int magnitude(tmp_t *t, cask_array_t *x, double *out)
+{
+	cask_ctx_t *ctx = t->ctx;
+	int64_t rows = x->shape[0] < 64 ? x->shape[0] : 64, n = x->shape[1];
+	cask_index_t idx = {.kind = CASK_INDEX_SLICE, .start = 0, .stop = rows, .step = 1,
+	                    .has_start = 1, .has_stop = 1};
+	cask_array_t *head = NULL, *hd = NULL;
+	double *buf = malloc((size_t)(rows * n) * sizeof(double) + 1);
+	double mx = 0.0;
+	int rc;
+	if (buf == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	if ((rc = cask_index(ctx, x, 1, &idx, &head)) == 0 &&
+	    (rc = cask_astype(ctx, head, CASK_FLOAT64, &hd)) == 0 &&
+	    (rc = cask_compute(ctx, hd, buf, (size_t)(rows * n) * sizeof(double))) == 0)
+		for (int64_t i = 0; i < rows * n; i++)
+			mx = fabs(buf[i]) > mx ? fabs(buf[i]) : mx;
+	*out = mx > 0.0 && isfinite(mx) ? ldexp(1.0, ilogb(mx)) : 1.0;
+	cask_array_destroy(head);
+	cask_array_destroy(hd);
+	free(buf);
+	return rc;
+}
+
+/* X (n x l) times 1 / sigma, sigma a power of two. */
+static void scale_x(double *xb, size_t count, double sigma)
+{
+	for (size_t i = 0; i < count; i++)
+		xb[i] /= sigma;
+}
+
 /* The power iterations in q + 1 passes over A (see the top of the file):
  * X = Omega; q times X = orth(A^T (A X)); then Y = A X and W = A^T Y in one
  * pass, QY R = Y, and B^T = W R^-1 when R is well conditioned, else
  * B^T = A^T QY (one more pass).  xb (n x l) holds Omega on entry; *qy and
- * *bt (n x l, an in-memory array) are returned. */
+ * *bt (n x l, an in-memory array) are returned.  Every X enters a pass
+ * divided by sigma ~ |A| (magnitude; refined after the first pass from R
+ * of A^T A X, ~ ||A||^2 / sigma): the spans, QY and W R^-1 do not change,
+ * but nothing squares |A|. */
 static int power_fused(tmp_t *t, cask_array_t *x, int64_t l, int64_t q, double *xb,
 	cask_array_t **qy, cask_array_t **bt)
 {
@@ -279,24 +321,33 @@ static int power_fused(tmp_t *t, cask_array_t *x, int64_t l, int64_t q, double *
 	int64_t m = x->shape[0], n = x->shape[1];
 	size_t xbytes = (size_t)(n * l) * sizeof(double);
 	cask_array_t *z = NULL, *qz = NULL, *ym = NULL, *w = NULL;
-	double *yb = NULL, *rb = NULL, *wb = NULL;
+	double *yb = NULL, *rb = NULL, *wb = NULL, sigma = 1.0;
 	int rc = 0;
-	for (int64_t it = 0; it < q && rc == 0; it++) {
-		if ((rc = cask__la_ata_x(ctx, x, xb, l, NULL, &z)) == 0 &&
-		    (rc = orth(t, z, "the sketch A^T A Q", &qz)) == 0)
-			rc = cask_compute(ctx, qz, xb, xbytes);
-		cask_array_destroy(z);
-		cask_array_destroy(qz);
-		z = qz = NULL;
-	}
-	if (rc != 0)
-		return rc;
 	yb = malloc((size_t)(m * l) * sizeof(double));
 	rb = malloc((size_t)(l * l) * sizeof(double));
 	if (yb == NULL || rb == NULL) {
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
 		goto out;
 	}
+	if ((rc = magnitude(t, x, &sigma)) != 0)
+		goto out;
+	for (int64_t it = 0; it < q && rc == 0; it++) {
+		scale_x(xb, (size_t)(n * l), sigma);
+		if ((rc = cask__la_ata_x(ctx, x, xb, l, NULL, &z)) == 0 &&
+		    (rc = orth_r(t, z, "the sketch A^T A Q", rb, &qz)) == 0)
+			rc = cask_compute(ctx, qz, xb, xbytes);
+		double rmax = 0.0;
+		for (int64_t i = 0; rc == 0 && it == 0 && i < l; i++)
+			rmax = fabs(rb[i * l + i]) > rmax ? fabs(rb[i * l + i]) : rmax;
+		if (rmax > 0.0 && isfinite(rmax))
+			sigma = ldexp(1.0, ilogb(sqrt(rmax) * sqrt(sigma)));
+		cask_array_destroy(z);
+		cask_array_destroy(qz);
+		z = qz = NULL;
+	}
+	if (rc != 0)
+		goto out;
+	scale_x(xb, (size_t)(n * l), sigma);
 	if ((rc = cask__la_ata_x(ctx, x, xb, l, yb, &w)) != 0)
 		goto out;
 	rc = cask__la_owned_array(ctx, m, l, yb, &ym);
@@ -351,7 +402,10 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
 	t->ctx = ctx;
 	tmp_dir(t, u_store);
-	if ((rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
+	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
+	const char *onames[3] = {"U", "S", "V^T"};
+	if ((rc = cask__la_distinct_outputs(ctx, 3, outs, onames)) != 0 ||
+	    (rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
 	int64_t m = x->shape[0], n = x->shape[1], mn = m < n ? m : n;
@@ -442,7 +496,12 @@ small_svd:;
 	if (vt != NULL)
 		memcpy(vt, vtb, (size_t)(k * n) * sizeof(double));
 	int64_t vsh[2] = {k, n}, ssh[1] = {k};
-	if (vt_store != NULL && (rc = write_small(ctx, vt_store, CASK_FLOAT64, 2, vsh, vtb)) != 0)
+	/* As the exact SVD: the large factor (U of a tall A, V^T of a wide
+	 * one) in A's float dtype, the other in float64. */
+	cask_dtype_t big_dt = x->dtype == CASK_FLOAT32 ? CASK_FLOAT32 : CASK_FLOAT64;
+	int wide = m < n;
+	if (vt_store != NULL &&
+	    (rc = write_small(ctx, vt_store, wide ? big_dt : CASK_FLOAT64, 2, vsh, vtb)) != 0)
 		goto out;
 	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, ssh, sb)) != 0)
 		goto out;
@@ -457,7 +516,7 @@ small_svd:;
 		if (rc != 0 || (rc = cask_matmul(ctx, qy, ubk, &u)) != 0)
 			goto out;
 		cask_array_t *ust = u;
-		if (x->dtype == CASK_FLOAT32) {
+		if (!wide && big_dt == CASK_FLOAT32) {
 			if ((rc = cask_astype(ctx, u, CASK_FLOAT32, &uc)) != 0)
 				goto out;
 			ust = uc;

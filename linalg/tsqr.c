@@ -9,13 +9,14 @@
  *   leaf1[k]   (no inputs)   evaluate rows [r0, r0 + rows) of A (full
  *              width, whatever A's column chunks) and, for least squares,
  *              of b; cask__la_tsqr_leaf_r over sub-blocks of sb rows.
- *              Output [R | c | rss] (n*n + n*nrhs + nrhs doubles).
- *   fold[N]    inputs: the F children's [R | c | rss]; cask__la_tsqr_fold.
- *              Output [R | c | rss] plus, when pass 2 runs, the tree
+ *              Output [R | c | rnrm] (n*n + n*nrhs + nrhs doubles).
+ *   fold[N]    inputs: the F children's [R | c | rnrm]; cask__la_tsqr_fold.
+ *              Output [R | c | rnrm] plus, when pass 2 runs, the tree
  *              factors [V_1 .. V_{F-1} | T] kept for it.
  *   root       input: the root node's output; R with diag >= 0 and signs,
  *              the SVD of the house R, or the triangular solve.  Output
- *              kept after the run: [R | sign | Y | s | vt | x | rnorm].
+ *              kept after the run: [R | sign | Y | s | vt | x | rnorm |
+ *              rank].
  *   apply[N]   (pass 2) inputs: fold[N] (V, T) and the node's Y; output
  *              the F children's Y (cask__la_tsqr_fold_apply).
  *   leaf2[k]   (pass 2) input: the leaf's Y; re-evaluates the leaf's rows
@@ -35,6 +36,7 @@
  *  4. Every task declares its scratch: the evaluation plan of its region
  *     plus the kernel workspace, so the budget bounds the run.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +75,7 @@ typedef struct {
 
 /* Offsets (doubles) of a root output. */
 typedef struct {
-	size_t r, sign, y, s, vt, x, rnorm, total;
+	size_t r, sign, y, s, vt, x, rnorm, rank, total;
 } root_layout_t;
 
 static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
@@ -88,7 +90,8 @@ static void root_layout(const eng_t *e, root_layout_t *l)
 	l->vt = l->s + n;
 	l->x = l->vt + nn;
 	l->rnorm = l->x + n * nr;
-	l->total = l->rnorm + nr;
+	l->rank = l->rnorm + nr;
+	l->total = l->rank + 1;
 }
 
 static size_t leaf_out_doubles(const eng_t *e)
@@ -178,21 +181,26 @@ static int kernel_error(const eng_t *e, cask_task_env_t *env, int rc, int64_t r0
 	const void *a, const double *b)
 {
 	int64_t i = 0, j = 0;
+	int tr = e->req->a_trans;
 	if (rc == CASK_EINVAL && find_nonfinite(a, e->dt, rows, e->n, &i, &j))
 		return cask_task_error(env, rc,
 			"%s: non-finite value (NaN or Inf) at row %lld, column %lld; linear algebra needs "
-			"finite input", e->req->what, (long long)(r0 + i), (long long)j);
+			"finite input", e->req->what, (long long)(tr ? j : r0 + i),
+			(long long)(tr ? r0 + i : j));
 	if (rc == CASK_EINVAL && find_nonfinite(b, CASK_FLOAT64, rows, e->nrhs, &i, &j)) {
-		char bw[1200];
+		char bw[1200], col[48] = "";
+		if (e->req->b->ndim == 2 && e->req->b->shape[1] > 1)
+			snprintf(col, sizeof col, ", column %lld", (long long)j);
 		cask__la_describe(e->req->b, bw, sizeof bw);
 		return cask_task_error(env, rc,
-			"%s: non-finite value (NaN or Inf) at row %lld of the right-hand side; linear "
-			"algebra needs finite input", bw, (long long)(r0 + i));
+			"%s: non-finite value (NaN or Inf) at row %lld%s of the right-hand side; linear "
+			"algebra needs finite input", bw, (long long)(r0 + i), col);
 	}
 	if (rc == CASK_EINVAL)
 		return cask_task_error(env, rc,
-			"%s: non-finite value (NaN or Inf) or overflow in rows %lld..%lld; linear algebra "
-			"needs finite input", e->req->what, (long long)r0, (long long)(r0 + rows - 1));
+			"%s: non-finite value (NaN or Inf) or overflow in %s %lld..%lld; linear algebra "
+			"needs finite input", e->req->what, tr ? "columns" : "rows", (long long)r0,
+			(long long)(r0 + rows - 1));
 	return cask_task_error(env, rc, "%s: LAPACK failed on rows %lld..%lld (%s)", e->req->what,
 		(long long)r0, (long long)(r0 + rows - 1), cask_strerror(rc));
 }
@@ -287,8 +295,8 @@ static int fold_task(void *user, int64_t node, const void *const *inputs, const 
 		memcpy(c[i], (const double *)inputs[i] + nn, (size_t)(n * nrhs) * sizeof(double));
 	}
 	double *t = vt_area + (size_t)(nch - 1) * nn;
-	double *rss = o + nn + n * nrhs;
-	int rc = cask__la_tsqr_fold(nch, n, r, t, nrhs, c, rss, work);
+	double *rnrm = o + nn + n * nrhs;
+	int rc = cask__la_tsqr_fold(nch, n, r, t, nrhs, c, rnrm, work);
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: TSQR fold %lld failed (%s)", e->req->what,
 			(long long)node, cask_strerror(rc));
@@ -296,7 +304,38 @@ static int fold_task(void *user, int64_t node, const void *const *inputs, const 
 		return rc;
 	for (int64_t i = 1; i < nch; i++)
 		for (int64_t j = 0; j < nrhs; j++)
-			rss[j] += ((const double *)inputs[i])[nn + n * nrhs + j];
+			rnrm[j] = hypot(rnrm[j], ((const double *)inputs[i])[nn + n * nrhs + j]);
+	return 0;
+}
+
+/* Least squares at the root, from R (rh, n x n), c = the top of Q^T b
+ * (n x nrhs) and the norms of the rest (cask__la_lstsq_solve). */
+static int root_lstsq(const eng_t *e, const double *rh, double *o, const root_layout_t *l,
+	char *s, cask_task_env_t *env)
+{
+	int64_t n = e->n, nrhs = e->nrhs, rank = 0;
+	for (int64_t i = n * n; i < n * n + n * nrhs; i++)
+		if (!isfinite(rh[i])) {
+			char bw[1200];
+			cask__la_describe(e->req->b, bw, sizeof bw);
+			return cask_task_error(env, CASK_EINVAL,
+				"%s: overflow: the norm of column %lld exceeds the largest double (scale it "
+				"down)", bw, (long long)((i - n * n) / n));
+		}
+	double rcond = e->req->rcond >= 0 ? e->req->rcond :
+		DBL_EPSILON * (double)(e->m > n ? e->m : n);
+	memcpy(o + l->rnorm, rh + n * n + n * nrhs, (size_t)nrhs * sizeof(double));
+	int rc = cask__la_lstsq_solve(n, nrhs, rh, rh + n * n, rcond, o + l->x, o + l->rnorm,
+		&rank, s);
+	if (rc != 0)
+		return cask_task_error(env, rc, "%s: LAPACK failed on the %lld x %lld R factor (%s)",
+			e->req->what, (long long)n, (long long)n, cask_strerror(rc));
+	o[l->rank] = (double)rank;
+	for (int64_t i = 0; i < n * nrhs; i++)
+		if (!isfinite(o[l->x + i]))
+			return cask_task_error(env, CASK_EINVAL,
+				"%s: the least-squares solution overflows (it exceeds the largest double)",
+				e->req->what);
 	return 0;
 }
 
@@ -305,7 +344,7 @@ static int root_task(void *user, int64_t index, const void *const *inputs, const
 {
 	(void)index, (void)ib_, (void)ninputs, (void)out_bytes;
 	const eng_t *e = user;
-	int64_t n = e->n, nrhs = e->nrhs;
+	int64_t n = e->n;
 	root_layout_t l;
 	root_layout(e, &l);
 	double *o = out;
@@ -313,6 +352,13 @@ static int root_task(void *user, int64_t index, const void *const *inputs, const
 	char *s = cask_task_scratch(env, e->scrr);
 	if (s == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "tsqr: task scratch unavailable");
+	/* The leaves refuse non-finite input, so a non-finite R is overflow:
+	 * R's column j has the norm of A's, which can exceed the largest double. */
+	for (int64_t i = 0; i < n * n; i++)
+		if (!isfinite(rh[i]))
+			return cask_task_error(env, CASK_EINVAL,
+				"%s: overflow: the norm of column %lld exceeds the largest double (scale "
+				"the matrix down)", e->req->what, (long long)(i / n));
 	int rc = cask__la_r_finish(n, rh, n, o + l.r, n, o + l.sign);
 	if (rc == 0 && e->mode == CASK__LA_Q)
 		rc = cask__la_tsqr_root_y(n, o + l.sign, o + l.y, n);
@@ -321,22 +367,8 @@ static int root_task(void *user, int64_t index, const void *const *inputs, const
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: LAPACK failed on the %lld x %lld R factor (%s)",
 			e->req->what, (long long)n, (long long)n, cask_strerror(rc));
-	if (e->mode == CASK__LA_LSTSQ) {
-		double *c = (double *)s;
-		memcpy(c, rh + n * n, (size_t)(n * nrhs) * sizeof(double));
-		rc = cask__la_trsolve(n, nrhs, rh, n, c, n);
-		if (rc == CASK_EINVAL)
-			return cask_task_error(env, rc,
-				"%s is rank deficient (R has an exactly zero diagonal entry): least squares by QR needs full column rank",
-				e->req->what);
-		if (rc == 0)
-			rc = cask__la_block_store(n, nrhs, c, n, CASK_FLOAT64, o + l.x, nrhs);
-		if (rc != 0)
-			return cask_task_error(env, rc, "%s: triangular solve failed (%s)",
-				e->req->what, cask_strerror(rc));
-		for (int64_t j = 0; j < nrhs; j++)
-			o[l.rnorm + j] = sqrt(rh[n * n + n * nrhs + j]);
-	}
+	if (e->mode == CASK__LA_LSTSQ)
+		return root_lstsq(e, rh, o, &l, s, env);
 	return 0;
 }
 
@@ -522,6 +554,8 @@ static int choose_blocks(eng_t *e)
 	 * height (hence the tree and R's bits) must not depend on threads. */
 	size_t avail = cask_ctx_memory(ctx) / 3;
 	int64_t cap = (int64_t)(avail / per_row);
+	if (cap < 1) /* not one row: the plan below reports what is needed */
+		cap = 1;
 	/* Leaves of at most lc rows: pass 2 then finds a leaf's V factors (lc x
 	 * n doubles, 8 MiB) in the caches when it forms Q, and a task holds a
 	 * few MiB instead of a chunk (W5, 100,000-row chunks in tenths: Q and R
@@ -716,7 +750,8 @@ static int plan_sizes(eng_t *e)
 	if (rc == 0)
 		rc = cask__la_tsqr_fold_work(n, e->nrhs > n ? e->nrhs : n, &e->workf);
 	if (rc == 0)
-		rc = cask__la_svd_work(n, n, &b);
+		rc = e->mode == CASK__LA_LSTSQ ? cask__la_lstsq_work(n, e->nrhs, &b) :
+			cask__la_svd_work(n, n, &b);
 	if (rc != 0)
 		return cask__error(ctx, rc, "%s: %lld x %lld is too large for the linear algebra kernels",
 			e->req->what, (long long)e->m, (long long)n);
@@ -824,6 +859,8 @@ int cask__la_tsqr_run(cask_ctx_t *ctx, const cask__la_tsqr_req_t *req)
 		memcpy(req->x, o + l.x, (size_t)(n * e.nrhs) * sizeof(double));
 	if (req->rnorm != NULL)
 		memcpy(req->rnorm, o + l.rnorm, (size_t)e.nrhs * sizeof(double));
+	if (req->rank != NULL)
+		*req->rank = (int64_t)o[l.rank];
 out:
 	cask_graph_destroy(g);
 	free(e.nodes);
@@ -834,6 +871,27 @@ out:
 
 /* ------------------------------------------------------------ helpers */
 
+int cask__la_distinct_outputs(cask_ctx_t *ctx, int n, const cask_store_t *const *st,
+	const char *const *names)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n && st[i] != NULL; j++) {
+			if (st[j] == NULL || st[i]->path == NULL || st[j]->path == NULL ||
+			    st[i]->dset == NULL || st[j]->dset == NULL)
+				continue;
+			const char *a = st[i]->dset, *b = st[j]->dset;
+			while (*a == '/')
+				a++;
+			while (*b == '/')
+				b++;
+			if (strcmp(a, b) == 0 && cask__io_same_file(st[i]->path, st[j]->path))
+				return cask__error(ctx, CASK_EINVAL,
+					"%s and %s would both be written to %s:%s: give them different datasets",
+					names[i], names[j], st[j]->path, st[j]->dset);
+		}
+	return 0;
+}
+
 int cask__la_out_create(cask_ctx_t *ctx, cask__la_txns_t *t, const cask_store_t *opt,
 	cask_dtype_t dtype, int ndim, const int64_t *shape, const int64_t *defchunks,
 	cask__h5out_t **out)
@@ -842,8 +900,8 @@ int cask__la_out_create(cask_ctx_t *ctx, cask__la_txns_t *t, const cask_store_t 
 	cask__h5txn_t *txn = NULL;
 	if (opt->path == NULL || opt->dset == NULL)
 		return cask__error(ctx, CASK_EINVAL, "output without a file or dataset name");
-	for (int i = 0; i < t->n; i++)
-		if (strcmp(t->path[i], opt->path) == 0)
+	for (int i = 0; i < t->n && txn == NULL; i++)
+		if (cask__io_same_file(t->path[i], opt->path))
 			txn = t->txn[i];
 	if (txn == NULL) {
 		if (t->n == CASK__LA_MAXTXN)
@@ -957,7 +1015,10 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
 	char what[1200];
 	int rc;
 	ctx->msg[0] = '\0';
-	if ((rc = cask__la_prepare(ctx, a, "the matrix to factor", &x)) != 0)
+	const cask_store_t *outs[2] = {r_store, q_store};
+	const char *onames[2] = {"R", "Q"};
+	if ((rc = cask__la_distinct_outputs(ctx, 2, outs, onames)) != 0 ||
+	    (rc = cask__la_prepare(ctx, a, "the matrix to factor", &x)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
 	int64_t m = x->shape[0], n = x->shape[1];
@@ -999,6 +1060,12 @@ out:
 }
 
 int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, double *rnorm)
+{
+	return cask_lstsq_ex(ctx, a, b, -1.0, x, rnorm, NULL);
+}
+
+int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcond, double *x,
+	double *rnorm, int64_t *rank)
 {
 	cask_array_t *ax = NULL, *b2 = NULL, *bx = NULL;
 	char what[1200];
@@ -1048,7 +1115,7 @@ int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, dou
 	}
 	cask__la_tsqr_req_t req = {
 		.mode = CASK__LA_LSTSQ, .a = ax, .b = bx, .what = what, .x = x,
-		.rnorm = rn != NULL ? rn : rbuf,
+		.rnorm = rn != NULL ? rn : rbuf, .rcond = rcond, .rank = rank,
 	};
 	rc = cask__la_tsqr_run(ctx, &req);
 	free(rbuf);

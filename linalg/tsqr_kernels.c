@@ -71,16 +71,13 @@ static int is_float(cask_dtype_t dt)
 	return dt == CASK_FLOAT32 || dt == CASK_FLOAT64;
 }
 
-/* Sum of squares of each column of the column-major rows x ncols c, added
- * to acc. */
-static void add_sumsq(int64_t rows, int64_t ncols, const double *c, int64_t ldc, double *acc)
+/* The 2-norm of each column of the column-major rows x ncols c, merged
+ * into acc: acc_j = hypot(acc_j, ||c_j||).  Norms (dnrm2 scales) rather
+ * than sums of squares, which overflow or underflow at |c| ~ 1e+-154. */
+static void add_norm(int64_t rows, int64_t ncols, const double *c, int64_t ldc, double *acc)
 {
-	for (int64_t j = 0; j < ncols; j++) {
-		double s = 0.0;
-		for (int64_t i = 0; i < rows; i++)
-			s += c[i + j * ldc] * c[i + j * ldc];
-		acc[j] += s;
-	}
+	for (int64_t j = 0; j < ncols && rows > 0; j++)
+		acc[j] = hypot(acc[j], cblas_dnrm2((lapack_int)rows, c + j * ldc, 1));
 }
 
 /* ------------------------------------------------------------ layout */
@@ -375,7 +372,7 @@ int cask__la_tsqr_leaf_r_work(int64_t rows_max, int64_t n, int64_t nrhs, size_t 
 
 int cask__la_tsqr_leaf_r(int64_t nblk, const int64_t *rows, int64_t n, cask_dtype_t dt,
 	const void *const *a, const int64_t *lda, int64_t nrhs, const double *const *b,
-	const int64_t *ldb, double *r, int64_t ldr, double *c, int64_t ldc, double *rss,
+	const int64_t *ldb, double *r, int64_t ldr, double *c, int64_t ldc, double *rnrm,
 	void *work)
 {
 	struct leaf_r_ws ws;
@@ -422,13 +419,13 @@ int cask__la_tsqr_leaf_r(int64_t nblk, const int64_t *rows, int64_t n, cask_dtyp
 				goto out;
 			for (int64_t j = 0; j < nrhs; j++) {
 				memcpy(c + j * ldc, ws.cb + j * ldw, (size_t)n * sizeof(double));
-				rss[j] = 0.0;
+				rnrm[j] = 0.0;
 			}
 		}
 		if ((rc = cask__la_qr_apply_fold(rows[i] - skip, n, 0, nrhs, ws.w + skip, ldw, trest,
 			     ib, 1, c, ldc, ws.cb + skip, ldw, ws.work)))
 			goto out;
-		add_sumsq(rows[i] - skip, nrhs, ws.cb + skip, ldw, rss);
+		add_norm(rows[i] - skip, nrhs, ws.cb + skip, ldw, rnrm);
 	}
 out:
 	return rc;
@@ -442,7 +439,7 @@ int cask__la_tsqr_fold_work(int64_t n, int64_t nrhs, size_t *bytes)
 }
 
 int cask__la_tsqr_fold(int64_t nchild, int64_t n, double *const *r, double *t,
-	int64_t nrhs, double *const *c, double *rss, void *work)
+	int64_t nrhs, double *const *c, double *rnrm, void *work)
 {
 	int64_t ib = cask__la_ib(n);
 	int rc = 0;
@@ -460,7 +457,7 @@ int cask__la_tsqr_fold(int64_t nchild, int64_t n, double *const *r, double *t,
 		if ((rc = cask__la_qr_apply_fold(n, n, n, nrhs, r[i], n, ti, ib, 1, c[0], n, c[i],
 			     n, work)))
 			goto out;
-		add_sumsq(n, nrhs, c[i], n, rss);
+		add_norm(n, nrhs, c[i], n, rnrm);
 	}
 out:
 	return rc;
@@ -784,6 +781,8 @@ int cask__la_svd(int64_t m, int64_t n, const double *a, int64_t lda, double *u,
 		rc = CASK_EINTERNAL;
 		goto out;
 	}
+	for (int64_t i = 0; i < k; i++)
+		s[i] += 0.0; /* -0 (a zero matrix) as +0 */
 	rc = cask__la_block_store(k, n, vtc, k, CASK_FLOAT64, vt, ldvt);
 out:
 	return rc;
@@ -810,6 +809,55 @@ int cask__la_trsolve(int64_t n, int64_t nrhs, const double *r, int64_t ldr, doub
 		rc = CASK_EINTERNAL;
 out:
 	return rc;
+}
+
+int cask__la_lstsq_work(int64_t n, int64_t nrhs, size_t *bytes)
+{
+	size_t b = 0, w;
+	int rc;
+	if ((rc = cask__la_svd_work(n, n, &w)) || (rc = add_doubles(&b, n, 2 * n + 2)) ||
+	    (rc = add_doubles(&b, n, nrhs)))
+		return rc;
+	*bytes = b + w;
+	return 0;
+}
+
+int cask__la_lstsq_solve(int64_t n, int64_t nrhs, const double *r, const double *c,
+	double rcond, double *x, double *rnorm, int64_t *rank, void *work)
+{
+	double *u = work, *vt = u + n * n, *sv = vt + n * n, *t = sv + n, *d = t + n;
+	void *svdw = d + n * nrhs;
+	int64_t k = 0;
+	int rc = cask__la_svd(n, n, r, n, u, n, sv, vt, n, svdw);
+	if (rc != 0)
+		return rc;
+	while (k < n && sv[k] > rcond * sv[0])
+		k++;
+	*rank = k;
+	if (k == n) {
+		memcpy(d, c, (size_t)(n * nrhs) * sizeof(double));
+		if ((rc = cask__la_trsolve(n, nrhs, r, n, d, n)) != 0)
+			return rc;
+		return cask__la_block_store(n, nrhs, d, n, CASK_FLOAT64, x, nrhs);
+	}
+	/* d = U^T c; the components past the rank join the residual. */
+	cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (lapack_int)n, (lapack_int)nrhs,
+		(lapack_int)n, 1.0, u, (lapack_int)n, c, (lapack_int)n, 0.0, d, (lapack_int)n);
+	for (int64_t j = 0; j < nrhs; j++) {
+		double *dj = d + j * n;
+		rnorm[j] = hypot(rnorm[j], cblas_dnrm2((lapack_int)(n - k), dj + k, 1));
+		for (int64_t i = 0; i < k; i++)
+			dj[i] /= sv[i];
+		/* x_j = V_k d_k; vt (row-major V^T) read column-major is V. */
+		for (int64_t i = 0; i < n; i++)
+			t[i] = 0.0;
+		if (k > 0)
+			cblas_dgemv(CblasColMajor, CblasNoTrans, (lapack_int)n, (lapack_int)k, 1.0, vt,
+				(lapack_int)n, dj, 1, 0.0, t, 1);
+		for (int64_t i = 0; i < n; i++)
+			x[i * nrhs + j] = t[i];
+	}
+	return 0;
 }
 
 /* --------------------------------------------- matmul / randomized SVD */

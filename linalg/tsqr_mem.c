@@ -16,20 +16,20 @@
  *     block held at a time: block 0 as dgeqrt of its first n rows then
  *     dtpqrt (l = 0) of the rest, later blocks dtpqrt (l = 0) into R.
  *     Reads: the blocks.  Output: R (n*n doubles) [+ c = n x nrhs and
- *     rss = nrhs doubles for least squares].  Working set besides the
+ *     rnrm = nrhs residual norms for least squares].  Working set besides the
  *     block in cask's layout: cask__la_tsqr_leaf_r_work(mb, n, nrhs) =
  *     (ld(mb)*(n + nrhs) + 2*ib*n + ib*max(n, nrhs))*8 bytes, ld(mb) = mb
  *     rounded up to 8 (+8 if a multiple of 64): about mb*n*8.
  *  3. Pass 1, tree: level 0 is the leaves; level l+1 groups level l's nodes
  *     F at a time in order (the last group may be smaller; a group of one
  *     is passed through without a task).  Fold task (cask__la_tsqr_fold):
- *     inputs the children's R's (and c, rss); output the merged R (it
+ *     inputs the children's R's (and c, rnrm); output the merged R (it
  *     takes child 0's buffer) and, for Q/U only, KEEPS the children 1..F-1
  *     buffers as V factors plus (F-1)*ib*n doubles of T until pass 2:
  *     (F-1)*(n*n + ib*n)*8 bytes per fold node.  For R-only and least
  *     squares the V and T can be freed when the fold ends.
  *  4. Root: cask__la_r_finish gives R with diag >= 0 and the signs; least
- *     squares solves R x = c (cask__la_trsolve), residual = sqrt(rss); SVD
+ *     squares solves R x = c (cask__la_trsolve), residual = rnrm; SVD
  *     runs cask__la_svd on the house R (before sign normalisation).
  *  5. Pass 2 (Q or U only), top-down: the root's Y (n x n) = diag(signs)
  *     for Q, U_R for the SVD.  Fold apply task (cask__la_tsqr_fold_apply):
@@ -233,7 +233,7 @@ static int run(enum mode mode, int64_t m, int64_t n, cask_dtype_t dt, const void
 			memcpy(R[node], R[first], (size_t)(n * n) * sizeof(double));
 			for (int64_t i = 1; i < nch; i++)
 				for (int64_t j = 0; j < nrhs; j++)
-					RSS[first * nrhs + j] += RSS[(first + i) * nrhs + j];
+					RSS[first * nrhs + j] = hypot(RSS[first * nrhs + j], RSS[(first + i) * nrhs + j]);
 			if (nrhs > 0) {
 				memcpy(C[node], C[first], (size_t)(n * nrhs) * sizeof(double));
 				memcpy(RSS + node * nrhs, RSS + first * nrhs,
@@ -259,7 +259,7 @@ static int run(enum mode mode, int64_t m, int64_t n, cask_dtype_t dt, const void
 			goto out;
 		rc = cask__la_block_store(n, nrhs, C[nnodes - 1], n, CASK_FLOAT64, x, ldx);
 		for (int64_t j = 0; j < nrhs; j++)
-			rnorm[j] = sqrt(RSS[(nnodes - 1) * nrhs + j]);
+			rnorm[j] = RSS[(nnodes - 1) * nrhs + j];
 		goto out;
 	}
 	if (mode == MODE_R)

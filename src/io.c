@@ -2011,6 +2011,33 @@ void cask__io_tmp_dir(const char *path, char *dir, size_t len)
 		snprintf(dir, len, "%.*s", sl == path ? 1 : (int)(sl - path), path);
 }
 
+/* path's canonical directory and its last component, into out: 0, or -1
+ * when the directory does not resolve. */
+static int canon_path(const char *path, char *out, size_t len)
+{
+	char dir[4096];
+	const char *sl = strrchr(path, '/');
+	cask__io_tmp_dir(path, dir, sizeof dir);
+	char *real = realpath(dir, NULL);
+	if (real == NULL)
+		return -1;
+	snprintf(out, len, "%s/%s", real, sl != NULL ? sl + 1 : path);
+	free(real);
+	return 0;
+}
+
+int cask__io_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	char ca[8192], cb[8192];
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return canon_path(a, ca, sizeof ca) == 0 && canon_path(b, cb, sizeof cb) == 0 &&
+	       strcmp(ca, cb) == 0;
+}
+
 int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd)
 {
 	char dir[4096];

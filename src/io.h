@@ -92,6 +92,10 @@ int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd);
 /* The directory for temporary files near path (its directory), or $TMPDIR
  * or /tmp when path is NULL, into dir (len bytes). */
 void cask__io_tmp_dir(const char *path, char *dir, size_t len);
+/* Whether paths a and b name the same file, spelt differently or not
+ * ("o.h5", "./o.h5", a symlink to it): the same device and inode when both
+ * exist, else the same canonical directory and name. */
+int cask__io_same_file(const char *a, const char *b);
 int cask__io_scratch_write(cask_ctx_t *ctx, int fd, uint64_t off, const void *buf, size_t n);
 int cask__io_scratch_read(cask_ctx_t *ctx, int fd, uint64_t off, void *buf, size_t n);
 

@@ -71,6 +71,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,6 +89,20 @@
 #define PROGRESS_PERIOD 0.05
 #define WAIT_NS 50000000L
 #define MIB (1024.0 * 1024.0)
+
+/* v as MiB for a message comparing it with w: with the bytes when the two
+ * print alike ("needs 0.1 MiB but the budget is 0.1 MiB"). */
+static const char *mib_vs(char *buf, size_t len, size_t v, size_t w)
+{
+	char a[32], b[32];
+	snprintf(a, sizeof a, "%.1f", (double)v / MIB);
+	snprintf(b, sizeof b, "%.1f", (double)w / MIB);
+	if (strcmp(a, b) == 0)
+		snprintf(buf, len, "%s MiB (%zu bytes)", a, v);
+	else
+		snprintf(buf, len, "%s MiB", a);
+	return buf;
+}
 
 struct run {
 	cask_ctx_t *ctx;
@@ -732,10 +747,12 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	}
 	if (r.too_big >= 0) {
 		int64_t k = r.too_big;
+		char nb[64], bb[64];
 		rc = cask__error(ctx, CASK_EBUDGET,
-		                 "task %" PRId64 " (%s) needs %.1f MiB but the memory budget is %.1f MiB",
-		                 k, cask__graph_label(g, k), (double)r.too_big_need / MIB,
-		                 (double)r.budget / MIB);
+		                 "task %" PRId64 " (%s) needs %s but the memory budget is %s",
+		                 k, cask__graph_label(g, k),
+		                 mib_vs(nb, sizeof nb, r.too_big_need, r.budget),
+		                 mib_vs(bb, sizeof bb, r.budget, r.too_big_need));
 		if (base > 0)
 			cask__error_append(ctx, " (%.1f MiB of it held by kept outputs and "
 			                   "%.1f MiB by chunk caches and write buffers)",
@@ -744,11 +761,12 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	}
 	if (r.sufmax[0] > r.budget) {
 		int64_t k = r.order[r.peak_pos];
+		char nb[64], bb[64];
 		rc = cask__error(ctx, CASK_EBUDGET,
-		                 "the graph needs %.1f MiB at its peak (when task %" PRId64
-		                 " (%s) runs, in the scheduler's order) but the memory budget is "
-		                 "%.1f MiB", (double)r.sufmax[0] / MIB, k, cask__graph_label(g, k),
-		                 (double)r.budget / MIB);
+		                 "the graph needs %s at its peak (when task %" PRId64
+		                 " (%s) runs, in the scheduler's order) but the memory budget is %s",
+		                 mib_vs(nb, sizeof nb, r.sufmax[0], r.budget), k,
+		                 cask__graph_label(g, k), mib_vs(bb, sizeof bb, r.budget, r.sufmax[0]));
 		goto out;
 	}
 	pthread_condattr_t ca;

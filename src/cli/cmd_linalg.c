@@ -13,7 +13,7 @@
 #include "common.h"
 #include "expr_build.h"
 
-enum { O_Q = 1, O_R, O_U, O_S, O_VT, O_K, O_OVERSAMPLE, O_POWER, O_SEED, O_OUT };
+enum { O_Q = 1, O_R, O_U, O_S, O_VT, O_K, O_OVERSAMPLE, O_POWER, O_SEED, O_RCOND, O_OUT };
 
 static const cli_option_t qr_options[] = {
 	{ "q", 0, 1, O_Q },
@@ -34,6 +34,7 @@ static const cli_option_t svd_options[] = {
 
 static const cli_option_t lstsq_options[] = {
 	{ "output", 'o', 1, O_OUT },
+	{ "rcond", 0, 1, O_RCOND },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -88,10 +89,12 @@ static int open_input(const char *cmd, cask_ctx_t *ctx, const char *ref, cask_ar
 	return rc < 0 ? -1 : 0;
 }
 
+/* A library failure, prefixed with what (the input) unless the message is
+ * about an output that exists: that one names the output itself. */
 static int lib_fail(cask_ctx_t *ctx, int rc, const char *what)
 {
 	if (rc == CASK_EEXIST)
-		return cli_lib_error(ctx, rc, "%s (use --overwrite to replace it)", what);
+		return cli_lib_error(ctx, rc, "%s", "");
 	return cli_lib_error(ctx, rc, "%s", what);
 }
 
@@ -292,18 +295,22 @@ static void lstsq_help(void)
 	       "SYNOPSIS\n"
 	       "       cask lstsq PATH:/A PATH:/b -o PATH:/x [GLOBAL OPTIONS]\n\n"
 	       "DESCRIPTION\n"
-	       "       Minimises ||A x - b|| for a tall A (m >= n, full column rank) by TSQR:\n"
-	       "       x = R^-1 Q^T b, with Q^T b carried through the reduction so Q is never\n"
-	       "       formed; A and b are read once.  b is a vector (m) or a matrix (m x k);\n"
-	       "       x is written as float64 of shape (n) or (n, k).  The residual norm\n"
-	       "       ||A x - b|| of each column is printed on standard output.\n\n"
+	       "       Minimises ||A x - b|| for a tall A (m >= n) by TSQR, with Q^T b carried\n"
+	       "       through the reduction so Q is never formed; A and b are read once.  As\n"
+	       "       numpy.linalg.lstsq, singular values of A at most RCOND times the largest\n"
+	       "       count as zero: of full rank x = R^-1 Q^T b, else x is the minimum-norm\n"
+	       "       solution (from the SVD of R).  b is a vector (m) or a matrix (m x k); x\n"
+	       "       is written as float64 of shape (n) or (n, k).  Printed on standard\n"
+	       "       output: 'residual_norm' ||A x - b|| for each column of b, then 'rank'.\n\n"
 	       "OPTIONS\n"
-	       "       -o, --output PATH:/x   where to write x (required)\n\n");
+	       "       -o, --output PATH:/x   where to write x (required)\n"
+	       "       --rcond RCOND          relative cut-off for small singular values\n"
+	       "                              (default: machine epsilon times max(m, n))\n\n");
 	cli_help_global();
 	printf("EXAMPLES\n"
 	       "       cask lstsq data.h5:/A data.h5:/b -o out.h5:/x\n\n"
 	       "EXIT STATUS\n"
-	       "       0 success; 1 runtime error (I/O, rank-deficient or non-finite A); 2 usage.\n");
+	       "       0 success; 1 runtime error (I/O, non-finite input, overflow); 2 usage.\n");
 }
 
 int cli_cmd_lstsq(int argc, char **argv)
@@ -334,24 +341,52 @@ int cli_cmd_lstsq(int argc, char **argv)
 	}
 	if ((ret = parse_out("lstsq", "-o", a.v[O_OUT], g.overwrite, &o)) != 0)
 		goto out;
+	double rcond = -1.0;
+	if (a.v[O_RCOND] != NULL) {
+		char *end = NULL;
+		rcond = strtod(a.v[O_RCOND], &end);
+		if (end == a.v[O_RCOND] || *end != '\0' || !(rcond >= 0.0 && rcond < 1.0)) {
+			ret = cli_usage_error("lstsq", "invalid --rcond '%s' (expected a number in [0, 1))",
+			                      a.v[O_RCOND]);
+			goto out;
+		}
+	}
 	if ((ret = cli_ctx_open(&g, &ctx)) != 0)
 		goto out;
 	if (open_input("lstsq", ctx, pos[0], &x, &ret) != 0 ||
 	    open_input("lstsq", ctx, pos[1], &b, &ret) != 0)
 		goto out;
-	if (cask_array_ndim(x) != 2 || cask_array_ndim(b) < 1 || cask_array_ndim(b) > 2) {
-		ret = cli_usage_error("lstsq", "A must be 2-d and b 1-d or 2-d");
+	if (cask_array_ndim(x) != 2) {
+		ret = cli_usage_error("lstsq", "%s: A must be 2-d, not %d-d", pos[0],
+		                      cask_array_ndim(x));
 		goto out;
 	}
-	int64_t n = cask_array_shape(x)[1];
+	if (cask_array_ndim(b) < 1 || cask_array_ndim(b) > 2) {
+		ret = cli_usage_error("lstsq", "%s: b must be 1-d or 2-d, not %d-d", pos[1],
+		                      cask_array_ndim(b));
+		goto out;
+	}
+	int64_t m = cask_array_shape(x)[0], n = cask_array_shape(x)[1];
 	int64_t nrhs = cask_array_ndim(b) == 2 ? cask_array_shape(b)[1] : 1;
+	if (n < 1 || m < n) {
+		ret = cli_usage_error("lstsq", "%s: least squares by QR needs a tall A (m >= n >= 1), "
+		                      "got %" PRId64 " x %" PRId64, pos[0], m, n);
+		goto out;
+	}
+	if (cask_array_shape(b)[0] != m || nrhs < 1) {
+		ret = cli_usage_error("lstsq", "%s: b must have A's %" PRId64 " rows and at least one "
+		                      "column, got %" PRId64 " rows and %" PRId64 " columns", pos[1], m,
+		                      cask_array_shape(b)[0], nrhs);
+		goto out;
+	}
 	sol = calloc((size_t)(n * nrhs > 0 ? n * nrhs : 1), sizeof *sol);
 	rn = calloc((size_t)(nrhs > 0 ? nrhs : 1), sizeof *rn);
 	if (sol == NULL || rn == NULL) {
 		ret = cli_lib_error(ctx, CASK_ENOMEM, "lstsq");
 		goto out;
 	}
-	rc = cask_lstsq(ctx, x, b, sol, rn);
+	int64_t rank = 0;
+	rc = cask_lstsq_ex(ctx, x, b, rcond, sol, rn, &rank);
 	if (rc < 0) {
 		/* named after b when the library's message is about b */
 		const char *m = cask_ctx_message(ctx);
@@ -370,6 +405,10 @@ int cli_cmd_lstsq(int argc, char **argv)
 	cli_progress_done();
 	for (int64_t j = 0; j < nrhs; j++)
 		printf("residual_norm %.17g\n", rn[j]);
+	printf("rank %" PRId64 "\n", rank);
+	if (rank < n && !g.quiet)
+		fprintf(stderr, "cask: A has rank %" PRId64 " < %" PRId64 " (to rcond): x is the "
+		        "minimum-norm solution\n", rank, n);
 	if (!g.quiet)
 		fprintf(stderr, "cask: wrote %s:%s\n", o.path, o.dset);
 out:

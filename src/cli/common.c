@@ -730,9 +730,10 @@ int cli_lib_error(cask_ctx_t *ctx, int rc, const char *what, ...)
 	va_end(ap);
 	if (!(msg && *msg))
 		msg = cask_strerror(rc);
-	/* A library message that already starts with the name is not prefixed twice. */
+	/* A library message that already starts with the name is not prefixed
+	 * twice; an empty name is no prefix. */
 	size_t hl = strlen(head);
-	if (hl > 0 && strncmp(msg, head, hl) == 0 && msg[hl] == ':')
+	if (hl == 0 || (strncmp(msg, head, hl) == 0 && msg[hl] == ':'))
 		fprintf(stderr, "cask: error: %s\n", msg);
 	else
 		fprintf(stderr, "cask: error: %s: %s\n", head, msg);

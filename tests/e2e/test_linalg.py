@@ -149,6 +149,124 @@ def test_svd_randomized(tmp):
     assert rc == 2
 
 
+def test_randomized_svd_extreme_magnitudes(tmp):
+    """The fused power iterations form A^T (A X): without scaling, |A| ~
+    1e-160 underflowed to garbage singular values (exit 0) and |A| ~ 1e155
+    overflowed ("non-finite value" of a finite input).  S of a zero matrix
+    is +0, not -0."""
+    m, n, k = 2000, 30, 5
+    sv = np.logspace(0, -3, n)
+    u0, _ = np.linalg.qr(RNG.standard_normal((m, n)))
+    v0, _ = np.linalg.qr(RNG.standard_normal((n, n)))
+    base = (u0 * sv) @ v0.T
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    for scale in (1e-300, 1e-160, 1e155, 1e300):
+        write(f, 'A', base * scale, chunks=(200, n))
+        ok('svd', f + ':/A', '-k', k, '--s', o + ':/S', '--overwrite')
+        s, _, _ = read(o, 'S')
+        assert np.all(np.abs(s / scale - sv[:k]) <= 1e-6 * sv[:k]), (scale, s)
+    write(f, 'Z', np.zeros((300, 6)))
+    for extra in ((), ('-k', 3)):
+        ok('svd', f + ':/Z', '--s', o + ':/SZ', '--overwrite', *extra)
+        s, _, _ = read(o, 'SZ')
+        assert np.all(s == 0) and not np.signbit(s).any(), s
+
+
+def test_overflow_is_an_error(tmp):
+    """Finite input whose factors overflow is an error, never Inf or NaN
+    written with exit 0; a residual of ~1e301 is printed, not inf."""
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    big = RNG.standard_normal((500, 6)) * 1e300
+    bb = RNG.standard_normal(500) * 1e300
+    write(f, 'Amax', np.full((500, 6), np.finfo(np.float64).max))
+    write(f, 'Ahuge', big)
+    write(f, 'Atiny', RNG.standard_normal((500, 6)) * 1e-300)
+    write(f, 'bhuge', bb)
+    for args in (('qr', f + ':/Amax', '--r', o + ':/R', '--q', o + ':/Q'),
+                 ('svd', f + ':/Amax', '--s', o + ':/S'),
+                 ('lstsq', f + ':/Amax', f + ':/bhuge', '-o', o + ':/x'),
+                 ('lstsq', f + ':/Atiny', f + ':/bhuge', '-o', o + ':/x')):
+        rc, _, err = run(*args)
+        assert rc == 1 and 'overflow' in err and args[1] in err, (args, err)
+        assert not os.path.exists(o), args
+    out = ok('lstsq', f + ':/Ahuge', f + ':/bhuge', '-o', o + ':/x')
+    x, _, _ = read(o, 'x')
+    xn = np.linalg.lstsq(big / 1e300, bb / 1e300, rcond=None)[0]
+    assert np.abs(x - xn).max() <= 1e-12 * np.abs(xn).max()
+    got = float(out.split()[1])
+    true = np.linalg.norm((big / 1e300) @ x - bb / 1e300) * 1e300
+    assert np.isfinite(got) and abs(got - true) <= 1e-9 * true, (got, true)
+
+
+def test_outputs_must_be_distinct(tmp):
+    """Two outputs naming one dataset, or one file spelt two ways: an error
+    or both outputs kept, never one silently replacing the other."""
+    a = tall(1000, 20)
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a)
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        ok('qr', 'a.h5:/A', '--r', 'al.h5:/R', '--q', './al.h5:/Q')
+        ok('svd', 'a.h5:/A', '--s', 'al.h5:/S', '--u', './al.h5:/U', '--vt',
+           os.path.join(tmp, 'al.h5') + ':/VT')
+        with h5py.File('al.h5', 'r') as h:
+            assert sorted(h) == ['Q', 'R', 'S', 'U', 'VT']
+        for args in (('qr', 'a.h5:/A', '--r', 'o3.h5:/R', '--q', './o3.h5:/R'),
+                     ('qr', 'a.h5:/A', '--r', 'al.h5:/R', '--q', 'al.h5:/R', '--overwrite'),
+                     ('svd', 'a.h5:/A', '--s', 'al.h5:/X', '--u', 'al.h5://X'),
+                     ('svd', 'a.h5:/A', '--s', 'al.h5:/X', '--vt', './al.h5:/X', '-k', 3)):
+            rc, _, err = run(*args)
+            assert rc == 1 and 'would both be written' in err, (args, err)
+        assert not os.path.exists('o3.h5')
+        with h5py.File('al.h5', 'r') as h:
+            assert sorted(h) == ['Q', 'R', 'S', 'U', 'VT'] and h['R'].shape == (20, 20)
+        # An existing output is named by itself, once.
+        rc, _, err = run('qr', 'a.h5:/A', '--r', 'al.h5:/R')
+        assert rc == 1 and err.count('--overwrite') == 1 and 'a.h5:/A' not in err, err
+    finally:
+        os.chdir(cwd)
+
+
+def test_svd_factor_dtypes_and_wide_errors(tmp):
+    """S and the small factor are float64, the large factor (U of a tall
+    A, V^T of a wide one) in A's dtype, exact or randomized; a NaN in a
+    wide matrix is named by its row and column in A, not in A^T."""
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'T', tall(400, 20).astype(np.float32))
+    write(f, 'W', tall(400, 20).T.astype(np.float32))
+    for name, big in (('T', 'U'), ('W', 'VT')):
+        for extra in ((), ('-k', 5)):
+            if os.path.exists(o):
+                os.remove(o)
+            ok('svd', f + ':/' + name, '--s', o + ':/S', '--u', o + ':/U', '--vt', o + ':/VT',
+               *extra)
+            with h5py.File(o, 'r') as h:
+                for d in ('S', 'U', 'VT'):
+                    want = np.float32 if d == big else np.float64
+                    assert h[d].dtype == want, (name, extra, d, h[d].dtype)
+    w = RNG.standard_normal((50, 1000))
+    w[33, 777] = -np.inf
+    write(f, 'Wn', w, chunks=(16, 128))
+    rc, _, err = run('svd', f + ':/Wn', '--s', o + ':/S2')
+    assert rc == 1 and 'row 33, column 777' in err, err
+
+
+def test_tiny_budget_is_an_error(tmp):
+    """A budget below one row of a leaf's working set: "needs", not a
+    division by zero (SIGFPE)."""
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'S', RNG.standard_normal((1000, 1000)))
+    for args in (('qr', f + ':/S', '--r', o + ':/R'), ('svd', f + ':/S', '--s', o + ':/S'),
+                 ('lstsq', f + ':/S', f + ':/S', '-o', o + ':/x')):
+        rc, _, err = run('--memory', '64K', *args)
+        assert rc == 1 and 'needs' in err and 'crashed' not in err, (args, err)
+
+
 def test_lstsq(tmp):
     a = tall(4000, 11, cond=1e3)
     b = RNG.standard_normal(4000)
@@ -170,8 +288,9 @@ def test_lstsq(tmp):
     xn2, res2, _, _ = np.linalg.lstsq(a, b2, rcond=None)
     assert x2.shape == (11, 3)
     assert np.abs(x2 - xn2).max() <= 1e-9 * np.abs(xn2).max()
-    norms = [float(l.split()[1]) for l in out.strip().splitlines()]
+    norms = [float(l.split()[1]) for l in out.strip().splitlines() if l.startswith('residual_norm')]
     assert np.allclose(norms, np.sqrt(res2), rtol=1e-10)
+    assert out.strip().splitlines()[-1] == 'rank 11', out
     # A NaN in b is named by its row; nothing is written.
     bad = b.copy()
     bad[2077] = np.inf
@@ -181,6 +300,45 @@ def test_lstsq(tmp):
     assert err.startswith('cask: error: %s:/bad: non-finite' % f), err
     with h5py.File(o, 'r') as h:
         assert 'xbad' not in h
+
+
+def test_lstsq_rank_deficient(tmp):
+    """As numpy.linalg.lstsq: the minimum-norm solution of a rank-deficient
+    A (exactly, and to rounding), the rank, and the residual of that x."""
+    m = 3000
+    a = np.zeros((m, 3))
+    a[:, 0] = 1
+    a[:, 1] = np.arange(m) % 7
+    a[:, 2] = a[:, 0] + a[:, 1]              # rank 2, R[2, 2] ~ 1e-13, not 0
+    b = np.arange(m, dtype=float) % 5
+    d = RNG.standard_normal((m, 5))
+    d[:, 3] = d[:, 1]
+    d[:, 4] = 0.0                             # rank 3
+    bd = RNG.standard_normal((m, 2))
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(400, 3))
+    write(f, 'b', b)
+    write(f, 'D', d, chunks=(700, 5))
+    write(f, 'bd', bd)
+    for an, bn, av, bv in (('A', 'b', a, b), ('D', 'bd', d, bd)):
+        rc, out, err = run('lstsq', f + ':/' + an, f + ':/' + bn, '-o', o + ':/' + an)
+        assert rc == 0, err
+        x, _, _ = read(o, an)
+        xn, _, rk, _ = np.linalg.lstsq(av, bv, rcond=None)
+        assert np.abs(x - xn).max() <= 1e-9 * np.abs(xn).max(), (x, xn)
+        lines = out.strip().splitlines()
+        assert lines[-1] == 'rank %d' % rk, out
+        assert 'minimum-norm' in err, err
+        norms = [float(l.split()[1]) for l in lines if l.startswith('residual_norm')]
+        true = np.linalg.norm((av @ x).reshape(m, -1) - bv.reshape(m, -1), axis=0)
+        assert np.allclose(norms, true, rtol=1e-9), (norms, true)
+    # --rcond as numpy's rcond.
+    out = ok('lstsq', f + ':/D', f + ':/bd', '-o', o + ':/D1', '--rcond', '0.9')
+    x, _, _ = read(o, 'D1')
+    xn, _, rk, _ = np.linalg.lstsq(d, bd, rcond=0.9)
+    assert out.strip().splitlines()[-1] == 'rank %d' % rk
+    assert np.abs(x - xn).max() <= 1e-9 * np.abs(xn).max()
 
 
 def test_eval_matmul(tmp):
