@@ -111,7 +111,8 @@ static void qr_help(void)
 	       "       under the memory budget: R (n x n, float64, upper triangular with a\n"
 	       "       non-negative diagonal) and optionally Q (m x n, A's float dtype, A's row\n"
 	       "       chunks).  R alone reads A once; with Q, A is read twice and Q written once.\n"
-	       "       Results are bit-identical between runs and thread counts.\n\n"
+	       "       Results are bit-identical between runs and thread counts (the leaf height,\n"
+	       "       hence the last bits, can change with --memory).\n\n"
 	       "OPTIONS\n"
 	       "       --r PATH:/R   where to write R (required)\n"
 	       "       --q PATH:/Q   where to write Q\n\n");
