@@ -585,11 +585,13 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
 
 /* ---------------------------------------------------------------- linear algebra
  * Factorisations and products of 2-d arrays that stay on disk (linalg/).
- * Inputs are any 2-d lazy arrays (datasets, expressions, views); float32 is
- * computed in float64 and large factors are stored in the input's dtype
- * (integers are computed as float64).  Arrays containing an unmaterialised
- * reduction are refused (CASK_ENOTSUP: store them first).  Non-finite input
- * fails with CASK_EINVAL naming the dataset and rows.  One BLAS thread per
+ * Inputs are any 2-d lazy arrays (datasets, expressions, views).  The
+ * factorisations (qr, svd, lstsq) compute float32 in float64, integers as
+ * float64, store large factors in the input's float dtype, and refuse
+ * arrays containing an unmaterialised reduction (CASK_ENOTSUP: store them
+ * first); non-finite input fails with CASK_EINVAL naming the dataset and
+ * rows.  The products (cask_matmul, cask_gram, cask_matmul_tn) follow
+ * numpy.matmul's types instead, see cask_matmul, and accept reductions.  One BLAS thread per
  * task (the call sets openblas_set_num_threads(1)); the reduction trees have
  * a fixed shape, so results are bit-identical between runs and thread
  * counts.  Outputs named by cask_store_t are written transactionally as in
@@ -645,20 +647,36 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 /* cask_lstsq_ex with the default rcond and no rank. */
 int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, double *rnorm);
 
-/* a @ b.  b (n x k or n) is evaluated into memory here (it must fit a
- * quarter of the budget) and the result is a LAZY m x k (or m) array whose
- * row blocks are computed from the same rows of a with dgemm (float32 when
- * both are float32, else float64).  When a is the transpose of a tall array
- * X (a = X.T), the product is X^T b, computed now as in cask_matmul_tn
- * (cask_gram when b is X itself). */
+/* a @ b with numpy.matmul's semantics for 1-d and 2-d operands: a (m x n
+ * or n; a 1-d a is a row whose axis is dropped from the result), b (n x k
+ * or n; a 1-d b is a column, likewise dropped).  b is evaluated into memory
+ * here (it must fit a quarter of the budget, else CASK_EBUDGET) and the
+ * result is a LAZY m x k (or m, k, 0-d) array whose row blocks are computed
+ * from the same rows of a.  When a is the transpose of a tall array X
+ * (a = X.T), the product is X^T b, computed now as in cask_matmul_tn
+ * (cask_gram when b is X itself).
+ * Result dtype: cask_dtype_promote(a, b), as np.result_type: float32 @
+ * float32 is float32, float32 with float64 or int64 float64, int8 with
+ * float32 float32.  Float products are computed in float64 (BLAS) and
+ * rounded once to float32 when that is the result type.  Integer results
+ * are EXACT with NumPy's wraparound in the result type (int64 arithmetic
+ * modulo 2^64, then truncated); bool @ bool is bool (OR of ANDs).
+ * An empty m, n or k gives the zeros of the result shape (nothing read).
+ * a and b may contain reductions (they are computed first).
+ * Errors (messages name both operands' datasets): CASK_ESHAPE for a 0-d
+ * operand or inner dimensions that differ (shapes printed as NumPy,
+ * "(5,)" for 1-d), CASK_ENOTSUP for 3-d and higher (batched) operands. */
 int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out);
 
-/* The Gram matrix a^T a (n x n float64) of an m x n array, computed now by
- * a fixed-order tree of dsyrk over row blocks; *out is an in-memory array. */
+/* The Gram matrix a^T a (n x n) of an m x n array, computed now by a
+ * fixed-order tree over row blocks (dsyrk for floats, exact int64 for
+ * integers and bool); *out is an in-memory array of a's dtype (numpy's
+ * a.T @ a), which must fit an eighth of the budget. */
 int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out);
 
-/* a^T b for row-aligned a (m x n) and b (m x k, or m): n x k (or n)
- * float64, computed now like cask_gram; *out is an in-memory array. */
+/* a^T b for row-aligned a (m x n) and b (m x k, or m): n x k (or n) of
+ * dtype cask_dtype_promote(a, b) (numpy's a.T @ b), computed now like
+ * cask_gram; *out is an in-memory array. */
 int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out);
 
 #ifdef __cplusplus

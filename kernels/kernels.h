@@ -152,6 +152,18 @@ int cask_k_skinny_tn(int64_t rows, int64_t n, int64_t k, const double *a, int64_
 int cask_k_colmajor_f64(int64_t rows, int64_t n, const double *a, int64_t lda, double *w,
                         int64_t ldw);
 
+/* ------------------------------------------------------------ integer products */
+
+/* Exact integer products modulo 2^64 (gemm_i64.c), row-major int64:
+ *   nn: c (rows x k, ldc) = a (rows x n, lda) b (n x k, ldb) (c not read);
+ *   tn: z (n x k, ldz) += a^T b, a rows x n (lda), b rows x k (ldb).
+ * Wraparound like NumPy's integer matmul once the caller truncates the
+ * result to the result type; any dimension may be 0. */
+void cask_k_gemm_nn_i64(int64_t rows, int64_t n, int64_t k, const int64_t *a, int64_t lda,
+                        const int64_t *b, int64_t ldb, int64_t *c, int64_t ldc);
+void cask_k_gemm_tn_i64(int64_t rows, int64_t n, int64_t k, const int64_t *a, int64_t lda,
+                        const int64_t *b, int64_t ldb, int64_t *z, int64_t ldz);
+
 /* ------------------------------------------------------------ Householder QR */
 
 /* The QR of [a; b], a (ib x ib, upper triangular, lda) over b (rows x ib,

@@ -17,6 +17,25 @@
  *    buffer, forms Y_s = A_s X and adds A_s^T Y_s while those rows are in
  *    cache (the power iterations of the randomized SVD); Y = A X can be
  *    kept as a by-product.
+ *
+ * Result types follow numpy.matmul: the result dtype is
+ * cask_dtype_promote(a, b) (np.result_type).  Float results are computed
+ * in float64 (dgemm / dsyrk, float32 blocks promoted on load) and rounded
+ * once to float32 when that is the result type.  Integer and bool results
+ * are computed EXACTLY: the operands are widened to int64 and multiplied
+ * modulo 2^64 by kernels/gemm_i64.c, then truncated to the result type,
+ * which gives NumPy's wraparound bits (bool: != 0, i.e. OR of ANDs).
+ * Partials of the integer trees are int64 and are summed modulo 2^64.
+ *
+ * A product with an empty dimension (m, n or k = 0) is the zeros array of
+ * the result shape, as in NumPy, without reading either operand.
+ *
+ * Operands may contain reductions (A @ mean(A, axis=0)): B is computed into
+ * memory by cask_compute anyway; the lazy product's A is a node input, so
+ * the planner materialises its reductions as for any expression; the
+ * reduction trees of A^T B evaluate blocks themselves, so the reductions
+ * inside A and B are computed into memory first (mm_mats_build) and handed
+ * to every block evaluation.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -30,13 +49,14 @@
 
 #define FANIN 8
 #define ATA_SUB 64 /* rows per sub-block of A^T (A X) (bench: 64-128 best) */
+#define MAX_MATS 64 /* reductions inside the operands of A^T B */
 
 static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 /* ------------------------------------------------------------ owned buffer */
 
 typedef struct {
-	double *data;
+	void *data; /* rows x cols of 8-byte elements (float64 or int64) */
 } owned_t;
 
 static void owned_destroy(void *state)
@@ -54,14 +74,16 @@ static int owned_eval(cask__ev_t *e, cask_array_t *node, const int64_t *start,
 		return 0;
 	const owned_t *o = node->u.map.state;
 	int64_t ss[2] = {step[0] * node->shape[1], step[1]};
-	const double *src = o->data + start[0] * node->shape[1] + start[1];
-	cask_k_gather(2, count, sizeof(double), src, ss, out);
+	const char *src = (const char *)o->data + (start[0] * node->shape[1] + start[1]) * 8;
+	cask_k_gather(2, count, 8, src, ss, out);
 	return 0;
 }
 
 static const cask__map_ops_t owned_ops = {"buffer", owned_eval, owned_destroy};
 
-int cask__la_owned_array(cask_ctx_t *ctx, int64_t rows, int64_t cols, double *data,
+/* An in-memory rows x cols array of dtype dt (CASK_FLOAT64 or CASK_INT64)
+ * owning data (taken, also on failure). */
+static int owned_new(cask_ctx_t *ctx, cask_dtype_t dt, int64_t rows, int64_t cols, void *data,
 	cask_array_t **out)
 {
 	int64_t shape[2] = {rows, cols};
@@ -72,23 +94,103 @@ int cask__la_owned_array(cask_ctx_t *ctx, int64_t rows, int64_t cols, double *da
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
 	}
 	o->data = data;
-	int rc = cask__array_new(ctx, N_MAP, CASK_FLOAT64, 2, shape, 0, NULL, &a);
+	int rc = cask__array_new(ctx, N_MAP, dt, 2, shape, 0, NULL, &a);
 	if (rc != 0) {
 		owned_destroy(o);
 		return rc;
 	}
 	a->u.map.ops = &owned_ops;
 	a->u.map.state = o;
-	cask__default_chunks(2, shape, sizeof(double), (size_t)8 << 20, a->chunks);
+	cask__default_chunks(2, shape, 8, (size_t)8 << 20, a->chunks);
 	*out = a;
+	return 0;
+}
+
+int cask__la_owned_array(cask_ctx_t *ctx, int64_t rows, int64_t cols, double *data,
+	cask_array_t **out)
+{
+	return owned_new(ctx, CASK_FLOAT64, rows, cols, data, out);
+}
+
+/* ------------------------------------------------------------ operands */
+
+/* 1 when products of dtype t are computed exactly in int64 (integers, bool). */
+static int exact_int(cask_dtype_t t) { return !cask__dtype_is_float(t); }
+
+/* A new reference to a as the dtype its product is computed in: int64 for
+ * an integer or bool result (exact), else a itself when float32 or float64
+ * (float32 blocks are promoted on load), else float64. */
+static int mm_operand(cask_ctx_t *ctx, cask_array_t *a, cask_dtype_t res, cask_array_t **out)
+{
+	cask_dtype_t want = exact_int(res) ? CASK_INT64 : CASK_FLOAT64;
+	if (a->dtype == want || (!exact_int(res) && a->dtype == CASK_FLOAT32)) {
+		*out = cask_array_retain(a);
+		return 0;
+	}
+	return cask_astype(ctx, a, want, out);
+}
+
+/* "(5,)", "(3,4)": a shape as NumPy prints it. */
+static void fmt_shape(const cask_array_t *a, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	used += (size_t)snprintf(buf, len, "(");
+	for (int d = 0; d < a->ndim && used < len; d++)
+		used += (size_t)snprintf(buf + used, len - used, d == 0 ? "%lld" : ",%lld",
+			(long long)a->shape[d]);
+	if (used < len)
+		snprintf(buf + used, len - used, a->ndim == 1 ? ",)" : ")");
+}
+
+/* What an operand reads, for messages: "f.h5:/A" or "an in-memory array". */
+static void operand_name(const cask_array_t *a, char *buf, size_t len)
+{
+	cask__la_describe(a, buf, len);
+	if (strcmp(buf, "the input array") == 0)
+		snprintf(buf, len, "an in-memory array");
+}
+
+/* Error code rc with "matmul: <text> (left operand ..., right operand ...)". */
+static int mm_error(cask_ctx_t *ctx, int rc, const cask_array_t *a, const cask_array_t *b,
+	const char *text)
+{
+	char an[1200], bn[1200];
+	operand_name(a, an, sizeof an);
+	operand_name(b, bn, sizeof bn);
+	return cask__error(ctx, rc, "matmul: %s (left operand %s, right operand %s)", text, an, bn);
+}
+
+/* The reductions reachable from a without crossing another reduction,
+ * appended to nodes[0 .. *n) without duplicates (cap entries at most). */
+static int collect_reds(cask_array_t *a, cask_array_t **nodes, int *n, int cap, int depth)
+{
+	if (depth > 10000)
+		return CASK_EINVAL;
+	if (a->kind == N_REDUCE) {
+		for (int i = 0; i < *n; i++)
+			if (nodes[i] == a)
+				return 0;
+		if (*n == cap)
+			return CASK_ENOTSUP;
+		nodes[(*n)++] = a;
+		return 0;
+	}
+	for (int i = 0; i < a->nin; i++) {
+		int rc = collect_reds(a->in[i], nodes, n, cap, depth + 1);
+		if (rc != 0)
+			return rc;
+	}
 	return 0;
 }
 
 /* ------------------------------------------------------------ lazy A @ B */
 
 typedef struct {
-	double *b; /* n x k row-major */
+	void *b;     /* n x k row-major: float64, or int64 when integer */
 	int64_t n, k;
+	int integer; /* exact int64 product (integer or bool result) */
+	char what[2600]; /* "matmul of f.h5:/A by f.h5:/B", for messages */
 } mm_t;
 
 static void mm_destroy(void *state)
@@ -108,31 +210,32 @@ static int mm_eval(cask__ev_t *e, cask_array_t *node, const int64_t *start,
 	size_t es = cask_dtype_size(a->dtype), wb = 0;
 	if (rows == 0 || count[1] == 0)
 		return 0;
-	if (cask__la_gemm_work(rows, n, a->dtype, &wb) != 0)
-		return cask__error(cask__ev_ctx(e), CASK_EOVERFLOW, "matmul: block too large");
+	if (!mm->integer && cask__la_gemm_work(rows, n, a->dtype, &wb) != 0)
+		return cask__error(cask__ev_ctx(e), CASK_EOVERFLOW, "%s: block too large", mm->what);
 	void *abuf = cask__ev_alloc(e, (size_t)(rows * n) * es);
-	double *cbuf = cask__ev_alloc(e, (size_t)(rows * k) * sizeof(double));
+	void *cbuf = cask__ev_alloc(e, (size_t)(rows * k) * 8);
 	void *work = cask__ev_alloc(e, wb);
 	if (abuf == NULL || cbuf == NULL || work == NULL)
 		return cask__error(cask__ev_ctx(e), CASK_EINTERNAL,
-			"matmul: task scratch exhausted (plan and run disagree)");
+			"%s: task scratch exhausted (plan and run disagree)", mm->what);
 	int64_t as[2] = {start[0], 0}, ac[2] = {rows, n}, ast[2] = {step[0], 1};
 	int rc = cask__ev_region(e, a, as, ac, ast, abuf);
 	if (rc != 0 || cask__ev_dry(e))
 		return rc;
-	rc = cask__la_gemm_nn(rows, n, k, a->dtype, abuf, n, mm->b, k, 0.0, cbuf, k, work);
-	if (rc != 0)
-		return cask__error(cask__ev_ctx(e), rc, "matmul: BLAS failed (%s)", cask_strerror(rc));
-	int64_t ss[2] = {k, step[1]};
-	const double *src = cbuf + start[1];
-	if (node->dtype == CASK_FLOAT64) {
-		cask_k_gather(2, count, sizeof(double), src, ss, out);
+	cask_dtype_t cdt = mm->integer ? CASK_INT64 : CASK_FLOAT64;
+	if (mm->integer) {
+		cask_k_gemm_nn_i64(rows, n, k, abuf, n, mm->b, k, cbuf, k);
 	} else {
-		float *o = out;
-		for (int64_t i = 0; i < rows; i++)
-			for (int64_t j = 0; j < count[1]; j++)
-				o[i * count[1] + j] = (float)src[i * ss[0] + j * ss[1]];
+		rc = cask__la_gemm_nn(rows, n, k, a->dtype, abuf, n, mm->b, k, 0.0, cbuf, k, work);
+		if (rc != 0)
+			return cask__error(cask__ev_ctx(e), rc, "%s: BLAS failed on rows %lld.. (%s)",
+				mm->what, (long long)start[0], cask_strerror(rc));
 	}
+	/* Rounded (float32) or truncated (integers, bool) to the result type. */
+	size_t os = cask_dtype_size(node->dtype);
+	for (int64_t i = 0; i < rows; i++)
+		cask_k_cast(count[1], cdt, (const char *)cbuf + (size_t)(i * k + start[1]) * 8, step[1],
+			node->dtype, (char *)out + (size_t)(i * count[1]) * os);
 	return 0;
 }
 
@@ -153,98 +256,128 @@ static int is_transpose(const cask_array_t *a, cask_array_t **src)
 	return 1;
 }
 
-/* Tree reduction of A^T A (b NULL) or A^T B into an in-memory array. */
-static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out);
+/* Tree reduction of A^T A (b NULL) or A^T B into an in-memory array of
+ * dtype res. */
+static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_dtype_t res,
+	cask_array_t **out);
+
+/* The lazy a @ b of 2-d a (m x n) and b (n x k), result dtype res: b is
+ * computed into memory now. */
+static int mm_lazy(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_dtype_t res,
+	cask_array_t **out)
+{
+	cask_array_t *ax = NULL, *bx = NULL, *r = NULL;
+	mm_t *mm = NULL;
+	int rc;
+	int64_t n = b->shape[0], k = b->shape[1];
+	size_t bytes;
+	if (cask__mul_size((size_t)n * 8, (size_t)k, &bytes) != 0 ||
+	    bytes > cask_ctx_memory(ctx) / 4) {
+		char text[200];
+		snprintf(text, sizeof text,
+			"the right operand (%lld x %lld) is held in memory and must fit a quarter of the budget",
+			(long long)n, (long long)k);
+		return mm_error(ctx, CASK_EBUDGET, a, b, text);
+	}
+	if ((rc = mm_operand(ctx, a, res, &ax)) != 0)
+		goto out;
+	/* b in memory as float64, or int64 for an exact product. */
+	if ((rc = cask_astype(ctx, b, exact_int(res) ? CASK_INT64 : CASK_FLOAT64, &bx)) != 0)
+		goto out;
+	mm = calloc(1, sizeof *mm);
+	if (mm == NULL || (mm->b = malloc(bytes > 0 ? bytes : 1)) == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	mm->n = n;
+	mm->k = k;
+	mm->integer = exact_int(res);
+	{
+		char an[1200], bn[1200];
+		operand_name(a, an, sizeof an);
+		operand_name(b, bn, sizeof bn);
+		snprintf(mm->what, sizeof mm->what, "matmul of %s by %s", an, bn);
+	}
+	if ((rc = cask_compute(ctx, bx, mm->b, bytes)) != 0)
+		goto out;
+	int64_t shape[2] = {ax->shape[0], k};
+	if ((rc = cask__array_new(ctx, N_MAP, res, 2, shape, 1, &ax, &r)) != 0)
+		goto out;
+	r->u.map.ops = &mm_ops;
+	r->u.map.state = mm;
+	mm = NULL;
+	r->chunks[0] = ax->chunks[0] < shape[0] ? ax->chunks[0] : shape[0];
+	r->chunks[1] = k;
+	*out = r;
+out:
+	mm_destroy(mm);
+	cask_array_destroy(ax);
+	cask_array_destroy(bx);
+	return rc;
+}
 
 int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
 {
-	cask_array_t *ax = NULL, *bx = NULL, *b2 = NULL, *src = NULL, *r = NULL, *rr = NULL;
-	cask_array_t *a2 = NULL;
-	mm_t *mm = NULL;
-	int rc = 0, vec = 0, avec = 0;
+	cask_array_t *a2 = NULL, *b2 = NULL, *src = NULL, *r = NULL, *rr = NULL;
+	int rc = 0;
 	ctx->msg[0] = '\0';
 	if (a == NULL || b == NULL || out == NULL)
 		return cask__error(ctx, CASK_EINVAL, "matmul: missing argument");
-	if (a->ndim == 1) {
-		/* NumPy: a 1-d left operand is a row vector, its axis dropped. */
-		int64_t sh[2] = {1, a->shape[0]};
-		if ((rc = cask_reshape(ctx, a, 2, sh, &a2)) != 0)
-			return rc;
-		a = a2;
-		avec = 1;
+	char sa[200], sb[200], text[600];
+	fmt_shape(a, sa, sizeof sa);
+	fmt_shape(b, sb, sizeof sb);
+	if (a->ndim == 0 || b->ndim == 0) {
+		snprintf(text, sizeof text,
+			"the %s operand is 0-d (a scalar): @ takes 1-d and 2-d operands; use * to scale",
+			a->ndim == 0 ? "left" : "right");
+		return mm_error(ctx, CASK_ESHAPE, a, b, text);
 	}
-	if (b->ndim == 1) {
-		int64_t sh[2] = {b->shape[0], 1};
-		if ((rc = cask_reshape(ctx, b, 2, sh, &b2)) != 0)
-			goto out;
-		vec = 1;
-	} else {
+	if (a->ndim > 2 || b->ndim > 2) {
+		snprintf(text, sizeof text,
+			"batched (stacked) products are not supported: shapes %s (%d-d) and %s (%d-d); @ takes 1-d and 2-d operands",
+			sa, a->ndim, sb, b->ndim);
+		return mm_error(ctx, CASK_ENOTSUP, a, b, text);
+	}
+	/* NumPy (numpy.dot's wording): the last axis of a meets the first of b. */
+	int64_t n = a->shape[a->ndim - 1];
+	if (n != b->shape[0]) {
+		snprintf(text, sizeof text, "shapes %s and %s not aligned: %lld (dim %d) != %lld (dim 0)",
+			sa, sb, (long long)n, a->ndim - 1, (long long)b->shape[0]);
+		return mm_error(ctx, CASK_ESHAPE, a, b, text);
+	}
+	cask_dtype_t res = cask_dtype_promote(a->dtype, b->dtype);
+	/* A 1-d left operand is a row vector and a 1-d right operand a column,
+	 * their axis dropped from the result. */
+	int64_t m = a->ndim == 2 ? a->shape[0] : 1, k = b->ndim == 2 ? b->shape[1] : 1;
+	int64_t rs[2];
+	int nd = 0;
+	if (a->ndim == 2)
+		rs[nd++] = m;
+	if (b->ndim == 2)
+		rs[nd++] = k;
+	if (m == 0 || n == 0 || k == 0)
+		return cask_array_zeros(ctx, res, nd, rs, NULL, out);
+	int64_t sh_a[2] = {1, n}, sh_b[2] = {n, 1};
+	if (a->ndim == 1)
+		rc = cask_reshape(ctx, a, 2, sh_a, &a2);
+	else
+		a2 = cask_array_retain(a);
+	if (rc == 0 && b->ndim == 1)
+		rc = cask_reshape(ctx, b, 2, sh_b, &b2);
+	else if (rc == 0)
 		b2 = cask_array_retain(b);
-	}
-	if (a->ndim != 2 || b2->ndim != 2) {
-		rc = cask__error(ctx, CASK_ESHAPE, "matmul: operands must be 2-d (or b 1-d), got %d-d @ %d-d",
-			a->ndim, b->ndim);
+	if (rc != 0)
 		goto out;
-	}
-	if (a->shape[1] != b2->shape[0]) {
-		rc = cask__error(ctx, CASK_ESHAPE,
-			"matmul: shapes (%lld,%lld) and (%lld,%lld) not aligned: %lld (dim 1) != %lld (dim 0)",
-			(long long)a->shape[0], (long long)a->shape[1], (long long)b2->shape[0],
-			(long long)b2->shape[1], (long long)a->shape[1], (long long)b2->shape[0]);
-		goto out;
-	}
-	if (is_transpose(a, &src) && a->shape[1] > a->shape[0]) {
+	if (is_transpose(a2, &src) && a2->shape[1] > a2->shape[0]) {
 		/* X^T @ B with X tall: a reduction over X's row blocks. */
-		rc = src == b2 ? reduce_tn(ctx, src, NULL, &r) : reduce_tn(ctx, src, b2, &r);
+		rc = reduce_tn(ctx, src, src == b2 ? NULL : b2, res, &r);
 	} else {
-		int64_t n = b2->shape[0], k = b2->shape[1];
-		if ((rc = cask__la_prepare(ctx, a, "the left operand of @", &ax)) != 0 ||
-		    (rc = cask__la_prepare(ctx, b2, "the right operand of @", &bx)) != 0)
-			goto out;
-		size_t bytes;
-		if (cask__mul_size((size_t)n * sizeof(double), (size_t)k, &bytes) != 0 ||
-		    bytes > cask_ctx_memory(ctx) / 4) {
-			rc = cask__error(ctx, CASK_EBUDGET,
-				"matmul: the right operand (%lld x %lld) is held in memory and must fit a quarter of the budget",
-				(long long)n, (long long)k);
-			goto out;
-		}
-		cask_array_t *b64 = NULL;
-		if ((rc = cask_astype(ctx, bx, CASK_FLOAT64, &b64)) != 0)
-			goto out;
-		mm = calloc(1, sizeof *mm);
-		if (mm == NULL || (mm->b = malloc(bytes > 0 ? bytes : 1)) == NULL) {
-			cask_array_destroy(b64);
-			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
-			goto out;
-		}
-		mm->n = n;
-		mm->k = k;
-		rc = n * k > 0 ? cask_compute(ctx, b64, mm->b, bytes) : 0;
-		cask_array_destroy(b64);
-		if (rc != 0)
-			goto out;
-		int64_t shape[2] = {ax->shape[0], k};
-		cask_dtype_t dt = ax->dtype == CASK_FLOAT32 && bx->dtype == CASK_FLOAT32 ? CASK_FLOAT32
-		                                                                       : CASK_FLOAT64;
-		if ((rc = cask__array_new(ctx, N_MAP, dt, 2, shape, 1, &ax, &r)) != 0)
-			goto out;
-		r->u.map.ops = &mm_ops;
-		r->u.map.state = mm;
-		mm = NULL;
-		r->chunks[0] = ax->chunks[0] < shape[0] ? ax->chunks[0] : (shape[0] > 0 ? shape[0] : 1);
-		r->chunks[1] = k > 0 ? k : 1;
+		rc = mm_lazy(ctx, a2, b2, res, &r);
 	}
 	if (rc != 0)
 		goto out;
-	if (vec || avec) {
-		int64_t sh[2];
-		int nd = 0;
-		if (!avec)
-			sh[nd++] = r->shape[0];
-		if (!vec)
-			sh[nd++] = r->shape[1];
-		if ((rc = cask_reshape(ctx, r, nd, sh, &rr)) != 0)
+	if (nd < 2) {
+		if ((rc = cask_reshape(ctx, r, nd, rs, &rr)) != 0)
 			goto out;
 		cask_array_destroy(r);
 		r = rr;
@@ -252,10 +385,7 @@ int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t 
 	*out = r;
 	r = NULL;
 out:
-	mm_destroy(mm);
 	cask_array_destroy(r);
-	cask_array_destroy(ax);
-	cask_array_destroy(bx);
 	cask_array_destroy(b2);
 	cask_array_destroy(a2);
 	return rc;
@@ -269,10 +399,58 @@ typedef struct {
 	double *y;           /* A^T (A X): Y = A X (m x k) is stored here if not NULL */
 	int64_t m, n, k, L;
 	int64_t sub;         /* A^T (A X): rows evaluated and multiplied at a time */
+	int integer;         /* exact int64 products and partials (integer or bool result) */
 	size_t plan_a, plan_b, work, scr;
-	cask__mats_t mats;
+	cask__mats_t mats;   /* the reductions inside a and b, computed in memory */
+	int nred;
+	cask_array_t *red[MAX_MATS];
+	void *red_data[MAX_MATS];
 	char what[1200];
 } tn_t;
+
+/* Compute the reductions inside t->a and t->b (those not inside another
+ * reduction) into memory and bind them to t->mats, so the blocks' region
+ * evaluations (which run outside the planner) can read them.  Together
+ * they must fit an eighth of the budget, like the tree's partials.  On
+ * error what was computed stays in t (freed by mats_free). */
+static int mats_build(cask_ctx_t *ctx, tn_t *t)
+{
+	int rc = collect_reds(t->a, t->red, &t->nred, MAX_MATS, 0);
+	if (rc == 0 && t->b != NULL)
+		rc = collect_reds(t->b, t->red, &t->nred, MAX_MATS, 0);
+	if (rc != 0)
+		return cask__error(ctx, rc,
+			"%s: the operands hold more than %d reductions or are nested too deeply: store them to a dataset first, then multiply",
+			t->what, MAX_MATS);
+	size_t total = 0;
+	for (int i = 0; i < t->nred; i++) {
+		cask_array_t *r = t->red[i];
+		size_t bytes = (size_t)cask_array_size(r) * cask_dtype_size(r->dtype);
+		total += bytes;
+		if (total > cask_ctx_memory(ctx) / 8)
+			return cask__error(ctx, CASK_EBUDGET,
+				"%s: the reductions inside the operands are held in memory (%zu bytes) and must fit an eighth of the budget: store them to a dataset first, then multiply",
+				t->what, total);
+	}
+	for (int i = 0; i < t->nred; i++) {
+		cask_array_t *r = t->red[i];
+		size_t bytes = (size_t)cask_array_size(r) * cask_dtype_size(r->dtype);
+		if ((t->red_data[i] = malloc(bytes > 0 ? bytes : 1)) == NULL)
+			return cask__error(ctx, CASK_ENOMEM, "out of memory");
+		if ((rc = cask_compute(ctx, r, t->red_data[i], bytes)) != 0)
+			return rc;
+	}
+	t->mats.n = t->nred;
+	t->mats.nodes = t->red;
+	t->mats.data = (const void *const *)t->red_data;
+	return 0;
+}
+
+static void mats_free(tn_t *t)
+{
+	for (int i = 0; i < t->nred; i++)
+		free(t->red_data[i]);
+}
 
 static int tn_eval(const tn_t *t, cask_task_env_t *env, cask_array_t *x, int64_t r0,
 	int64_t rows, void *buf, void *plan, size_t plan_bytes)
@@ -293,7 +471,7 @@ static int tn_eval(const tn_t *t, cask_task_env_t *env, cask_array_t *x, int64_t
  * rows of B or of Y (when b or x is set), the BLAS work, the evaluation plan. */
 typedef struct {
 	char *a;
-	double *b;
+	void *b; /* float64, or int64 for exact products */
 	void *work, *plan;
 } leaf_scr_t;
 
@@ -304,9 +482,9 @@ static int leaf_scratch(const tn_t *t, cask_task_env_t *env, leaf_scr_t *ls)
 		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
 	ls->a = s;
 	s += r64((size_t)(t->sub * t->n) * cask_dtype_size(t->a->dtype));
-	ls->b = (double *)s;
+	ls->b = s;
 	if (t->b != NULL || t->x != NULL)
-		s += r64((size_t)(t->sub * t->k) * sizeof(double));
+		s += r64((size_t)(t->sub * t->k) * 8);
 	ls->work = s;
 	ls->plan = s + r64(t->work);
 	return 0;
@@ -325,7 +503,7 @@ static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t row
 		int64_t sr = rows - s0 < t->sub ? rows - s0 : t->sub;
 		if ((rc = tn_eval(t, env, t->a, r0 + s0, sr, ls.a, ls.plan, t->plan_a)) != 0)
 			return rc;
-		double *ys = t->y != NULL ? t->y + (r0 + s0) * t->k : ls.b;
+		double *ys = t->y != NULL ? t->y + (r0 + s0) * t->k : (double *)ls.b;
 		rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, ls.a, t->n, t->x, t->k, 0.0, ys,
 			t->k, ls.work);
 		/* X is finite, so a non-finite row of Y is a row of A with a NaN
@@ -365,6 +543,12 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 	if (rc != 0)
 		return rc;
 	memset(out, 0, out_bytes);
+	if (t->integer) {
+		/* Exact: the full n x k (Gram: n x n) product, no symmetric fill. */
+		const int64_t *bb = t->b != NULL ? ls.b : (const int64_t *)ls.a;
+		cask_k_gemm_tn_i64(rows, t->n, t->k, (const int64_t *)ls.a, t->n, bb, t->k, out, t->k);
+		return 0;
+	}
 	if (t->b == NULL)
 		rc = cask__la_gram(rows, t->n, t->a->dtype, ls.a, t->n, out, t->n, ls.work);
 	else
@@ -379,14 +563,23 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 static int tn_fold(void *user, int64_t index, const void *const *inputs, const size_t *ib,
 	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
 {
-	(void)user, (void)index, (void)ib, (void)env;
-	size_t nd = out_bytes / sizeof(double);
-	double *o = out;
-	memcpy(o, inputs[0], out_bytes);
+	(void)index, (void)ib, (void)env;
+	const tn_t *t = user;
+	size_t nd = out_bytes / 8;
+	memcpy(out, inputs[0], out_bytes);
 	for (int i = 1; i < ninputs; i++) {
-		const double *p = inputs[i];
-		for (size_t j = 0; j < nd; j++)
-			o[j] += p[j];
+		if (t->integer) {
+			/* int64 partials, summed modulo 2^64 (see the top of the file). */
+			uint64_t *o = out;
+			const uint64_t *p = inputs[i];
+			for (size_t j = 0; j < nd; j++)
+				o[j] += p[j];
+		} else {
+			double *o = out;
+			const double *p = inputs[i];
+			for (size_t j = 0; j < nd; j++)
+				o[j] += p[j];
+		}
 	}
 	return 0;
 }
@@ -412,33 +605,37 @@ static int tn_tree(tn_t *t, cask_graph_t *g, int64_t b0, int64_t nb, size_t part
 	return cask_graph_add(g, &s, root);
 }
 
+/* The reduction A^T B (b NULL: A^T A; x set: A^T (A X)) of 2-d a and b,
+ * as an in-memory n x k array of dtype res (float64 for A^T (A X)). */
 static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const double *x,
-	int64_t xk, double *y, cask_array_t **out)
+	int64_t xk, double *y, cask_dtype_t res, cask_array_t **out)
 {
 	tn_t t;
 	cask_graph_t *g = NULL;
-	double *res = NULL;
+	cask_array_t *own = NULL;
+	void *res_data = NULL;
 	int rc;
 	memset(&t, 0, sizeof t);
 	t.x = x;
 	t.y = y;
-	if ((rc = cask__la_prepare(ctx, a, "A of A^T B", &t.a)) != 0)
+	t.integer = exact_int(res);
+	if (a->ndim != 2 || (b != NULL && b->ndim != 2)) {
+		rc = cask__error(ctx, CASK_ESHAPE, "A^T B: A and B must be 2-d, got %d-d and %d-d",
+			a->ndim, b != NULL ? b->ndim : 2);
+		goto out;
+	}
+	if (b != NULL && b->shape[0] != a->shape[0]) {
+		rc = mm_error(ctx, CASK_ESHAPE, a, b, "A^T B: A and B have different numbers of rows");
+		goto out;
+	}
+	if ((rc = mm_operand(ctx, a, res, &t.a)) != 0)
 		goto out;
 	cask__la_describe(a, t.what, sizeof t.what);
-	if (b != NULL) {
-		cask_array_t *bp = NULL;
-		if ((rc = cask__la_prepare(ctx, b, "B of A^T B", &bp)) != 0)
-			goto out;
-		rc = cask_astype(ctx, bp, CASK_FLOAT64, &t.b);
-		cask_array_destroy(bp);
-		if (rc != 0)
-			goto out;
-		if (t.b->shape[0] != t.a->shape[0]) {
-			rc = cask__error(ctx, CASK_ESHAPE, "A^T B: A has %lld rows, B has %lld",
-				(long long)t.a->shape[0], (long long)t.b->shape[0]);
-			goto out;
-		}
-	}
+	if (b != NULL &&
+	    (rc = cask_astype(ctx, b, t.integer ? CASK_INT64 : CASK_FLOAT64, &t.b)) != 0)
+		goto out;
+	if ((rc = mats_build(ctx, &t)) != 0)
+		goto out;
 	t.m = t.a->shape[0];
 	t.n = t.a->shape[1];
 	t.k = t.b != NULL ? t.b->shape[1] : x != NULL ? xk : t.n;
@@ -446,11 +643,11 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 	if (cask__mul_size((size_t)t.n * sizeof(double), (size_t)t.k, &part) != 0 ||
 	    part > cask_ctx_memory(ctx) / 8) {
 		rc = cask__error(ctx, CASK_EBUDGET,
-			"A^T B: the %lld x %lld result is held in memory (one partial per tree level) and must fit an eighth of the budget",
-			(long long)t.n, (long long)t.k);
+			"%s: the %lld x %lld product A^T B is held in memory (one partial per tree level) and must fit an eighth of the budget",
+			t.what, (long long)t.n, (long long)t.k);
 		goto out;
 	}
-	if ((res = calloc(part > 0 ? part : 1, 1)) == NULL) {
+	if ((res_data = calloc(part > 0 ? part : 1, 1)) == NULL) {
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -485,7 +682,7 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			int64_t b0 = i / t.L * t.L, bend = b0 + t.L < t.m ? b0 + t.L : t.m;
 			int64_t st[2] = {i, 0}, ca[2] = {bend - i < t.sub ? bend - i : t.sub, t.n};
 			size_t pa;
-			if ((rc = cask__eval_plan(ctx, NULL, 1, &t.a, st, ca, &pa)) != 0)
+			if ((rc = cask__eval_plan(ctx, &t.mats, 1, &t.a, st, ca, &pa)) != 0)
 				goto out;
 			t.plan_a = pa > t.plan_a ? pa : t.plan_a;
 			if (ca[0] < t.sub) /* a block's ragged end: realign on the next block */
@@ -495,14 +692,15 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			int64_t r0 = i * t.L, rows = t.m - r0 < t.L ? t.m - r0 : t.L;
 			int64_t st[2] = {r0, 0}, ca[2] = {rows, t.n}, cb[2] = {rows, t.k};
 			size_t pa, pb = 0;
-			if ((rc = cask__eval_plan(ctx, NULL, 1, &t.a, st, ca, &pa)) != 0 ||
-			    (t.b != NULL && (rc = cask__eval_plan(ctx, NULL, 1, &t.b, st, cb, &pb)) != 0))
+			if ((rc = cask__eval_plan(ctx, &t.mats, 1, &t.a, st, ca, &pa)) != 0 ||
+			    (t.b != NULL &&
+			     (rc = cask__eval_plan(ctx, &t.mats, 1, &t.b, st, cb, &pb)) != 0))
 				goto out;
 			t.plan_a = pa > t.plan_a ? pa : t.plan_a;
 			t.plan_b = pb > t.plan_b ? pb : t.plan_b;
 		}
-		if ((rc = cask__la_gemm_work(t.sub, t.n, t.a->dtype, &t.work)) != 0) {
-			rc = cask__error(ctx, rc, "A^T B: block too large");
+		if (!t.integer && (rc = cask__la_gemm_work(t.sub, t.n, t.a->dtype, &t.work)) != 0) {
+			rc = cask__error(ctx, rc, "%s: A^T B: block too large", t.what);
 			goto out;
 		}
 		t.scr = r64((size_t)(t.sub * t.n) * cask_dtype_size(t.a->dtype)) +
@@ -527,23 +725,35 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			rc = cask__error(ctx, CASK_EINTERNAL, "A^T B: result missing");
 			goto out;
 		}
-		memcpy(res, o, part);
-		if (t.b == NULL && t.x == NULL)
-			cask__la_sym_fill(t.n, res, t.n);
+		memcpy(res_data, o, part);
+		if (t.b == NULL && t.x == NULL && !t.integer)
+			cask__la_sym_fill(t.n, res_data, t.n);
 	}
-	rc = cask__la_owned_array(ctx, t.n, t.k, res, out);
-	res = NULL;
+	rc = owned_new(ctx, t.integer ? CASK_INT64 : CASK_FLOAT64, t.n, t.k, res_data, &own);
+	res_data = NULL;
+	if (rc != 0)
+		goto out;
+	/* Rounded to float32, or truncated to a narrower integer or bool. */
+	if (own->dtype != res) {
+		rc = cask_astype(ctx, own, res, out);
+	} else {
+		*out = own;
+		own = NULL;
+	}
 out:
 	cask_graph_destroy(g);
-	free(res);
+	free(res_data);
+	mats_free(&t);
+	cask_array_destroy(own);
 	cask_array_destroy(t.a);
 	cask_array_destroy(t.b);
 	return rc;
 }
 
-static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
+static int reduce_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_dtype_t res,
+	cask_array_t **out)
 {
-	return reduce_tn_x(ctx, a, b, NULL, 0, NULL, out);
+	return reduce_tn_x(ctx, a, b, NULL, 0, NULL, res, out);
 }
 
 int cask__la_ata_x(cask_ctx_t *ctx, cask_array_t *a, const double *x, int64_t l, double *y,
@@ -552,7 +762,9 @@ int cask__la_ata_x(cask_ctx_t *ctx, cask_array_t *a, const double *x, int64_t l,
 	ctx->msg[0] = '\0';
 	if (a == NULL || x == NULL || l < 1 || out == NULL)
 		return cask__error(ctx, CASK_EINVAL, "A^T A X: missing argument");
-	return reduce_tn_x(ctx, a, NULL, x, l, y, out);
+	if (a->ndim != 2 || !cask__dtype_is_float(a->dtype))
+		return cask__error(ctx, CASK_EINVAL, "A^T A X: A must be a 2-d float array");
+	return reduce_tn_x(ctx, a, NULL, x, l, y, CASK_FLOAT64, out);
 }
 
 int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out)
@@ -560,7 +772,7 @@ int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out)
 	ctx->msg[0] = '\0';
 	if (a == NULL || out == NULL)
 		return cask__error(ctx, CASK_EINVAL, "gram: missing argument");
-	return reduce_tn(ctx, a, NULL, out);
+	return reduce_tn(ctx, a, NULL, a->dtype, out);
 }
 
 int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
@@ -578,7 +790,7 @@ int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array
 		b2 = cask_array_retain(b);
 	}
 	cask_array_t *r = NULL, *r1 = NULL;
-	rc = reduce_tn(ctx, a, b2, &r);
+	rc = reduce_tn(ctx, a, b2, cask_dtype_promote(a->dtype, b->dtype), &r);
 	if (rc == 0 && b->ndim == 1) {
 		int64_t sh[1] = {r->shape[0]};
 		rc = cask_reshape(ctx, r, 1, sh, &r1);

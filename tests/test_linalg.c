@@ -724,6 +724,72 @@ static void test_linalg_rsvd(void **state)
 
 /* ------------------------------------------------- matmul / Gram kernels */
 
+/* Exact int64 products modulo 2^64 (kernels/gemm_i64.c).  The expected
+ * values of the fixed cases were computed by NumPy 1.24 (int64 matmul,
+ * which wraps); random ragged and zero-length shapes are checked against
+ * naive loops summing in the other order (j outermost). */
+static void test_linalg_int_products(void **state)
+{
+	(void)state;
+	const int64_t two31 = (int64_t)1 << 31;
+	int64_t i2[4] = {two31 + 1, 3, 5, two31 + 7}, c2[4];
+	const int64_t i2_ref[4] = {4611686022722355216LL, 12884901912LL, 21474836520LL,
+		4611686048492159040LL};
+	cask_k_gemm_nn_i64(2, 2, 2, i2, 2, i2, 2, c2, 2);
+	assert_memory_equal(c2, i2_ref, sizeof c2);
+	/* Values whose products wrap: A (2 x 3) @ B (3 x 2) and A^T A. */
+	int64_t a[6] = {((int64_t)1 << 62) + 3, -7, (int64_t)1 << 40, 11, (int64_t)1 << 33,
+		-((int64_t)1 << 50)};
+	int64_t b[6] = {5, (int64_t)1 << 30, two31, 3, -((int64_t)1 << 25), ((int64_t)1 << 24) + 1};
+	const int64_t ab_ref[4] = {4611686003395002383LL, 1102732853227LL, 55LL,
+		-1125862325878784LL};
+	const int64_t ata_ref[9] = {-9223372036854775807LL + 129, 4611686112916668395LL,
+		-12381600440385536LL, 4611686112916668395LL, 49, -7696581394432LL,
+		-12381600440385536LL, -7696581394432LL, 0};
+	int64_t ab[4], ata[9] = {0};
+	cask_k_gemm_nn_i64(2, 3, 2, a, 3, b, 2, ab, 2);
+	assert_memory_equal(ab, ab_ref, sizeof ab);
+	cask_k_gemm_tn_i64(2, 3, 3, a, 3, a, 3, ata, 3);
+	assert_memory_equal(ata, ata_ref, sizeof ata);
+	int64_t shapes[][3] = {{0, 3, 4}, {5, 0, 4}, {5, 3, 0}, {1, 1, 1}, {37, 13, 9}, {200, 5, 3}};
+	rng_state = 9;
+	for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+		int64_t rows = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
+		int64_t *x = malloc((size_t)(rows * n + 1) * 8), *y = malloc((size_t)(n * k + 1) * 8);
+		int64_t *w = malloc((size_t)(rows * k + 1) * 8);
+		int64_t *cm = malloc((size_t)(rows * k + 1) * 8), *z = malloc((size_t)(n * k + 1) * 8);
+		for (int64_t i = 0; i < rows * n; i++)
+			x[i] = (int64_t)(urand() * 4e18) - (int64_t)2e18;
+		for (int64_t i = 0; i < n * k; i++)
+			y[i] = (int64_t)(urand() * 4e18) - (int64_t)2e18;
+		for (int64_t i = 0; i < rows * k; i++)
+			w[i] = (int64_t)(urand() * 2000) - 1000;
+		for (int64_t i = 0; i < n * k; i++)
+			z[i] = 7; /* tn accumulates */
+		cask_k_gemm_nn_i64(rows, n, k, x, n, y, k, cm, k);
+		cask_k_gemm_tn_i64(rows, n, k, x, n, w, k, z, k);
+		for (int64_t j = 0; j < k; j++)
+			for (int64_t i = 0; i < rows; i++) {
+				uint64_t ref = 0;
+				for (int64_t l = n - 1; l >= 0; l--)
+					ref += (uint64_t)x[i * n + l] * (uint64_t)y[l * k + j];
+				assert_true((uint64_t)cm[i * k + j] == ref);
+			}
+		for (int64_t j = 0; j < k; j++)
+			for (int64_t i = 0; i < n; i++) {
+				uint64_t ref = 7;
+				for (int64_t l = rows - 1; l >= 0; l--)
+					ref += (uint64_t)x[l * n + i] * (uint64_t)w[l * k + j];
+				assert_true((uint64_t)z[i * k + j] == ref);
+			}
+		free(x);
+		free(y);
+		free(w);
+		free(cm);
+		free(z);
+	}
+}
+
 static void test_linalg_block_products(void **state)
 {
 	(void)state;
@@ -979,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_linalg_lstsq),
 		cmocka_unit_test(test_linalg_rsvd),
 		cmocka_unit_test(test_linalg_block_products),
+		cmocka_unit_test(test_linalg_int_products),
 		cmocka_unit_test(test_linalg_skinny_kernel),
 		cmocka_unit_test(test_linalg_bench_r_only),
 	};

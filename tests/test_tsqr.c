@@ -768,6 +768,165 @@ static void test_tsqr_matmul_gram_atb(void **state)
 	free(tw);
 }
 
+/* Result dtypes of cask_matmul / cask_gram / cask_matmul_tn follow
+ * numpy.matmul (np.result_type) on the lazy and the reduction paths;
+ * integer products are exact with wraparound (reference: the naive loop in
+ * uint64, truncated to the result type); empty dimensions give zeros;
+ * shape messages print 1-d shapes as NumPy; operands may hold reductions. */
+static void test_tsqr_matmul_dtypes(void **state)
+{
+	(void)state;
+	int64_t m = 3001, n = 3;
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	float *af = malloc((size_t)(m * n) * 4);
+	int8_t *ai = malloc((size_t)(m * n));
+	uint8_t *au = malloc((size_t)(m * n)), *ab = malloc((size_t)(m * n));
+	rng_state = 5;
+	for (int64_t i = 0; i < m * n; i++) {
+		af[i] = (float)nrand();
+		ai[i] = (int8_t)(int)(urand() * 256 - 128);
+		au[i] = (uint8_t)(urand() * 256);
+		ab[i] = urand() < 0.3;
+	}
+	int64_t sa[2] = {m, n}, ca[2] = {500, n}, sw[2] = {n, 2};
+	cask_array_t *xf = NULL, *xi = NULL, *xu = NULL, *xb = NULL, *t = NULL, *p = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT32, 2, sa, ca, af, &xf), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_INT8, 2, sa, ca, ai, &xi), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_UINT8, 2, sa, ca, au, &xu), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_BOOL, 2, sa, ca, ab, &xb), 0);
+	/* float32: A.T @ A, A.T @ A[:, :2] (as matmul_tn), A @ W and gram all float32. */
+	assert_int_equal(cask_transpose(ctx, xf, NULL, &t), 0);
+	assert_int_equal(cask_matmul(ctx, t, xf, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_FLOAT32);
+	cask_array_destroy(p);
+	assert_int_equal(cask_gram(ctx, xf, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_FLOAT32);
+	float gf[9];
+	assert_int_equal(cask_compute(ctx, p, gf, sizeof gf), 0);
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < n; j++) {
+			double ref = 0, mag = 0;
+			for (int64_t l = 0; l < m; l++) {
+				ref += (double)af[l * n + i] * af[l * n + j];
+				mag += fabs((double)af[l * n + i] * af[l * n + j]);
+			}
+			/* float64 summation (m eps_64 sum|terms|), one float32 rounding. */
+			assert_true(fabs(gf[i * n + j] - ref) <=
+				(double)m * DBL_EPSILON * mag + FLT_EPSILON * fabs(ref));
+		}
+	cask_array_destroy(p);
+	cask_array_destroy(t);
+	cask_array_t *wf = NULL, *wi = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT32, 2, sw, NULL, af, &wf), 0);
+	assert_int_equal(cask_matmul(ctx, xf, wf, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_FLOAT32);
+	cask_array_destroy(p);
+	/* int8 @ float32 is float32, int8 @ int8 int8 (wrapping), uint8 @ int8 int16. */
+	assert_int_equal(cask_matmul(ctx, xi, wf, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_FLOAT32);
+	cask_array_destroy(p);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_INT8, 2, sw, NULL, ai, &wi), 0);
+	int8_t *ci = malloc((size_t)(m * 2));
+	assert_int_equal(cask_matmul(ctx, xi, wi, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_INT8);
+	assert_int_equal(cask_compute(ctx, p, ci, (size_t)(m * 2)), 0);
+	for (int64_t i = 0; i < m; i++)
+		for (int64_t j = 0; j < 2; j++) {
+			uint64_t ref = 0;
+			for (int64_t l = 0; l < n; l++)
+				ref += (uint64_t)(int64_t)ai[i * n + l] * (uint64_t)(int64_t)ai[l * 2 + j];
+			assert_int_equal((uint8_t)ci[i * 2 + j], (uint8_t)ref);
+		}
+	cask_array_destroy(p);
+	free(ci);
+	int16_t g16[9];
+	assert_int_equal(cask_matmul_tn(ctx, xu, xi, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_INT16);
+	assert_int_equal(cask_compute(ctx, p, g16, sizeof g16), 0);
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < n; j++) {
+			uint64_t ref = 0;
+			for (int64_t l = 0; l < m; l++)
+				ref += (uint64_t)au[l * n + i] * (uint64_t)(int64_t)ai[l * n + j];
+			assert_int_equal((uint16_t)g16[i * n + j], (uint16_t)ref);
+		}
+	cask_array_destroy(p);
+	/* bool: X.T @ X is bool (OR of ANDs) through the Gram tree. */
+	uint8_t gb[9];
+	assert_int_equal(cask_transpose(ctx, xb, NULL, &t), 0);
+	assert_int_equal(cask_matmul(ctx, t, xb, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_BOOL);
+	assert_int_equal(cask_compute(ctx, p, gb, sizeof gb), 0);
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < n; j++) {
+			int ref = 0;
+			for (int64_t l = 0; l < m; l++)
+				ref |= ab[l * n + i] && ab[l * n + j];
+			assert_int_equal(gb[i * n + j], ref);
+		}
+	cask_array_destroy(p);
+	cask_array_destroy(t);
+	/* Empty inner dimension: zeros of the result shape. */
+	int64_t s50[2] = {5, 0}, s05[2] = {0, 5};
+	cask_array_t *e50 = NULL, *e05 = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_INT8, 2, s50, NULL, ai, &e50), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_INT8, 2, s05, NULL, ai, &e05), 0);
+	int8_t z[25];
+	memset(z, 1, sizeof z);
+	assert_int_equal(cask_matmul(ctx, e50, e05, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_INT8);
+	assert_int_equal(cask_array_size(p), 25);
+	assert_int_equal(cask_compute(ctx, p, z, sizeof z), 0);
+	for (int i = 0; i < 25; i++)
+		assert_int_equal(z[i], 0);
+	cask_array_destroy(p);
+	assert_int_equal(cask_matmul(ctx, e05, e50, &p), 0);
+	assert_int_equal(cask_array_shape(p)[0], 0);
+	assert_int_equal(cask_array_shape(p)[1], 0);
+	cask_array_destroy(p);
+	/* 1-d shapes in messages as NumPy prints them. */
+	int64_t s5[1] = {5}, s101[1] = {101};
+	cask_array_t *v5 = NULL, *v101 = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT32, 1, s5, NULL, af, &v5), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT32, 1, s101, NULL, af, &v101), 0);
+	assert_int_equal(cask_matmul(ctx, v5, v101, &p), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "shapes (5,) and (101,) not aligned"));
+	/* A reduction inside both operands of the Gram tree: (X - mean).T @ (X - mean). */
+	cask_array_t *mu = NULL, *c = NULL;
+	int ax0 = 0;
+	assert_int_equal(cask_reduce(ctx, CASK_MEAN, xf, 1, &ax0, 0, 0, &mu), 0);
+	assert_int_equal(cask_binary(ctx, CASK_SUB, xf, mu, &c), 0);
+	assert_int_equal(cask_transpose(ctx, c, NULL, &t), 0);
+	assert_int_equal(cask_matmul(ctx, t, c, &p), 0);
+	assert_int_equal(cask_array_dtype(p), CASK_FLOAT32);
+	assert_int_equal(cask_compute(ctx, p, gf, sizeof gf), 0);
+	double mean[3] = {0, 0, 0};
+	for (int64_t l = 0; l < m; l++)
+		for (int64_t j = 0; j < n; j++)
+			mean[j] += af[l * n + j];
+	for (int64_t j = 0; j < n; j++)
+		mean[j] /= (double)m;
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t j = 0; j < n; j++) {
+			double ref = 0, mag = 0;
+			for (int64_t l = 0; l < m; l++) {
+				double u = af[l * n + i] - mean[i], v = af[l * n + j] - mean[j];
+				ref += u * v;
+				mag += fabs(u * v);
+			}
+			/* The centred values are float32 (one rounding each). */
+			assert_true(fabs(gf[i * n + j] - ref) <= 4 * FLT_EPSILON * mag);
+		}
+	cask_array_t *arr[] = {xf, xi, xu, xb, wf, wi, e50, e05, v5, v101, mu, c, t, p};
+	for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
+		cask_array_destroy(arr[i]);
+	cask_ctx_destroy(ctx);
+	free(af);
+	free(ai);
+	free(au);
+	free(ab);
+}
+
 static void test_tsqr_lstsq(void **state)
 {
 	(void)state;
@@ -950,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
+		cmocka_unit_test(test_tsqr_matmul_dtypes),
 		cmocka_unit_test(test_tsqr_lstsq),
 		cmocka_unit_test(test_tsqr_errors),
 	};

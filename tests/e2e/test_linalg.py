@@ -366,6 +366,178 @@ def test_eval_matmul(tmp):
     assert rc == 2 and 'not aligned' in err
 
 
+def _ints(shape, dt, big=False):
+    """Random integers of dtype dt; big: the whole range (products wrap)."""
+    info = np.iinfo(dt)
+    lo, hi = (info.min, info.max) if big else (max(info.min, -50), min(info.max, 50))
+    return RNG.integers(lo, hi, shape, dtype=dt, endpoint=True)
+
+
+def test_eval_matmul_dtypes(tmp):
+    """Result dtypes are numpy.result_type's on every path (A @ B, X.T @ X,
+    X.T @ b); integer and bool products equal NumPy's exactly, wraparound
+    included; float products to m eps times the sum of absolute terms."""
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    m = 2500
+    arrays = {
+        'f4': RNG.standard_normal((m, 5)).astype(np.float32),
+        'f8': RNG.standard_normal((m, 5)),
+        'i1': _ints((m, 5), np.int8, big=True),
+        'u1': _ints((m, 5), np.uint8, big=True),
+        'i4': _ints((m, 5), np.int32, big=True),
+        'u4': _ints((m, 5), np.uint32),
+        'i8': _ints((m, 5), np.int64, big=True),
+        'u8': _ints((m, 5), np.uint64, big=True),
+        'b': RNG.random((m, 5)) < 0.3,
+    }
+    for k, v in arrays.items():
+        write(f, k, v, chunks=(700, 5))
+        write(f, 'w' + k, v[:5, :3].copy())       # the small right operand
+        write(f, 'v' + k, v[:, 2].copy())         # a column for X.T @ v
+    pairs = [('f4', 'f4'), ('f4', 'f8'), ('i8', 'f4'), ('i1', 'f4'), ('u1', 'f4'),
+             ('i1', 'i1'), ('u1', 'i1'), ('i4', 'i4'), ('i8', 'i8'), ('u4', 'i8'),
+             ('u8', 'u8'), ('i8', 'u8'), ('b', 'b'), ('b', 'i4'), ('i1', 'b'),
+             ('f8', 'u1')]
+    i = 0
+    for x, y in pairs:
+        a, b = arrays[x], arrays[y]
+        cases = [('A @ W', a, b[:5, :3], a @ b[:5, :3]),
+                 ('A.T @ B', a, b, a.T @ b),
+                 ('A.T @ v', a, b[:, 2], a.T @ b[:, 2]),
+                 ('W.T @ A.T', a, b[:5, :3], b[:5, :3].T @ a.T)]
+        if x == y:
+            cases.append(('A.T @ A', a, a, a.T @ a))
+        for expr, _, _, ref in cases:
+            ok('eval', '-i', 'A=%s:/%s' % (f, x), '-i', 'B=%s:/%s' % (f, y),
+               '-i', 'W=%s:/w%s' % (f, y), '-i', 'v=%s:/v%s' % (f, y), expr,
+               '-o', '%s:/r%d' % (o, i), '--memory', '64M')
+            got, dt, _ = read(o, 'r%d' % i)
+            i += 1
+            what = '%s with A %s, B %s' % (expr, x, y)
+            assert dt == ref.dtype, (what, dt, ref.dtype)
+            assert got.shape == ref.shape, what
+            if ref.dtype.kind in 'biu':
+                assert np.array_equal(got, ref), what
+            else:
+                # Reference and bound in float64: m eps sum |a_i b_i| (any
+                # order), plus float32's rounding of the result.
+                a64 = np.abs(a.astype(np.float64))
+                b64 = np.abs(b.astype(np.float64))
+                mag = {'A @ W': lambda: a64 @ b64[:5, :3], 'A.T @ B': lambda: a64.T @ b64,
+                       'A.T @ v': lambda: a64.T @ b64[:, 2], 'A.T @ A': lambda: a64.T @ a64,
+                       'W.T @ A.T': lambda: b64[:5, :3].T @ a64.T}[expr]()
+                ref64 = {'A @ W': lambda: a.astype(np.float64) @ b.astype(np.float64)[:5, :3],
+                         'A.T @ B': lambda: a.astype(np.float64).T @ b.astype(np.float64),
+                         'A.T @ v': lambda: a.astype(np.float64).T @ b.astype(np.float64)[:, 2],
+                         'A.T @ A': lambda: a.astype(np.float64).T @ a.astype(np.float64),
+                         'W.T @ A.T': lambda: b.astype(np.float64)[:5, :3].T
+                         @ a.astype(np.float64).T}[expr]()
+                tol = m * EPS * mag + np.finfo(ref.dtype).eps * np.abs(ref64)
+                assert np.all(np.abs(got - ref64) <= tol), what
+
+
+def test_eval_matmul_int_exact(tmp):
+    """int64 products near 2^62 are exact (they went through float64 once)."""
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    i = np.array([[2**31 + 1, 3], [5, 2**31 + 7]], dtype=np.int64)
+    write(f, 'I', i)
+    ref = i @ i
+    assert ref[0, 0] == 4611686022722355216
+    out = ok('eval', '-i', 'I=' + f + ':/I', 'I @ I')
+    assert [[int(t) for t in line.split()] for line in out.split('\n') if line] == ref.tolist()
+    ok('eval', '-i', 'I=' + f + ':/I', 'I @ I', '-o', o + ':/r')
+    got, dt, _ = read(o, 'r')
+    assert dt == np.int64 and np.array_equal(got, ref)
+    # A tall int64 X with values near 2^40: X.T @ X (the reduction tree) and
+    # X @ W wrap modulo 2^64 exactly as NumPy does.
+    x = RNG.integers(-2**40, 2**40, (5000, 3), dtype=np.int64)
+    write(f, 'X', x, chunks=(1000, 3))
+    write(f, 'W', x[:3, :2].copy())
+    for k, (expr, ref) in enumerate([('X.T @ X', x.T @ x), ('X @ W', x @ x[:3, :2]),
+                                     ('X.T @ X[:, 1]', x.T @ x[:, 1])]):
+        ok('eval', '-i', 'X=' + f + ':/X', '-i', 'W=' + f + ':/W', expr, '-o',
+           '%s:/x%d' % (o, k))
+        got, dt, _ = read(o, 'x%d' % k)
+        assert dt == np.int64 and np.array_equal(got, ref), expr
+
+
+def test_eval_matmul_empty(tmp):
+    """Empty dimensions: an inner dimension of 0 gives zeros of the result
+    shape, 0 rows or columns an empty result (numpy.matmul)."""
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    shapes = {'E50': (5, 0), 'E05': (0, 5), 'E53': (5, 3), 'E0': (0,), 'E5': (5,),
+              'E30': (3, 0)}
+    for k, sh in shapes.items():
+        write(f, k, np.ones(sh))
+        write(f, k + 'i', np.ones(sh, dtype=np.int32))
+    cases = [('E50 @ E05', (5, 5)), ('E05 @ E50', (0, 0)), ('E05 @ E53', (0, 3)),
+             ('E30 @ E05', (3, 5)), ('E0 @ E05', (5,)), ('E50 @ E0', (5,)),
+             ('E05.T @ E05', (5, 5)), ('E05.T @ E0', (5,)), ('E53 @ E30', (5, 0))]
+    ins = []
+    for k in shapes:
+        ins += ['-i', '%s=%s:/%s' % (k, f, k), '-i', '%si=%s:/%si' % (k, f, k)]
+    n = 0
+    for expr, shape in cases:
+        for suffix, dt in (('', np.float64), ('i', np.int32)):
+            e = ' @ '.join(t.strip() if '.T' in t else t.strip() + suffix
+                           for t in expr.split('@'))
+            e = e.replace('.T', suffix + '.T')
+            ok('eval', *ins, e, '-o', '%s:/r%d' % (o, n))
+            got, gdt, _ = read(o, 'r%d' % n)
+            n += 1
+            assert got.shape == shape and gdt == dt, (e, got.shape, gdt)
+            assert not np.any(got), e
+    # 1-d @ 1-d of length 0 is the scalar 0.
+    out = ok('eval', *ins, 'E0 @ E0')
+    assert out.strip() == '0', out
+
+
+def test_eval_matmul_messages(tmp):
+    """Shape errors print 1-d operands as (5,), name the datasets, and do
+    not call a 1-d operand 2-d; batched products are refused clearly."""
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'v5', np.ones(5))
+    write(f, 'v101', np.ones(101))
+    write(f, 'T', np.ones((2, 5, 3)))
+    write(f, 'M', np.ones((4, 101)))
+    ins = ['-i', 'v=%s:/v5' % f, '-i', 'w=%s:/v101' % f, '-i', 'T=%s:/T' % f,
+           '-i', 'M=%s:/M' % f]
+    rc, _, err = run('eval', *ins, 'v @ w')
+    assert rc == 2 and 'shapes (5,) and (101,) not aligned' in err, err
+    assert '%s:/v5' % f in err and '%s:/v101' % f in err, err
+    rc, _, err = run('eval', *ins, 'M @ v')
+    assert rc == 2 and 'shapes (4,101) and (5,) not aligned: 101 (dim 1) != 5 (dim 0)' in err, err
+    rc, _, err = run('eval', *ins, 'v @ T')
+    assert rc == 2 and 'batched' in err and '(5,) (1-d)' in err and '2-d @' not in err, err
+    rc, _, err = run('eval', *ins, 'dot(v, 2)')
+    assert rc == 2 and '0-d' in err, err
+
+
+def test_eval_matmul_reductions(tmp):
+    """Operands containing reductions: B is computed into memory, the lazy
+    product's A is planned like any expression, and the reduction tree of
+    X.T @ Y computes the reductions inside X and Y first."""
+    m, n = 3001, 4
+    a = RNG.standard_normal((m, n))
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(400, n))
+    c = a - a.mean(axis=0)
+    cases = [('A @ mean(A, axis=0)', a @ a.mean(axis=0), np.abs(a) @ np.abs(a.mean(axis=0))),
+             ('(A - mean(A, axis=0)).T @ (A - mean(A, axis=0))', c.T @ c, np.abs(c).T @ np.abs(c)),
+             ('(A - mean(A, axis=0)) @ (A.T @ A)', c @ (a.T @ a),
+              np.abs(c) @ (np.abs(a).T @ np.abs(a))),
+             ('A.T @ (A / sum(A))', a.T @ (a / a.sum()), np.abs(a).T @ np.abs(a / a.sum()))]
+    for i, (expr, ref, mag) in enumerate(cases):
+        ok('eval', '-i', 'A=' + f + ':/A', expr, '-o', '%s:/r%d' % (o, i), '--memory', '32M')
+        got, dt, _ = read(o, 'r%d' % i)
+        assert got.shape == ref.shape and dt == np.float64, expr
+        assert np.all(np.abs(got - ref) <= 4 * m * EPS * (mag + 1)), expr
+
+
 def check_qr(o, a):
     """Q and R in o: Q R = A and Q^T Q = I to LAPACK's TSQR test ratios."""
     m, n = a.shape
