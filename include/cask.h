@@ -594,7 +594,8 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
  * numpy.matmul's types instead, see cask_matmul, and accept reductions.  One BLAS thread per
  * task (the call sets openblas_set_num_threads(1)); the reduction trees have
  * a fixed shape, so results are bit-identical between runs and thread
- * counts.  Outputs named by cask_store_t are written transactionally as in
+ * counts (the block heights follow the memory budget, so the last bits may
+ * change with it).  Outputs named by cask_store_t are written transactionally as in
  * cask_store: one transaction per output file and call (the randomized SVD
  * commits its small outputs before U). */
 
