@@ -36,9 +36,9 @@ run $cask eval -i g=data/astronaut.h5:/gray \
 	"hypot(sobel(gaussian(astype(g, 'f4'), sigma=2), axis=0), sobel(gaussian(astype(g, 'f4'), sigma=2), axis=1))" \
 	-o demo-out/img.h5:/edges --overwrite
 run $cask eval -i edges=demo-out/img.h5:/edges 'edges > 0.25 * max(edges)' -o demo-out/img.h5:/mask --overwrite
-run $cask export demo-out/img.h5:/smooth demo-out/smooth.png
-run $cask export demo-out/img.h5:/edges demo-out/edges.png
-run $cask export demo-out/img.h5:/mask demo-out/mask.png
+run $cask export demo-out/img.h5:/smooth demo-out/smooth.png --overwrite
+run $cask export demo-out/img.h5:/edges demo-out/edges.png --overwrite
+run $cask export demo-out/img.h5:/mask demo-out/mask.png --overwrite
 # 7. A larger synthetic volume made on the spot, median-filtered block by block with halos.
 run $cask create demo-out/vol.h5:/v --shape 64,192,192 --chunks 32,96,96 --dtype f4 --fill normal \
 	--seed 3 --overwrite

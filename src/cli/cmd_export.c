@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <png.h>
 
@@ -42,7 +43,10 @@ static void help(void)
 	       "       A 2-d dataset (rows, columns) becomes a grayscale image; a 3-d dataset\n"
 	       "       (rows, columns, 3 or 4) an RGB or RGBA image.  Values are scaled linearly\n"
 	       "       from the dataset's minimum (black) to its maximum (white); NaNs are\n"
-	       "       ignored for the range and written as black.  A constant dataset is black.\n\n"
+	       "       ignored for the range and written as black; infinities too, +inf then\n"
+	       "       written white and -inf black.  A constant dataset is black.  An existing\n"
+	       "       OUT.png is replaced only with --overwrite; the image is written under a\n"
+	       "       temporary name and renamed, so a failed export leaves it as it was.\n\n"
 	       "OPTIONS\n"
 	       "       --bits 8|16   Bits per sample (default 8).\n\n");
 	cli_help_global();
@@ -95,6 +99,26 @@ static void on_png_warning(png_structp png, png_const_charp msg)
 {
 	(void)png;
 	(void)msg;
+}
+
+/* The range of a's finite values (NaN both when there are none). */
+static int finite_range(cask_ctx_t *ctx, cask_array_t *a, double *lo, double *hi)
+{
+	cask_array_t *fin = NULL, *nan = NULL, *w = NULL;
+	cask_scalar_t sn = { .dtype = CASK_FLOAT64, .v.f = NAN };
+	int rc = cask_unary(ctx, CASK_ISFINITE, a, &fin);
+	if (rc == 0)
+		rc = cask_array_scalar(ctx, sn, 1, &nan);
+	if (rc == 0)
+		rc = cask_where(ctx, fin, a, nan, &w);
+	if (rc == 0)
+		rc = reduce_scalar(ctx, CASK_NANMIN, w, lo);
+	if (rc == 0)
+		rc = reduce_scalar(ctx, CASK_NANMAX, w, hi);
+	cask_array_destroy(fin);
+	cask_array_destroy(nan);
+	cask_array_destroy(w);
+	return rc;
 }
 
 /* Write the image: rows x cols x channels samples computed strip by strip
@@ -195,7 +219,7 @@ out:
 		ret = CLI_EXIT_RUNTIME;
 	}
 	if (ret != CLI_EXIT_OK || started)
-		remove(out);
+		remove(out); /* a temporary name (cli_cmd_export) */
 	free(buf);
 	free(row);
 	return ret;
@@ -207,7 +231,7 @@ int cli_cmd_export(int argc, char **argv)
 	const char *pos[2], *bits_s = NULL;
 	int npos = 0, ret = CLI_EXIT_OK, rc, bits = 8, ndim;
 	int64_t bv;
-	char *ipath = NULL, *idset = NULL;
+	char *ipath = NULL, *idset = NULL, *tmp = NULL;
 	cask_ctx_t *ctx = NULL;
 	cask_array_t *x = NULL, *f = NULL;
 	double lo = 0, hi = 0, scale;
@@ -240,6 +264,11 @@ int cli_cmd_export(int argc, char **argv)
 	}
 	if ((ret = cli_parse_dsref(CMD, "input", pos[0], 1, &ipath, &idset)) != 0)
 		goto out;
+	if (!g.overwrite && access(pos[1], F_OK) == 0) {
+		cli_error("%s exists (use --overwrite to replace it)", pos[1]);
+		ret = CLI_EXIT_RUNTIME;
+		goto out;
+	}
 	if ((ret = cli_ctx_open(&g, &ctx)) != 0)
 		goto out;
 	rc = cask_array_open(ctx, ipath, idset, NULL, &x);
@@ -271,17 +300,40 @@ int cli_cmd_export(int argc, char **argv)
 		ret = cli_lib_error(ctx, rc, "range of %s:%s", ipath, idset);
 		goto out;
 	}
-	/* all NaN: nanmin is NaN; constant: black */
+	/* Infinities: the range of the finite values, +inf white, -inf black. */
+	if (isinf(lo) || isinf(hi)) {
+		cli_warn("%s:%s has infinite values; they are clipped", ipath, idset);
+		rc = finite_range(ctx, f, &lo, &hi);
+		if (rc < 0) {
+			ret = cli_lib_error(ctx, rc, "range of %s:%s", ipath, idset);
+			goto out;
+		}
+	}
+	/* all NaN (or infinite): nanmin is NaN; constant: black */
 	if (!(hi > lo) || isinf(hi - lo)) {
-		if (isinf(hi - lo) && !isnan(hi - lo))
-			cli_warn("%s:%s has infinite values; they are clipped", ipath, idset);
 		scale = hi > lo && !isinf(hi - lo) ? 1.0 / (hi - lo) : 0.0;
 		if (isnan(lo))
 			lo = 0;
 	} else {
 		scale = 1.0 / (hi - lo);
 	}
-	ret = write_png(ctx, f, pos[1], bits, lo, scale);
+	/* Written under a temporary name and renamed over the target: a failed
+	 * or interrupted export leaves an existing file as it was. */
+	size_t tl = strlen(pos[1]) + 64;
+	tmp = malloc(tl);
+	if (tmp == NULL) {
+		ret = cli_lib_error(ctx, CASK_ENOMEM, "%s", pos[1]);
+		goto out;
+	}
+	const char *sl = strrchr(pos[1], '/');
+	snprintf(tmp, tl, "%.*s.%s.cask-tmp-%ld", sl ? (int)(sl - pos[1] + 1) : 0, pos[1],
+	         sl ? sl + 1 : pos[1], (long)getpid());
+	ret = write_png(ctx, f, tmp, bits, lo, scale);
+	if (ret == CLI_EXIT_OK && rename(tmp, pos[1]) != 0) {
+		cli_error("cannot rename %s to %s: %s", tmp, pos[1], strerror(errno));
+		remove(tmp);
+		ret = CLI_EXIT_RUNTIME;
+	}
 	if (ret == CLI_EXIT_OK && !g.quiet) {
 		cli_progress_done();
 		fprintf(stderr, "cask: wrote %s (%lld x %lld, %s, %d-bit, range %.6g .. %.6g)\n",
@@ -292,6 +344,7 @@ out:
 	cask_array_destroy(f);
 	cask_array_destroy(x);
 	cli_ctx_close(&g, ctx);
+	free(tmp);
 	free(ipath);
 	free(idset);
 	return cli_exit_status(ret);

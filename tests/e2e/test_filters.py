@@ -283,3 +283,20 @@ def test_export_png(tmp):
     rc, _, se = run('export', h5 + ':/g', os.path.join(tmp, 'no', 'such', 'dir.png'))
     assert rc == 1, se
     assert not os.path.exists(os.path.join(tmp, 'v.png'))
+    # An existing PNG is replaced only with --overwrite, through a temporary
+    # name (nothing left beside it).
+    png = os.path.join(tmp, 'c.png')
+    before = open(png, 'rb').read()
+    rc, _, se = run('export', h5 + ':/rgb', png)
+    assert rc == 1 and '--overwrite' in se, se
+    assert open(png, 'rb').read() == before
+    rc, _, se = run('export', h5 + ':/rgb', png, '--overwrite')
+    assert rc == 0, se
+    assert np.array_equal(np.array(Image.open(png)), scaled(rgb, 8))
+    assert not [n for n in os.listdir(tmp) if 'cask-tmp' in n]
+    # Infinities: the range is the finite values', +inf white, -inf black.
+    write(h5, 'inf', np.array([[0.0, 1.0], [np.inf, -np.inf]]))
+    rc, _, se = run('export', h5 + ':/inf', os.path.join(tmp, 'inf.png'))
+    assert rc == 0 and 'infinite' in se, se
+    assert np.array_equal(np.array(Image.open(os.path.join(tmp, 'inf.png'))),
+                          [[0, 255], [255, 0]])
