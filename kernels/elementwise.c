@@ -17,7 +17,9 @@
  *  - integer // and % are Python's floor division and modulo; by zero they
  *    give 0, INT_MIN // -1 wraps to INT_MIN and INT_MIN % -1 is 0;
  *  - integer ** with a negative exponent (NumPy raises ValueError) gives 1
- *    for base 1, +1/-1 for base -1 (even/odd exponent) and 0 otherwise;
+ *    for base 1, +1/-1 for base -1 (even/odd exponent) and 0 otherwise; the
+ *    evaluator refuses such exponents first (cask_k_any_negative), so
+ *    these values never reach a result;
  *  - float // and % follow npy_floor_divide / npy_remainder (npy_divmod);
  *  - minimum/maximum propagate NaN; for equal operands (-0.0, 0.0) they
  *    return the second one, as NumPy's x86 SIMD loops do;
@@ -216,6 +218,28 @@ static void where_8(int64_t n, const uint8_t *c, int64_t sc, const void *a, int6
 {
 	WHERE_LOOP(uint64_t);
 }
+
+#define ANY_NEGATIVE(T)                                                     \
+	do {                                                                \
+		const T *x = a;                                             \
+		for (int64_t i = 0; i < n; i++)                             \
+			if (x[i * sa] < 0)                                  \
+				return 1;                                   \
+		return 0;                                                   \
+	} while (0)
+
+int cask_k_any_negative(int64_t n, cask_dtype_t t, const void *a, int64_t sa)
+{
+	switch (t) {
+	case CASK_INT8: ANY_NEGATIVE(int8_t);
+	case CASK_INT16: ANY_NEGATIVE(int16_t);
+	case CASK_INT32: ANY_NEGATIVE(int32_t);
+	case CASK_INT64: ANY_NEGATIVE(int64_t);
+	default: return 0;
+	}
+}
+
+#undef ANY_NEGATIVE
 
 void cask_k_where(int64_t n, size_t es, const uint8_t *c, int64_t sc, const void *a,
                   int64_t sa, const void *b, int64_t sb, void *out)

@@ -14,7 +14,9 @@
  *  - float semantics follow NumPy's ufunc loops (npy_divmod for // and %,
  *    NaN-propagating minimum/maximum, rint = round half to even);
  *  - integer POW with a negative exponent (NumPy raises ValueError) gives
- *    1 for base 1, +1/-1 for base -1 (even/odd exponent), 0 otherwise.
+ *    1 for base 1, +1/-1 for base -1 (even/odd exponent), 0 otherwise; the
+ *    callers check exponents with cask_k_any_negative first and fail as
+ *    NumPy does, so these values are never returned to a user.
  */
 #ifndef CASK_KERNELS_H
 #define CASK_KERNELS_H
@@ -50,6 +52,12 @@ typedef void (*cask_k_unary_fn)(int64_t n, const void *a, int64_t sa, void *out)
  *   INVERT: bool (logical not) and ints (bitwise);  LOGICAL_NOT: bool */
 cask_k_binary_fn cask_k_binary(cask_op_t op, cask_dtype_t t);
 cask_k_unary_fn cask_k_unary(cask_op_t op, cask_dtype_t t);
+
+/* 1 if any of the n elements a[i*sa] (signed integer dtype t) is negative,
+ * else 0; 0 for every other dtype.  The evaluator's check of integer POW
+ * exponents (NumPy raises "Integers to negative integer powers are not
+ * allowed."). */
+int cask_k_any_negative(int64_t n, cask_dtype_t t, const void *a, int64_t sa);
 
 /* Cast n elements: dst[i] = (dt) src[i*ss].  Any pair of dtypes.  Float to
  * int truncates toward zero; NaN, inf or out-of-range float to int gives 0

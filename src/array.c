@@ -492,6 +492,84 @@ static cask_dtype_t promote2(const cask_array_t *a, const cask_array_t *b)
 	return is_float(T) ? T : CASK_FLOAT64;
 }
 
+/*
+ * Python ints against integer arrays (NEP 50).  A weak integer constant is a
+ * Python int: NumPy 2 converts it to the array's integer dtype, which raises
+ * OverflowError when the value does not fit, except in comparisons, which
+ * it answers exactly (300 is above every int8).  The checks below see only
+ * constants (N_FULL), which is what a literal is; a weak node computed from
+ * constants (the library's cask_unary of a weak scalar) is not checked.
+ */
+
+/* The value of a weak integer constant as sign and magnitude; 1 if a is one. */
+static int weak_int_value(const cask_array_t *a, int *neg, uint64_t *mag)
+{
+	if (!a->weak || a->kind != N_FULL || !is_int(a->dtype))
+		return 0;
+	if (cask__dtype_is_signed(a->dtype)) {
+		int64_t v;
+		cask_k_cast(1, a->dtype, a->u.full.bytes, 1, CASK_INT64, &v);
+		*neg = v < 0;
+		*mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	} else {
+		uint64_t v;
+		cask_k_cast(1, a->dtype, a->u.full.bytes, 1, CASK_UINT64, &v);
+		*neg = 0;
+		*mag = v;
+	}
+	return 1;
+}
+
+/* The range of integer dtype t as magnitudes: min is -*lo_mag (0 for
+ * unsigned), max is *hi. */
+static void int_range(cask_dtype_t t, uint64_t *lo_mag, uint64_t *hi)
+{
+	int bits = (int)cask_dtype_size(t) * 8;
+	if (cask__dtype_is_signed(t)) {
+		*lo_mag = (uint64_t)1 << (bits - 1);
+		*hi = *lo_mag - 1;
+	} else {
+		*lo_mag = 0;
+		*hi = bits == 64 ? UINT64_MAX : ((uint64_t)1 << bits) - 1;
+	}
+}
+
+/* -1 if (neg, mag) is below the range of integer dtype t, 1 above, 0 in it. */
+static int int_vs_range(int neg, uint64_t mag, cask_dtype_t t)
+{
+	uint64_t lo, hi;
+	int_range(t, &lo, &hi);
+	if (neg)
+		return mag > lo ? -1 : 0;
+	return mag > hi ? 1 : 0;
+}
+
+static int out_of_bounds(cask_ctx_t *ctx, int neg, uint64_t mag, cask_dtype_t t)
+{
+	return cask__error(ctx, CASK_EOVERFLOW, "Python integer %s%llu out of bounds for %s",
+	                   neg ? "-" : "", (unsigned long long)mag, cask_dtype_name(t));
+}
+
+/* x op w (w_left: w op x) where the Python int w lies beyond every value of
+ * x's type (side: -1 below, 1 above): a constant bool array of x's shape. */
+static int compare_beyond(cask_ctx_t *ctx, cask_op_t op, const cask_array_t *x, int w_left,
+                          int side, cask_array_t **out)
+{
+	if (w_left) /* w op x == x op' w */
+		op = op == CASK_LT ? CASK_GT : op == CASK_GT ? CASK_LT
+		   : op == CASK_LE ? CASK_GE : op == CASK_GE ? CASK_LE : op;
+	int truth;
+	if (op == CASK_EQ || op == CASK_NE)
+		truth = op == CASK_NE;
+	else
+		truth = (op == CASK_LT || op == CASK_LE) == (side > 0);
+	cask_scalar_t v;
+	v.dtype = CASK_BOOL;
+	v.v.i = truth;
+	return cask_array_full(ctx, CASK_BOOL, x->ndim, x->shape, x->ndim ? x->chunks : NULL, v,
+	                       out);
+}
+
 static int elem_node(cask_ctx_t *ctx, cask_op_t op, cask_dtype_t out_t, int n,
                      cask_array_t *const *in, cask_array_t **out)
 {
@@ -606,6 +684,25 @@ int cask_binary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t *b,
 	out_t = (op >= CASK_LT && op <= CASK_NE) ? CASK_BOOL : kt;
 	if (cask_k_binary(op, kt) == NULL)
 		return no_loop(ctx, op, kt);
+	if (is_int(kt) && a->weak != b->weak) {
+		const cask_array_t *w = a->weak ? a : b, *x = a->weak ? b : a;
+		int neg, side;
+		uint64_t mag;
+		if (weak_int_value(w, &neg, &mag) && (side = int_vs_range(neg, mag, kt)) != 0) {
+			if (op >= CASK_LT && op <= CASK_NE)
+				return compare_beyond(ctx, op, x, w == a, side, out);
+			return out_of_bounds(ctx, neg, mag, kt);
+		}
+	}
+	if (op == CASK_POW && is_int(kt) && b->kind == N_FULL && cask__dtype_is_signed(b->dtype)) {
+		/* NumPy's integer power loop raises for a negative exponent; a
+		 * constant one is refused here, others by the evaluator. */
+		int64_t e;
+		cask_k_cast(1, b->dtype, b->u.full.bytes, 1, CASK_INT64, &e);
+		if (e < 0)
+			return cask__error(ctx, CASK_EINVAL,
+			                   "Integers to negative integer powers are not allowed.");
+	}
 	cask_array_t *ca = NULL, *cb = NULL, *r = NULL;
 	int rc = cast_to(ctx, a, kt, &ca);
 	if (rc == 0)
@@ -626,6 +723,13 @@ int cask_where(cask_ctx_t *ctx, cask_array_t *cond, cask_array_t *a, cask_array_
                cask_array_t **out)
 {
 	cask_dtype_t T = promote2(a, b);
+	if (is_int(T) && a->weak != b->weak) {
+		/* np.where converts a Python int to the other operand's dtype. */
+		int neg;
+		uint64_t mag;
+		if (weak_int_value(a->weak ? a : b, &neg, &mag) && int_vs_range(neg, mag, T) != 0)
+			return out_of_bounds(ctx, neg, mag, T);
+	}
 	cask_array_t *cc = NULL, *ca = NULL, *cb = NULL, *r = NULL;
 	int rc = cast_to(ctx, cond, CASK_BOOL, &cc);
 	if (rc == 0)
@@ -650,6 +754,20 @@ int cask_where(cask_ctx_t *ctx, cask_array_t *cond, cask_array_t *a, cask_array_
 int cask_clip(cask_ctx_t *ctx, cask_array_t *x, cask_array_t *lo, cask_array_t *hi,
               cask_array_t **out)
 {
+	/* NumPy 2 (numpy/_core/_methods.py _clip): on an integer array, a
+	 * Python int bound at or beyond the dtype's limit on its own side
+	 * (min <= iinfo.min, max >= iinfo.max) is dropped; an out-of-range
+	 * bound on the other side is the usual OverflowError. */
+	if (!x->weak && is_int(x->dtype)) {
+		int neg;
+		uint64_t mag, lom, him;
+		int_range(x->dtype, &lom, &him);
+		if (lo != NULL && weak_int_value(lo, &neg, &mag) &&
+		    (neg ? mag >= lom : (mag == 0 && lom == 0)))
+			lo = NULL;
+		if (hi != NULL && weak_int_value(hi, &neg, &mag) && !neg && mag >= him)
+			hi = NULL;
+	}
 	cask_array_t *t = cask_array_retain(x), *u = NULL;
 	int rc = 0;
 	if (lo != NULL) {

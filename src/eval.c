@@ -514,6 +514,7 @@ typedef struct {
 	int root;            /* index of the root it writes, or -1 */
 	cask_k_unary_fn un;
 	cask_k_binary_fn bin;
+	int check_exp;       /* integer POW: refuse negative exponents (NumPy raises) */
 	/* per strip */
 	const char *ptr;
 	int64_t sstride;
@@ -668,6 +669,8 @@ static int run_fused(ev_t *e, prog_t *p, int nroots, cask_array_t *const *roots,
 				s->bin = cask_k_binary(a->u.elem.op, a->in[0]->dtype);
 			else
 				s->un = cask_k_unary(a->u.elem.op, a->in[0]->dtype);
+			s->check_exp = a->u.elem.op == CASK_POW &&
+			               cask__dtype_is_signed(a->in[1]->dtype);
 			if (s->bin == NULL && s->un == NULL)
 				return cask__error(e->ctx, CASK_EINTERNAL, "no kernel for %s on %s",
 				                   cask_op_name(a->u.elem.op), cask_dtype_name(a->in[0]->dtype));
@@ -741,6 +744,10 @@ static int run_fused(ev_t *e, prog_t *p, int nroots, cask_array_t *const *roots,
 					             o1->sstride, o2->ptr, o2->sstride, dst);
 				} else if (s->bin != NULL) {
 					const slot_t *o1 = &p->s[s->ops[1]];
+					if (s->check_exp &&
+					    cask_k_any_negative(n, o1->node->dtype, o1->ptr, o1->sstride))
+						return cask__error(e->ctx, CASK_EINVAL, "Integers to negative "
+						                   "integer powers are not allowed.");
 					s->bin(n, o0->ptr, o0->sstride, o1->ptr, o1->sstride, dst);
 				} else {
 					s->un(n, o0->ptr, o0->sstride, dst);

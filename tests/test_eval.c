@@ -103,6 +103,83 @@ static void test_eval_weak_scalars(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* Weak (Python) ints outside an integer array's dtype, as NumPy 2: the
+ * comparisons are exact, arithmetic and where() are CASK_EOVERFLOW naming
+ * the value and dtype, clip drops a bound beyond its own side of the range,
+ * and an integer to a constant negative power is refused when built (a
+ * negative exponent in the data fails the computation). */
+static void test_eval_weak_int_out_of_range(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(64 << 20, 1);
+	uint8_t xu[4] = {0, 1, 5, 255};
+	uint64_t xv[3] = {0, 1, UINT64_MAX};
+	int32_t xq[3] = {1, 2, -1};
+	int64_t n4 = 4, n3 = 3;
+	uint8_t b[4];
+	cask_array_t *u, *v, *q, *r;
+	cask_array_t *m1 = scalar_i(ctx, -1, 1), *k256 = scalar_i(ctx, 256, 1);
+	cask_array_t *k1 = scalar_i(ctx, 1, 1), *k2 = scalar_i(ctx, 2, 1);
+	cask_scalar_t big = {.dtype = CASK_UINT64, .v.u = UINT64_MAX};
+	cask_array_t *kmax;
+	OK(cask_array_scalar(ctx, big, 1, &kmax));
+	OK(cask_array_from_buffer(ctx, CASK_UINT8, 1, &n4, NULL, xu, &u));
+	OK(cask_array_from_buffer(ctx, CASK_UINT64, 1, &n3, NULL, xv, &v));
+	OK(cask_array_from_buffer(ctx, CASK_INT32, 1, &n3, NULL, xq, &q));
+	/* u < -1 and -1 > u: all False; u != 256 all True */
+	OK(cask_binary(ctx, CASK_LT, u, m1, &r));
+	OK(cask_compute(ctx, r, b, 4));
+	assert_true(b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0);
+	cask_array_destroy(r);
+	OK(cask_binary(ctx, CASK_GT, m1, u, &r));
+	OK(cask_compute(ctx, r, b, 4));
+	assert_true(b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0);
+	cask_array_destroy(r);
+	OK(cask_binary(ctx, CASK_NE, u, k256, &r));
+	assert_int_equal(cask_array_dtype(r), CASK_BOOL);
+	OK(cask_compute(ctx, r, b, 4));
+	assert_true(b[0] == 1 && b[1] == 1 && b[2] == 1 && b[3] == 1);
+	cask_array_destroy(r);
+	/* v == -1 is all False although -1 wraps to 2**64-1 */
+	OK(cask_binary(ctx, CASK_EQ, v, m1, &r));
+	OK(cask_compute(ctx, r, b, 3));
+	assert_true(b[0] == 0 && b[1] == 0 && b[2] == 0);
+	cask_array_destroy(r);
+	/* u8 + 256, u8 + (2**64-1), where(.., u8, -1): OverflowError */
+	assert_int_equal(cask_binary(ctx, CASK_ADD, u, k256, &r), CASK_EOVERFLOW);
+	assert_non_null(strstr(cask_ctx_message(ctx), "Python integer 256 out of bounds for uint8"));
+	assert_int_equal(cask_binary(ctx, CASK_ADD, u, kmax, &r), CASK_EOVERFLOW);
+	assert_int_equal(cask_where(ctx, u, u, m1, &r), CASK_EOVERFLOW);
+	/* the exact uint64 value is kept for a uint64 array */
+	OK(cask_binary(ctx, CASK_EQ, v, kmax, &r));
+	OK(cask_compute(ctx, r, b, 3));
+	assert_true(b[0] == 0 && b[1] == 0 && b[2] == 1);
+	cask_array_destroy(r);
+	/* clip(u8, -1, 1) == minimum(u8, 1); clip(u8, 0, -1) overflows */
+	OK(cask_clip(ctx, u, m1, k1, &r));
+	OK(cask_compute(ctx, r, b, 4));
+	assert_true(b[0] == 0 && b[1] == 1 && b[2] == 1 && b[3] == 1);
+	cask_array_destroy(r);
+	assert_int_equal(cask_clip(ctx, u, k1, m1, &r), CASK_EOVERFLOW);
+	/* q ** -1 refused when built; 2 ** q fails when computed */
+	assert_int_equal(cask_binary(ctx, CASK_POW, q, m1, &r), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "negative integer powers"));
+	OK(cask_binary(ctx, CASK_POW, k2, q, &r));
+	int32_t out[3];
+	assert_int_equal(cask_compute(ctx, r, out, sizeof out), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "negative integer powers"));
+	cask_array_destroy(r);
+	cask_array_destroy(u);
+	cask_array_destroy(v);
+	cask_array_destroy(q);
+	cask_array_destroy(m1);
+	cask_array_destroy(k256);
+	cask_array_destroy(k1);
+	cask_array_destroy(k2);
+	cask_array_destroy(kmax);
+	cask_ctx_destroy(ctx);
+}
+
 /* x (rows x cols) int32 = i*cols + j - 7; y (cols) int32 = 3j + 1. */
 static void fill_xy(int32_t *x, int32_t *y, int64_t rows, int64_t cols)
 {
@@ -968,6 +1045,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eval_promotion_table),
 		cmocka_unit_test(test_eval_weak_scalars),
+		cmocka_unit_test(test_eval_weak_int_out_of_range),
 		cmocka_unit_test(test_eval_fused_broadcast_any_chunking),
 		cmocka_unit_test(test_eval_views),
 		cmocka_unit_test(test_eval_concat_stack),

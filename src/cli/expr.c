@@ -28,7 +28,7 @@
 /* ------------------------------------------------------------- tokens */
 
 typedef enum {
-	T_END = 0, T_INT, T_BIGINT /* exactly 2**63: valid only after unary minus */, T_FLOAT,
+	T_END = 0, T_INT /* ival; is_u64 above INT64_MAX */, T_FLOAT,
 	T_STRING, T_NAME,
 	T_LPAREN, T_RPAREN, T_LBRACK, T_RBRACK, T_COMMA, T_COLON, T_DOT, T_ELLIPSIS, T_ASSIGN,
 	T_PLUS, T_MINUS, T_STAR, T_SLASH, T_DSLASH, T_PERCENT, T_DSTAR, T_AT,
@@ -41,6 +41,7 @@ typedef struct {
 	int col;
 	int len;
 	int64_t ival;
+	int is_u64;     /* T_INT: the value is (uint64_t)ival, above INT64_MAX */
 	double fval;
 } tok_t;
 
@@ -198,28 +199,24 @@ static int lex_number(parser_t *p, int start, tok_t *t)
 		t->kind = T_FLOAT;
 		t->fval = strtod(buf, NULL); /* overflow gives inf, as Python's 1e999 */
 	} else {
-		/* Accumulate in uint64 so exactly 2**63 (the magnitude of INT64_MIN)
-		 * is representable; anything larger is an error. */
+		/* Python's ints are unbounded; cask reads literals up to 2**64-1 (the
+		 * largest uint64), so -2**63 and every uint64 value can be spelt. */
 		uint64_t v = 0;
-		const uint64_t lim = (uint64_t)INT64_MAX + 1;
 		int from = (base == 10) ? 0 : 2;
 
 		for (j = from; j < k; j++) {
 			uint64_t d = (uint64_t)digit_value((unsigned char)buf[j]);
 
-			if (v > (lim - d) / (uint64_t)base) {
-				fail(p, start, "integer literal too large (cask integers are 64-bit)");
+			if (v > (UINT64_MAX - d) / (uint64_t)base) {
+				fail(p, start, "integer literal too large (cask reads integer literals "
+				               "up to 2**64-1; write larger ones as 2**70 etc.)");
 				return -1;
 			}
 			v = v * (uint64_t)base + d;
 		}
-		if (v == lim) {
-			t->kind = T_BIGINT;
-			t->ival = INT64_MIN;
-		} else {
-			t->kind = T_INT;
-			t->ival = (int64_t)v;
-		}
+		t->kind = T_INT;
+		t->ival = (int64_t)v;
+		t->is_u64 = v > (uint64_t)INT64_MAX;
 	}
 	return 0;
 }
@@ -552,7 +549,7 @@ static void tok_describe(parser_t *p, const tok_t *t, char *buf, size_t size)
 	case T_END:
 		snprintf(buf, size, "end of expression");
 		break;
-	case T_INT: case T_BIGINT: case T_FLOAT:
+	case T_INT: case T_FLOAT:
 		snprintf(buf, size, "number '%.*s'", t->len > 40 ? 40 : t->len, p->src + t->col);
 		break;
 	case T_STRING:
@@ -750,12 +747,11 @@ static cli_expr_t *parse_primary(parser_t *p)
 	case T_INT:
 		next(p);
 		e = node_new(p, CLI_EXPR_INT, t->col);
-		if (e)
+		if (e) {
 			e->ival = t->ival;
+			e->is_u64 = t->is_u64;
+		}
 		return e;
-	case T_BIGINT:
-		fail(p, t->col, "integer literal too large (cask integers are 64-bit)");
-		return NULL;
 	case T_FLOAT:
 		next(p);
 		e = node_new(p, CLI_EXPR_FLOAT, t->col);
@@ -1041,25 +1037,15 @@ static cli_expr_t *parse_unary(parser_t *p)
 	}
 	op = t->kind == T_MINUS ? CLI_OP_NEG : t->kind == T_PLUS ? CLI_OP_POS : CLI_OP_INVERT;
 	next(p);
-	/* -2**63 as a literal: the big token directly after '-', not the base
-	 * of a power or a postfix. */
-	if (op == CLI_OP_NEG && peek(p)->kind == T_BIGINT) {
-		tok_kind_t after = peek_at(p, 1)->kind;
-
-		if (after != T_DSTAR && after != T_LPAREN && after != T_LBRACK && after != T_DOT) {
-			tok_t *b = next(p);
-
-			e = node_new(p, CLI_EXPR_INT, t->col);
-			if (e)
-				e->ival = b->ival;
-			goto out;
-		}
-	}
 	operand = parse_unary(p);
 	if (!operand)
 		goto out;
-	if (op == CLI_OP_NEG && operand->kind == CLI_EXPR_INT && operand->ival != INT64_MIN) {
-		operand->ival = -operand->ival;
+	if (op == CLI_OP_NEG && operand->kind == CLI_EXPR_INT &&
+	    (!operand->is_u64 || operand->ival == INT64_MIN)) {
+		/* -N folds into the literal while it fits int64 (-2**63 included);
+		 * -(2**64-1) stays a negation, for the builder's exact integers. */
+		operand->ival = (int64_t)(0 - (uint64_t)operand->ival);
+		operand->is_u64 = 0;
 		operand->col = t->col;
 		e = operand;
 	} else if (op == CLI_OP_NEG && operand->kind == CLI_EXPR_FLOAT) {
@@ -1275,7 +1261,12 @@ static void dump(sbuf_t *sb, const cli_expr_t *e)
 		return;
 	}
 	switch (e->kind) {
-	case CLI_EXPR_INT: sb_printf(sb, "%" PRId64, e->ival); return;
+	case CLI_EXPR_INT:
+		if (e->is_u64)
+			sb_printf(sb, "%" PRIu64, (uint64_t)e->ival);
+		else
+			sb_printf(sb, "%" PRId64, e->ival);
+		return;
 	case CLI_EXPR_FLOAT: dump_float(sb, e->fval); return;
 	case CLI_EXPR_BOOL: sb_printf(sb, e->ival ? "True" : "False"); return;
 	case CLI_EXPR_NONE: sb_printf(sb, "None"); return;

@@ -35,7 +35,7 @@
 #define CLI_EXPR_MAX_HEIGHT 1000
 
 typedef enum {
-	CLI_EXPR_INT,      /* ival */
+	CLI_EXPR_INT,      /* ival (is_u64: a literal of 2**63 .. 2**64-1) */
 	CLI_EXPR_FLOAT,    /* fval; also the names nan inf pi e */
 	CLI_EXPR_BOOL,     /* ival 0 or 1: True False */
 	CLI_EXPR_NONE,     /* None */
@@ -70,6 +70,7 @@ struct cli_expr {
 	int col;           /* byte offset the node is reported at (operator, name, '[', ...) */
 	cli_expr_op_t op;  /* UNARY, BINARY */
 	int64_t ival;      /* INT, BOOL */
+	int is_u64;        /* INT: the value is (uint64_t)ival, in 2**63 .. 2**64-1 */
 	double fval;       /* FLOAT */
 	char *str;         /* STRING, NAME, KEYWORD, ATTR */
 	int nkids;

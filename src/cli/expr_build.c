@@ -114,130 +114,292 @@ int cli_build_name_reserved(const char *name)
 
 /* ------------------------------------------------------------- constants */
 
-/* Evaluate a constant integer expression (literals, unary and binary
- * + - * // % ** with Python's floor semantics).  Returns 0, 1 when e is not
- * constant, 2 on overflow or division by zero (*why set). */
-static int const_int_eval(const cli_expr_t *e, int64_t *v, const char **why, int *col)
+/*
+ * Python's arithmetic on literals.  A sub-expression made only of int and
+ * float literals and the operators + - * / // % ** & | ^ ~ is evaluated here
+ * as Python evaluates it before NumPy ever sees it: ints are exact (held in
+ * 128 bits; a constant needing more is refused), 2 ** -1 is 0.5, 7 // 0 and
+ * 0 ** -1 are ZeroDivisionError.  The result is then one Python scalar,
+ * weak for type promotion (NEP 50).  Comparisons and True/False are left to
+ * the array layer.
+ */
+typedef __int128 i128;
+
+#define I128_MAX ((i128)(((unsigned __int128)1 << 127) - 1))
+#define I128_MIN (-I128_MAX - 1)
+
+typedef struct {
+	int is_float; /* 0: the exact int i; 1: the float f */
+	i128 i;
+	double f;
+} lit_t;
+
+/* Decimal text of v into buf (at least 48 bytes). */
+static const char *i128_str(i128 v, char *buf, size_t size)
 {
-	int64_t a, c;
+	char tmp[48];
+	unsigned __int128 m = v < 0 ? (unsigned __int128)0 - (unsigned __int128)v
+	                            : (unsigned __int128)v;
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + (int)(m % 10));
+		m /= 10;
+	} while (m);
+	if (v < 0)
+		tmp[n++] = '-';
+	for (int k = 0; k < n && (size_t)k + 1 < size; k++)
+		buf[k] = tmp[n - 1 - k];
+	buf[(size_t)n < size ? (size_t)n : size - 1] = '\0';
+	return buf;
+}
+
+static double lit_double(const lit_t *v)
+{
+	return v->is_float ? v->f : (double)v->i;
+}
+
+/* Python's divmod of floats (Objects/floatobject.c float_divmod); b != 0. */
+static void py_float_divmod(double a, double b, double *q, double *r)
+{
+	double mod = fmod(a, b), div = (a - mod) / b, fl;
+
+	if (mod != 0) {
+		if ((b < 0) != (mod < 0)) {
+			mod += b;
+			div -= 1.0;
+		}
+	} else {
+		mod = copysign(0.0, b);
+	}
+	if (div != 0) {
+		fl = floor(div);
+		if (div - fl > 0.5)
+			fl += 1.0;
+	} else {
+		fl = copysign(0.0, a / b);
+	}
+	*q = fl;
+	*r = mod;
+}
+
+/* Evaluate e as Python would if it is made of number literals only.
+ * Returns 0 with *v, 1 when e is not such a constant (a name, a call, a
+ * comparison, True/False, ...), 2 on a Python error (*why, *col set). */
+static int lit_eval(const cli_expr_t *e, lit_t *v, const char **why, int *col)
+{
+	lit_t a, c;
 	int r;
 
+	memset(v, 0, sizeof *v);
 	switch (e->kind) {
 	case CLI_EXPR_INT:
-		*v = e->ival;
+		v->i = e->is_u64 ? (i128)(uint64_t)e->ival : (i128)e->ival;
+		return 0;
+	case CLI_EXPR_FLOAT:
+		v->is_float = 1;
+		v->f = e->fval;
 		return 0;
 	case CLI_EXPR_UNARY:
-		if ((r = const_int_eval(e->kids[0], &a, why, col)) != 0)
+		if ((r = lit_eval(e->kids[0], &a, why, col)) != 0)
 			return r;
-		if (e->op == CLI_OP_POS) {
-			*v = a;
-		} else if (e->op == CLI_OP_INVERT) {
-			*v = ~a;
-		} else {
-			if (a == INT64_MIN)
-				goto overflow;
-			*v = -a;
+		*v = a;
+		if (e->op == CLI_OP_POS)
+			return 0;
+		if (a.is_float) {
+			if (e->op == CLI_OP_INVERT) {
+				*why = "bad operand type for unary ~: 'float'";
+				*col = e->col;
+				return 2;
+			}
+			v->f = -a.f;
+			return 0;
 		}
+		if (e->op == CLI_OP_INVERT) {
+			v->i = ~a.i;
+			return 0;
+		}
+		if (a.i == I128_MIN)
+			goto toobig;
+		v->i = -a.i;
 		return 0;
 	case CLI_EXPR_BINARY:
-		if ((r = const_int_eval(e->kids[0], &a, why, col)) != 0)
-			return r;
-		if ((r = const_int_eval(e->kids[1], &c, why, col)) != 0)
-			return r;
 		switch (e->op) {
-		case CLI_OP_ADD:
-			if (__builtin_add_overflow(a, c, v))
-				goto overflow;
-			return 0;
-		case CLI_OP_SUB:
-			if (__builtin_sub_overflow(a, c, v))
-				goto overflow;
-			return 0;
-		case CLI_OP_MUL:
-			if (__builtin_mul_overflow(a, c, v))
-				goto overflow;
-			return 0;
-		case CLI_OP_FLOORDIV: case CLI_OP_MOD: {
-			int64_t q, m;
-
-			if (c == 0) {
-				*why = "integer division by zero";
-				*col = e->col;
-				return 2;
-			}
-			if (a == INT64_MIN && c == -1)
-				goto overflow;
-			q = a / c;
-			m = a % c;
-			if (m != 0 && ((m < 0) != (c < 0))) {
-				q--;
-				m += c;
-			}
-			*v = e->op == CLI_OP_FLOORDIV ? q : m;
-			return 0;
-		}
-		case CLI_OP_POW: {
-			int64_t res = 1;
-
-			if (c < 0) {
-				*why = "negative integer power of an integer";
-				*col = e->col;
-				return 2;
-			}
-			while (c-- > 0)
-				if (__builtin_mul_overflow(res, a, &res))
-					goto overflow;
-			*v = res;
-			return 0;
-		}
+		case CLI_OP_ADD: case CLI_OP_SUB: case CLI_OP_MUL: case CLI_OP_DIV:
+		case CLI_OP_FLOORDIV: case CLI_OP_MOD: case CLI_OP_POW: case CLI_OP_AND:
+		case CLI_OP_OR: case CLI_OP_XOR:
+			break;
 		default:
 			return 1;
+		}
+		if ((r = lit_eval(e->kids[0], &a, why, col)) != 0)
+			return r;
+		if ((r = lit_eval(e->kids[1], &c, why, col)) != 0)
+			return r;
+		*col = e->col;
+		if (!a.is_float && !c.is_float) {
+			switch (e->op) {
+			case CLI_OP_ADD:
+				if (__builtin_add_overflow(a.i, c.i, &v->i))
+					goto toobig;
+				return 0;
+			case CLI_OP_SUB:
+				if (__builtin_sub_overflow(a.i, c.i, &v->i))
+					goto toobig;
+				return 0;
+			case CLI_OP_MUL:
+				if (__builtin_mul_overflow(a.i, c.i, &v->i))
+					goto toobig;
+				return 0;
+			case CLI_OP_AND: v->i = a.i & c.i; return 0;
+			case CLI_OP_OR: v->i = a.i | c.i; return 0;
+			case CLI_OP_XOR: v->i = a.i ^ c.i; return 0;
+			case CLI_OP_DIV:
+				if (c.i == 0) {
+					*why = "ZeroDivisionError: division by zero";
+					return 2;
+				}
+				v->is_float = 1;
+				v->f = (double)a.i / (double)c.i;
+				return 0;
+			case CLI_OP_FLOORDIV: case CLI_OP_MOD: {
+				i128 q, m;
+
+				if (c.i == 0) {
+					*why = "ZeroDivisionError: integer division or modulo by zero";
+					return 2;
+				}
+				if (a.i == I128_MIN && c.i == -1)
+					goto toobig;
+				q = a.i / c.i;
+				m = a.i % c.i;
+				if (m != 0 && ((m < 0) != (c.i < 0))) {
+					q--;
+					m += c.i;
+				}
+				v->i = e->op == CLI_OP_FLOORDIV ? q : m;
+				return 0;
+			}
+			case CLI_OP_POW: {
+				i128 base = a.i, res = 1, ex = c.i;
+
+				if (ex < 0) {
+					/* Python: an int to a negative int power is a float. */
+					if (a.i == 0) {
+						*why = "ZeroDivisionError: 0.0 cannot be raised to a "
+						       "negative power";
+						return 2;
+					}
+					v->is_float = 1;
+					v->f = pow((double)a.i, (double)c.i);
+					return 0;
+				}
+				if (base == 0 || base == 1) {
+					v->i = ex == 0 ? 1 : base;
+					return 0;
+				}
+				if (base == -1) {
+					v->i = (ex & 1) ? -1 : 1;
+					return 0;
+				}
+				if (ex > 127)
+					goto toobig;
+				while (ex-- > 0)
+					if (__builtin_mul_overflow(res, base, &res))
+						goto toobig;
+				v->i = res;
+				return 0;
+			}
+			default:
+				return 1;
+			}
+		}
+		/* A float on either side: Python converts the int to float. */
+		{
+			double x = lit_double(&a), y = lit_double(&c), q, m;
+
+			v->is_float = 1;
+			switch (e->op) {
+			case CLI_OP_ADD: v->f = x + y; return 0;
+			case CLI_OP_SUB: v->f = x - y; return 0;
+			case CLI_OP_MUL: v->f = x * y; return 0;
+			case CLI_OP_DIV:
+				if (y == 0) {
+					*why = "ZeroDivisionError: float division by zero";
+					return 2;
+				}
+				v->f = x / y;
+				return 0;
+			case CLI_OP_FLOORDIV: case CLI_OP_MOD:
+				if (y == 0) {
+					*why = e->op == CLI_OP_MOD ? "ZeroDivisionError: float modulo"
+					                           : "ZeroDivisionError: float floor division "
+					                             "by zero";
+					return 2;
+				}
+				py_float_divmod(x, y, &q, &m);
+				v->f = e->op == CLI_OP_FLOORDIV ? q : m;
+				return 0;
+			case CLI_OP_POW:
+				if (x == 0 && y < 0) {
+					*why = "ZeroDivisionError: 0.0 cannot be raised to a negative power";
+					return 2;
+				}
+				if (x < 0 && isfinite(x) && isfinite(y) && y != floor(y)) {
+					*why = "a negative number to a fractional power is complex in "
+					       "Python; cask has no complex numbers";
+					return 2;
+				}
+				v->f = pow(x, y);
+				if (isinf(v->f) && isfinite(x) && isfinite(y)) {
+					*why = "OverflowError: numerical result out of range";
+					return 2;
+				}
+				return 0;
+			default:
+				*why = "unsupported operand type(s) for a bitwise operator: 'float'";
+				return 2;
+			}
 		}
 	default:
 		return 1;
 	}
-overflow:
-	*why = "integer overflow in a constant";
+toobig:
+	*why = "integer constant too large (cask computes integer constants in 128 bits)";
 	*col = e->col;
 	return 2;
 }
 
-/* A constant number: int expressions as above, float literals, and
- * + - * / ** of constant numbers.  Returns 0, 1 (not constant). */
-static int const_num_eval(const cli_expr_t *e, double *v)
+/* A constant integer expression as int64.  Returns 0, 1 when e is not an
+ * integer constant, 2 on overflow or a Python error (*why set). */
+static int const_int_eval(const cli_expr_t *e, int64_t *v, const char **why, int *col)
 {
-	int64_t i;
-	const char *why;
-	int col;
-	double a, c;
+	lit_t l;
+	int r = lit_eval(e, &l, why, col);
 
-	if (const_int_eval(e, &i, &why, &col) == 0) {
-		*v = (double)i;
-		return 0;
-	}
-	switch (e->kind) {
-	case CLI_EXPR_FLOAT:
-		*v = e->fval;
-		return 0;
-	case CLI_EXPR_UNARY:
-		if (e->op == CLI_OP_INVERT || const_num_eval(e->kids[0], &a))
-			return 1;
-		*v = e->op == CLI_OP_NEG ? -a : a;
-		return 0;
-	case CLI_EXPR_BINARY:
-		if (const_num_eval(e->kids[0], &a) || const_num_eval(e->kids[1], &c))
-			return 1;
-		switch (e->op) {
-		case CLI_OP_ADD: *v = a + c; return 0;
-		case CLI_OP_SUB: *v = a - c; return 0;
-		case CLI_OP_MUL: *v = a * c; return 0;
-		case CLI_OP_DIV: *v = a / c; return 0;
-		case CLI_OP_POW: *v = pow(a, c); return 0;
-		default: return 1;
-		}
-	default:
+	if (r != 0)
+		return r;
+	if (l.is_float)
 		return 1;
+	if (l.i < INT64_MIN || l.i > INT64_MAX) {
+		*why = "integer out of the range of int64";
+		*col = e->col;
+		return 2;
 	}
+	*v = (int64_t)l.i;
+	return 0;
+}
+
+/* A constant number (int or float literals and their arithmetic).  Returns
+ * 0, 1 (not constant) or 2 (a Python error, *why set). */
+static int const_num_eval(const cli_expr_t *e, double *v, const char **why, int *col)
+{
+	lit_t l;
+	int r = lit_eval(e, &l, why, col);
+
+	if (r == 0)
+		*v = lit_double(&l);
+	return r;
 }
 
 int cli_build_const_int(cli_build_t *b, const cli_expr_t *e, const char *what, int64_t *out)
@@ -255,8 +417,14 @@ int cli_build_const_int(cli_build_t *b, const cli_expr_t *e, const char *what, i
 
 int cli_build_const_double(cli_build_t *b, const cli_expr_t *e, const char *what, double *out)
 {
-	if (const_num_eval(e, out))
+	const char *why = NULL;
+	int col = e->col;
+	int r = const_num_eval(e, out, &why, &col);
+
+	if (r == 1)
 		return cli_build_fail(b, e->col, "%s must be a number", what);
+	if (r == 2)
+		return cli_build_fail(b, col, "%s: %s", what, why);
 	return 0;
 }
 
@@ -418,12 +586,160 @@ static int make_scalar(cli_build_t *b, int col, cask_scalar_t v, cask_array_t **
 	return 0;
 }
 
-/* An optional array argument: NULL node or None gives NULL. */
-static int build_optional(cli_build_t *b, const cli_expr_t *e, cask_array_t **out)
+/* The scalar of a Python number constant: a weak float64, a weak int64, or a
+ * weak uint64 for ints of 2**63 .. 2**64-1 (NumPy's np.asarray(2**64-1) is
+ * uint64).  Larger ints have no dtype here (NumPy would make an object
+ * array); the operators that compare or combine them with arrays handle
+ * them first (huge_binary). */
+static int build_literal(cli_build_t *b, const cli_expr_t *e, const lit_t *l, cask_array_t **out)
 {
-	if (!e || e->kind == CLI_EXPR_NONE) {
-		*out = NULL;
+	cask_scalar_t v;
+	char num[48];
+
+	if (l->is_float) {
+		v.dtype = CASK_FLOAT64;
+		v.v.f = l->f;
+	} else if (l->i >= INT64_MIN && l->i <= INT64_MAX) {
+		v.dtype = CASK_INT64;
+		v.v.i = (int64_t)l->i;
+	} else if (l->i > INT64_MAX && l->i <= (i128)UINT64_MAX) {
+		v.dtype = CASK_UINT64;
+		v.v.u = (uint64_t)l->i;
+	} else {
+		return cli_build_fail(b, e->col, "Python integer %s is outside the range of int64 "
+		                                 "and uint64 (cask has no object arrays)",
+		                      i128_str(l->i, num, sizeof num));
+	}
+	return make_scalar(b, e->col, v, out);
+}
+
+/* 1 if e is a Python int constant outside int64 and uint64 (*l its value). */
+static int is_huge_int(const cli_expr_t *e, lit_t *l)
+{
+	const char *why = NULL;
+	int col = 0;
+
+	return lit_eval(e, l, &why, &col) == 0 && !l->is_float &&
+	       (l->i < INT64_MIN || l->i > (i128)UINT64_MAX);
+}
+
+/* The array a Python int beyond 64 bits (l) stands for next to an array of
+ * dtype t: against floats Python's float(l) (a weak float64, so float32
+ * stays float32); against integers or bool it has no value of the type:
+ * *out is NULL and 0 is returned, and the caller decides (NumPy 2 answers
+ * comparisons exactly and raises OverflowError otherwise). */
+static int huge_as(cli_build_t *b, int col, const lit_t *l, cask_dtype_t t, cask_array_t **out)
+{
+	cask_scalar_t v;
+
+	*out = NULL;
+	if (t != CASK_FLOAT32 && t != CASK_FLOAT64)
 		return 0;
+	v.dtype = CASK_FLOAT64;
+	v.v.f = (double)l->i;
+	return make_scalar(b, col, v, out);
+}
+
+/* NumPy 2's OverflowError for a Python int that does not fit the dtype it
+ * is converted to (weak with bool: int64). */
+static int out_of_bounds(cli_build_t *b, int col, const lit_t *l, cask_dtype_t t)
+{
+	char num[48];
+
+	return cli_build_fail(b, col, "Python integer %s out of bounds for %s",
+	                      i128_str(l->i, num, sizeof num),
+	                      cask_dtype_name(t == CASK_BOOL ? CASK_INT64 : t));
+}
+
+/* x op e1 (or e1 op x when lit_left) where the other operand is the Python
+ * int l beyond 64 bits.  Integer and bool x: a comparison is answered
+ * exactly, as NumPy 2 does (l is above or below every value of the type, so
+ * the result is all True or all False in x's shape); any other operation is
+ * NumPy's OverflowError.  Float x: l is a weak float. */
+static int huge_binary(cli_build_t *b, int col, cask_op_t op, cask_array_t *x, const lit_t *l,
+                       int lit_left, cask_array_t **out)
+{
+	cask_array_t *k = NULL;
+	cask_dtype_t t = cask_array_dtype(x);
+	int rc;
+
+	if ((rc = huge_as(b, col, l, t, &k)) < 0)
+		return rc;
+	if (k) {
+		rc = lit_left ? cask_binary(b->ctx, op, k, x, out) : cask_binary(b->ctx, op, x, k, out);
+		if (rc < 0)
+			cli_build_lib_fail(b, col, rc);
+		cask_array_destroy(k);
+		return rc;
+	}
+	if (op >= CASK_LT && op <= CASK_NE) {
+		static const cask_op_t mirror[] = {
+			[CASK_LT] = CASK_GT, [CASK_LE] = CASK_GE, [CASK_GT] = CASK_LT,
+			[CASK_GE] = CASK_LE, [CASK_EQ] = CASK_EQ, [CASK_NE] = CASK_NE,
+		};
+		cask_op_t xop = lit_left ? mirror[op] : op; /* x xop l */
+		int above = l->i > 0, truth;
+		cask_scalar_t v;
+
+		if (xop == CASK_EQ)
+			truth = 0;
+		else if (xop == CASK_NE)
+			truth = 1;
+		else
+			truth = (xop == CASK_LT || xop == CASK_LE) == above;
+		v.dtype = CASK_BOOL;
+		v.v.i = truth;
+		rc = cask_array_full(b->ctx, CASK_BOOL, cask_array_ndim(x), cask_array_shape(x),
+		                     cask_array_ndim(x) ? cask_array_chunks(x) : NULL, v, out);
+		if (rc < 0)
+			cli_build_lib_fail(b, col, rc);
+		return rc;
+	}
+	return out_of_bounds(b, col, l, t);
+}
+
+/* e0 op e1 for an elementwise binary op, with Python ints beyond 64 bits
+ * on either side handled as NumPy 2 does. */
+static int binary_exprs(cli_build_t *b, int col, cask_op_t op, const cli_expr_t *e0,
+                        const cli_expr_t *e1, cask_array_t **out)
+{
+	cask_array_t *x = NULL, *y = NULL;
+	lit_t l;
+	int rc, huge0 = is_huge_int(e0, &l), huge1 = !huge0 && is_huge_int(e1, &l);
+
+	if (huge0 || huge1) {
+		if ((rc = cli_build_array(b, huge0 ? e1 : e0, &x)) < 0)
+			return rc;
+		rc = huge_binary(b, col, op, x, &l, huge0, out);
+		cask_array_destroy(x);
+		return rc;
+	}
+	if ((rc = cli_build_array(b, e0, &x)) < 0 || (rc = cli_build_array(b, e1, &y)) < 0)
+		goto out;
+	rc = cask_binary(b->ctx, op, x, y, out);
+	if (rc < 0)
+		cli_build_lib_fail(b, col, rc);
+out:
+	cask_array_destroy(x);
+	cask_array_destroy(y);
+	return rc;
+}
+
+/* An operand of where() or a bound of clip() next to the array of dtype t:
+ * a Python int beyond 64 bits is a weak float against floats; against
+ * integers *huge is set (and *out NULL) for the caller to decide. */
+static int operand_for(cli_build_t *b, const cli_expr_t *e, cask_dtype_t t, int *huge,
+                       lit_t *l, cask_array_t **out)
+{
+	*huge = 0;
+	*out = NULL;
+	if (!e || e->kind == CLI_EXPR_NONE)
+		return 0;
+	if (is_huge_int(e, l)) {
+		int rc = huge_as(b, e->col, l, t, out);
+
+		*huge = rc == 0 && *out == NULL;
+		return rc;
 	}
 	return cli_build_array(b, e, out);
 }
@@ -465,20 +781,11 @@ static int fn_binary(cli_build_t *b, const char *name, const cli_expr_t *call,
 {
 	static const char *const params[] = { "x1", "x2", NULL };
 	const cli_expr_t *s[MAX_PARAMS];
-	cask_array_t *x = NULL, *y = NULL;
 	int rc;
 
 	if ((rc = cli_build_bind(b, name, call, self, params, 2, 2, s)) < 0)
-		goto out;
-	if ((rc = cli_build_array(b, s[0], &x)) < 0 || (rc = cli_build_array(b, s[1], &y)) < 0)
-		goto out;
-	rc = cask_binary(b->ctx, op, x, y, out);
-	if (rc < 0)
-		cli_build_lib_fail(b, call->col, rc);
-out:
-	cask_array_destroy(x);
-	cask_array_destroy(y);
-	return rc;
+		return rc;
+	return binary_exprs(b, call->col, op, s[0], s[1], out);
 }
 
 static int fn_reduce(cli_build_t *b, const char *name, const cli_expr_t *call,
@@ -555,9 +862,34 @@ static int fn_where(cli_build_t *b, const char *name, const cli_expr_t *call,
 	}
 	if ((rc = cli_build_bind(b, name, call, self, params, 3, 3, s)) < 0)
 		goto out;
-	if ((rc = cli_build_array(b, s[0], &c)) < 0 || (rc = cli_build_array(b, s[1], &x)) < 0 ||
-	    (rc = cli_build_array(b, s[2], &y)) < 0)
+	if ((rc = cli_build_array(b, s[0], &c)) < 0)
 		goto out;
+	{
+		/* A Python int beyond 64 bits next to an integer array: NumPy 2
+		 * converts it to the array's dtype, which raises OverflowError. */
+		lit_t l;
+		int h0 = is_huge_int(s[1], &l), h1 = is_huge_int(s[2], &l), huge = 0;
+		const cli_expr_t *other = h0 ? s[2] : s[1], *lit = h0 ? s[1] : s[2];
+
+		if (h0 && h1) {
+			rc = out_of_bounds(b, s[1]->col, &l, CASK_INT64);
+			goto out;
+		}
+		if (h0 || h1) {
+			cask_array_t **po = h0 ? &y : &x, **pl = h0 ? &x : &y;
+
+			if ((rc = cli_build_array(b, other, po)) < 0 ||
+			    (rc = operand_for(b, lit, cask_array_dtype(*po), &huge, &l, pl)) < 0)
+				goto out;
+			if (huge) {
+				rc = out_of_bounds(b, lit->col, &l, cask_array_dtype(*po));
+				goto out;
+			}
+		} else if ((rc = cli_build_array(b, s[1], &x)) < 0 ||
+		           (rc = cli_build_array(b, s[2], &y)) < 0) {
+			goto out;
+		}
+	}
 	rc = cask_where(b->ctx, c, x, y, out);
 	if (rc < 0)
 		cli_build_lib_fail(b, call->col, rc);
@@ -589,9 +921,24 @@ static int fn_clip(cli_build_t *b, const char *name, const cli_expr_t *call,
 		rc = cli_build_fail(b, call->col, "clip(): one of the bounds must be given");
 		goto out;
 	}
-	if ((rc = cli_build_array(b, s[0], &x)) < 0 || (rc = build_optional(b, s[1], &lo)) < 0 ||
-	    (rc = build_optional(b, s[2], &hi)) < 0)
+	if ((rc = cli_build_array(b, s[0], &x)) < 0)
 		goto out;
+	for (int k = 1; k <= 2; k++) {
+		cask_dtype_t t = cask_array_dtype(x);
+		cask_array_t **pb = k == 1 ? &lo : &hi;
+		lit_t l;
+		int huge;
+
+		if ((rc = operand_for(b, s[k], t, &huge, &l, pb)) < 0)
+			goto out;
+		/* NumPy 2's clip drops an integer bound a Python int makes void (a
+		 * minimum below or a maximum above every value of the dtype); any
+		 * other out-of-range bound is its OverflowError. */
+		if (huge && (t == CASK_BOOL || (k == 1) != (l.i < 0))) {
+			rc = out_of_bounds(b, s[k]->col, &l, t);
+			goto out;
+		}
+	}
 	rc = cask_clip(b->ctx, x, lo, hi, out);
 	if (rc < 0)
 		cli_build_lib_fail(b, call->col, rc);
@@ -842,6 +1189,18 @@ static int fn_square(cli_build_t *b, const char *name, const cli_expr_t *call,
 		goto out;
 	if ((rc = cli_build_array(b, s[0], &x)) < 0)
 		goto out;
+	if (cask_array_dtype(x) == CASK_BOOL) {
+		/* np.square has no bool loop: bool input runs int8's ('bb->b'). */
+		cask_array_t *t = NULL;
+
+		rc = cask_astype(b->ctx, x, CASK_INT8, &t);
+		cask_array_destroy(x);
+		x = t;
+		if (rc < 0) {
+			cli_build_lib_fail(b, call->col, rc);
+			goto out;
+		}
+	}
 	rc = cask_binary(b->ctx, CASK_MUL, x, x, out);
 	if (rc < 0)
 		cli_build_lib_fail(b, call->col, rc);
@@ -882,6 +1241,14 @@ static int fn_round(cli_build_t *b, const char *name, const cli_expr_t *call,
 	}
 	if ((rc = cli_build_array(b, s[0], &x)) < 0)
 		goto out;
+	/* Integers are already whole: np.round returns them in their own dtype
+	 * (bool is not an integer there and goes through rint). */
+	if (cask_array_dtype(x) != CASK_BOOL && cask_array_dtype(x) != CASK_FLOAT32 &&
+	    cask_array_dtype(x) != CASK_FLOAT64) {
+		*out = x;
+		x = NULL;
+		goto out;
+	}
 	/* NumPy rounds half to even, as rint. */
 	rc = cask_unary(b->ctx, CASK_RINT, x, out);
 	if (rc < 0)
@@ -1160,7 +1527,7 @@ static int build_index(cli_build_t *b, const cli_expr_t *e, cask_array_t **out)
 		} else if (it->kind == CLI_EXPR_ELLIPSIS) {
 			x->kind = CASK_INDEX_ELLIPSIS;
 		} else {
-			int64_t v;
+			int64_t v = 0;
 			const char *why = NULL;
 			int col = it->col, r = const_int_eval(it, &v, &why, &col);
 
@@ -1268,16 +1635,12 @@ static int build_binary(cli_build_t *b, const cli_expr_t *e, cask_array_t **out)
 	if (e->op == CLI_OP_LSHIFT || e->op == CLI_OP_RSHIFT)
 		return cli_build_fail(b, e->col, "the shift operator '%s' is not supported",
 		                      cli_expr_op_str(e->op));
+	if (e->op != CLI_OP_MATMUL)
+		return binary_exprs(b, e->col, (cask_op_t)ops[e->op], e->kids[0], e->kids[1], out);
 	if ((rc = cli_build_array(b, e->kids[0], &x)) < 0 ||
 	    (rc = cli_build_array(b, e->kids[1], &y)) < 0)
 		goto out;
-	if (e->op == CLI_OP_MATMUL) {
-		rc = matmul_arrays(b, e->col, x, y, out);
-		goto out;
-	}
-	rc = cask_binary(b->ctx, (cask_op_t)ops[e->op], x, y, out);
-	if (rc < 0)
-		cli_build_lib_fail(b, e->col, rc);
+	rc = matmul_arrays(b, e->col, x, y, out);
 out:
 	cask_array_destroy(x);
 	cask_array_destroy(y);
@@ -1305,23 +1668,24 @@ static int build_unary(cli_build_t *b, const cli_expr_t *e, cask_array_t **out)
 int cli_build_array(cli_build_t *b, const cli_expr_t *e, cask_array_t **out)
 {
 	cask_scalar_t v;
+	lit_t l;
+	const char *why = NULL;
+	int col = e->col, r;
 
 	switch (e->kind) {
-	case CLI_EXPR_INT:
-		v.dtype = CASK_INT64;
-		v.v.i = e->ival;
-		return make_scalar(b, e->col, v, out);
-	case CLI_EXPR_FLOAT:
-		v.dtype = CASK_FLOAT64;
-		v.v.f = e->fval;
-		return make_scalar(b, e->col, v, out);
+	case CLI_EXPR_INT: case CLI_EXPR_FLOAT: case CLI_EXPR_UNARY: case CLI_EXPR_BINARY:
+		/* Arithmetic of literals alone is Python's, done here. */
+		r = lit_eval(e, &l, &why, &col);
+		if (r == 2)
+			return cli_build_fail(b, col, "%s", why);
+		if (r == 0)
+			return build_literal(b, e, &l, out);
+		return e->kind == CLI_EXPR_UNARY ? build_unary(b, e, out) : build_binary(b, e, out);
 	case CLI_EXPR_BOOL:
 		v.dtype = CASK_BOOL;
 		v.v.i = e->ival;
 		return make_scalar(b, e->col, v, out);
 	case CLI_EXPR_NAME: return build_name(b, e, out);
-	case CLI_EXPR_UNARY: return build_unary(b, e, out);
-	case CLI_EXPR_BINARY: return build_binary(b, e, out);
 	case CLI_EXPR_CALL: return build_call(b, e, out);
 	case CLI_EXPR_INDEX: return build_index(b, e, out);
 	case CLI_EXPR_ATTR: return build_attr(b, e, out);

@@ -207,6 +207,83 @@ def test_literal_expressions(tmp):
         assert out == want, (expr, out, want)
 
 
+def test_python_int_literals_numpy2(tmp):
+    # NumPy 2 (NEP 50) semantics of Python int literals next to integer
+    # arrays.  The machine's NumPy 1.24 still does value-based casting (its
+    # a + 300 is int16), so the expectations are written out: comparisons are
+    # checked against exact Python int arithmetic; the errors are NumPy 2's
+    # OverflowError / ValueError texts.
+    arrays = {'u': np.array([0, 1, 5, 255], np.uint8),
+              'a': np.array([-128, 0, 1, 127], np.int8),
+              'v': np.array([0, 1, 2**64 - 1], np.uint64),
+              'q': np.array([1, 2, -1], np.int32),
+              'qp': np.array([1, 2, 3], np.int32),
+              'b': np.array([True, False]),
+              'f': np.array([1.5, 2], np.float32)}
+    ops = {'<': lambda x, y: x < y, '<=': lambda x, y: x <= y, '>': lambda x, y: x > y,
+           '>=': lambda x, y: x >= y, '==': lambda x, y: x == y, '!=': lambda x, y: x != y}
+    cmp_cases = [('u', '<', '-1', False), ('u', '==', '256', False), ('a', '<', '300', False),
+                 ('v', '==', '-1', False), ('v', '<', '2**64', False),
+                 ('v', '<', '2**70', False), ('v', '>', '2**70', True),
+                 ('a', '>', '-2**70', False), ('v', '==', '18446744073709551615', False),
+                 ('v', '!=', '2**64 - 1', False), ('a', '!=', '-129', False),
+                 ('u', '>=', '256', False), ('u', '<=', '-1', True), ('b', '==', '2**63', False),
+                 ('a', '<=', '2**63', False)]
+    for name, op, lit, lit_left in cmp_cases:
+        expr = '%s %s %s' % ((lit, op, name) if lit_left else (name, op, lit))
+        k = eval(lit)
+        want = [ops[op](k, int(x)) if lit_left else ops[op](int(x), k) for x in arrays[name]]
+        rc, out, err = ev(tmp, expr, arrays)
+        assert rc == 0, (expr, err)
+        assert out == ''.join('%s\n' % w for w in want), (expr, out, want)
+    for expr, want in [('np.less(u, -1)', 'False\nFalse\nFalse\nFalse\n'),
+                       ('v + 18446744073709551615', '18446744073709551615\n0\n'
+                                                    '18446744073709551614\n'),
+                       # numpy/_core/_methods.py _clip (NumPy >= 2.1) drops a Python
+                       # int bound beyond the dtype's range on its own side.
+                       ('clip(u, -1, 1)', '0\n1\n1\n1\n'),
+                       ('clip(u, -2**70, 2**70)', '0\n1\n5\n255\n'),
+                       ('u.clip(1, 300)', '1\n1\n5\n255\n'),
+                       ('18446744073709551615', '18446744073709551615\n'),
+                       ('q ** 2', '1\n4\n1\n')]:
+        rc, out, err = ev(tmp, expr, arrays)
+        assert rc == 0, (expr, err)
+        assert out == want, (expr, out, want)
+    for expr, msg in [('a + 300', 'Python integer 300 out of bounds for int8'),
+                      ('a + 2**70', 'Python integer 1180591620717411303424 out of bounds for '
+                                    'int8'),
+                      ('u - (-1)', 'Python integer -1 out of bounds for uint8'),
+                      ('u * 256', 'Python integer 256 out of bounds for uint8'),
+                      ('minimum(u, -1)', 'Python integer -1 out of bounds for uint8'),
+                      ('where(a > 0, a, 300)', 'Python integer 300 out of bounds for int8'),
+                      ('clip(u, 0, -1)', 'Python integer -1 out of bounds for uint8'),
+                      ('b + 2**63', 'Python integer 9223372036854775808 out of bounds for int64'),
+                      ('q ** -1', 'Integers to negative integer powers are not allowed.'),
+                      ('u ** -1', 'Python integer -1 out of bounds for uint8'),
+                      ('0 ** -1', 'ZeroDivisionError'), ('7 // 0', 'ZeroDivisionError'),
+                      ('2**64', 'outside the range of int64 and uint64')]:
+        rc, out, err = ev(tmp, expr, arrays)
+        assert rc == 2 and msg in err and out == '', (expr, rc, out, err)
+    # A negative exponent in the data: NumPy's ValueError at run time.
+    for expr in ['2 ** q', 'qp ** q', 'power(qp, q)']:
+        rc, out, err = ev(tmp, expr, arrays)
+        assert rc == 1 and 'Integers to negative integer powers are not allowed.' in err \
+            and out == '', (expr, rc, out, err)
+    # Literal-only arithmetic is Python's: an int to a negative power is a float.
+    for expr, want in [('2 ** -1', '0.5\n'), ('2 ** 64 - 1', '18446744073709551615\n'),
+                       ('-2**63 // -1', '9223372036854775808\n'), ('10**20 // 10**19', '10\n')]:
+        rc, out, err = run('eval', '--', expr)
+        assert rc == 0 and out == want, (expr, out, err)
+    # round keeps an integer dtype; square(bool) runs int8's loop.
+    out_path = os.path.join(tmp, 'o.h5')
+    for expr, dtype, want in [('round(q)', np.int32, [1, 2, -1]),
+                              ('square(b)', np.int8, [1, 0])]:
+        rc, out, err = ev(tmp, expr, arrays, '-o', out_path + ':/r', '--overwrite')
+        assert rc == 0, (expr, err)
+        got = read(out_path, '/r')
+        assert got.dtype == dtype and got.tolist() == want, (expr, got.dtype, got)
+
+
 # ----------------------------------------------------------------- elementwise
 
 ELEMENTWISE = [
