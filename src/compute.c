@@ -458,6 +458,10 @@ static int red_mat_task(void *user, int64_t index, const void *const *inputs,
 	if (ninputs != nb)
 		return cask_task_error(env, CASK_EINTERNAL, "reduction has %d trees for %lld blocks",
 		                       ninputs, (long long)nb);
+	/* An empty result (a kept axis of length 0, as sum(x[:, 0:0], axis=0))
+	 * has no block to finalise, and its tasks no scratch. */
+	if (nb == 0)
+		return 0;
 	char *tmp = cask_task_scratch(env, block_bytes(s));
 	if (tmp == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "task scratch unavailable");

@@ -128,7 +128,12 @@ static int eval(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *c
  * lock, filters decoded on this thread.  Used for filtered datasets (HDF5
  * would decompress whole chunks anyway, but serially) and for regions made
  * of whole chunks.  A region that is exactly one interior chunk lands in out
- * without a copy. */
+ * without a copy.  The staging (codec scratch, one chunk) is released before
+ * returning, in both modes: the exact plan of a full-size region is used for
+ * every full-size region of the stage, and a region that is chunk-aligned
+ * where the planned one was not takes this path unplanned.  Its staging must
+ * then either fit the slack or fall back to a hyperslab read, and never move
+ * what the caller allocates next past the plan. */
 static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
                           void *out)
 {
@@ -144,8 +149,10 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 	if (e->pessimistic)
 		single = 0;
 	void *tmp = single ? out : arena_alloc(e, m->chunk_bytes);
-	if (e->dry)
+	if (e->dry) {
+		e->used = mark;
 		return 0;
+	}
 	if ((sb > 0 && scr == NULL) || (!single && tmp == NULL)) {
 		/* The task's plan came from another region of the grid that did not
 		 * need this staging (e.g. a concatenation misaligned with the stored
@@ -180,10 +187,10 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 			dst += (lo[k] - start[k]) * os[k] * (int64_t)es;
 		}
 		int rc = cask__io_read_chunk(e->ctx, a->u.h5.h, cst, tmp, scr, sb);
-		if (rc != 0)
+		if (rc != 0 || single) {
+			e->used = mark;
 			return rc;
-		if (single)
-			return 0;
+		}
 		cask__copy_nd(nd, cnt, es, src, cs, dst, os);
 		int k = nd - 1;
 		for (; k >= 0; k--) {
@@ -194,6 +201,7 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 		if (k < 0)
 			break;
 	}
+	e->used = mark;
 	return 0;
 }
 
@@ -234,16 +242,18 @@ static int eval_h5(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t
 	size_t es = cask_dtype_size(a->dtype);
 	int64_t n = region_size(nd, count);
 	void *dst = out;
+	size_t mark = e->used; /* the reversed copy is dead once gathered */
 	if (neg) {
 		dst = arena_alloc(e, (size_t)n * es);
 		if (dst == NULL)
 			return oom(e, (size_t)n * es);
 	}
+	int rc = 0;
 	if (e->dry || n == 0)
-		return 0;
-	int rc = cask__io_read(e->ctx, a->u.h5.h, lo, count, st, dst);
+		goto out;
+	rc = cask__io_read(e->ctx, a->u.h5.h, lo, count, st, dst);
 	if (rc != 0)
-		return rc;
+		goto out;
 	if (neg) {
 		/* reverse the axes read backwards */
 		int64_t cs[CASK_MAX_DIMS], ss[CASK_MAX_DIMS];
@@ -256,7 +266,9 @@ static int eval_h5(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t
 		}
 		cask_k_gather(nd, count, es, src, ss, out);
 	}
-	return 0;
+out:
+	e->used = mark;
+	return rc;
 }
 
 static void fill_const(void *out, int64_t n, size_t es, const uint8_t *v)
@@ -442,6 +454,30 @@ static int eval_view(ev_t *e, cask_array_t *a, const int64_t *start, const int64
 
 /* ------------------------------------------------------------ concatenate */
 
+/* Dry mode: the part of operand j (n cells along the axis) that a region of
+ * count cells with this step can cover at most, as start *bs and count *bc
+ * along the axis.  Every operand is planned, whether the planned region
+ * meets it or not: the plan of one region is used for every region of the
+ * stage (of the same or smaller size), and another region may fall in
+ * another operand, e.g. in a computed one when the planned region lies in a
+ * stored one.  The part keeps the region's own start when it meets the
+ * operand (so an exact plan still sees the chunk alignment the run will
+ * see), moved only as far as needed to fit the larger count. */
+static void concat_worst_part(int64_t n, int64_t count, int64_t step, int meets, int64_t *bs,
+                              int64_t *bc)
+{
+	int64_t as = step < 0 ? -step : step;
+	int64_t fit = (n - 1) / as + 1; /* cells of the step in n: ceil(n / as) */
+	int64_t c = count < fit ? count : fit;
+	int64_t s = meets ? *bs : (step > 0 ? 0 : n - 1);
+	if (step > 0 && s + (c - 1) * step > n - 1)
+		s = n - 1 - (c - 1) * step;
+	if (step < 0 && s - (c - 1) * as < 0)
+		s = (c - 1) * as;
+	*bs = s;
+	*bc = c;
+}
+
 static int eval_concat(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
                        const int64_t *step, void *out)
 {
@@ -466,13 +502,17 @@ static int eval_concat(ev_t *e, cask_array_t *a, const int64_t *start, const int
 				i1 = i + 1;
 			}
 		}
+		int64_t bs[CASK_MAX_DIMS], bc[CASK_MAX_DIMS];
+		memcpy(bs, start, sizeof(int64_t) * (size_t)nd);
+		memcpy(bc, count, sizeof(int64_t) * (size_t)nd);
 		if (i0 >= 0) {
-			int64_t bs[CASK_MAX_DIMS], bc[CASK_MAX_DIMS];
-			memcpy(bs, start, sizeof(int64_t) * (size_t)nd);
-			memcpy(bc, count, sizeof(int64_t) * (size_t)nd);
 			bs[ax] = start[ax] + i0 * step[ax] - off;
 			bc[ax] = i1 - i0;
-			char *dst = (char *)out + i0 * os[ax] * (int64_t)es;
+		}
+		if (e->dry && n > 0 && count[ax] > 0)
+			concat_worst_part(n, count[ax], step[ax], i0 >= 0, &bs[ax], &bc[ax]);
+		if (i0 >= 0 || (e->dry && n > 0 && count[ax] > 0)) {
+			char *dst = i0 >= 0 ? (char *)out + i0 * os[ax] * (int64_t)es : NULL;
 			int rc;
 			if (contiguous) {
 				rc = eval(e, b, bs, bc, step, e->dry ? out : dst);

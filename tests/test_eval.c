@@ -982,6 +982,163 @@ static void test_eval_concat_stored_misaligned(void **state)
 	unlink(path);
 }
 
+/* Store indices(shape, chunks) of dtype t to path:/dset and open it. */
+static cask_array_t *stored_indices(cask_ctx_t *ctx, const char *path, const char *dset,
+                                    cask_dtype_t t, int nd, const int64_t *shape,
+                                    const int64_t *ch)
+{
+	cask_array_t *a, *b;
+	OK(cask_array_indices(ctx, t, nd, shape, ch, 0, 1, &a));
+	cask_store_t o;
+	cask_store_init(&o, path, dset);
+	OK(cask_store(ctx, 1, &a, &o));
+	cask_array_destroy(a);
+	OK(cask_array_open(ctx, path, dset, NULL, &b));
+	return b;
+}
+
+/* The plan of a stage comes from its first region, which lies in the first
+ * operand of a concatenation; a later operand that is computed (a fused
+ * expression, a reversed view, a cast) needs more scratch, and every region
+ * must fit that plan.  One task per chunk (task_bytes 0) so the regions
+ * differ; results exact (integers). */
+static void test_eval_concat_computed_later_operand(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_catlater.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(16 << 20, 2);
+	OK(cask_ctx_set_task_bytes(ctx, 0));
+	enum { R = 8, C = 6, N = R * C };
+	int64_t shape[2] = {R, C}, ch[2] = {4, 3};
+	cask_array_t *a = stored_indices(ctx, path, "/a", CASK_INT64, 2, shape, ch);
+	cask_array_t *two = scalar_i(ctx, 2, 0), *a2, *rev, *a32, *c1, *c2, *c3, *c4, *st, *s;
+	OK(cask_binary(ctx, CASK_MUL, a, two, &a2));
+	cask_index_t flip[1] = {{.kind = CASK_INDEX_SLICE, .step = -1}};
+	OK(cask_index(ctx, a, 1, flip, &rev));
+	OK(cask_astype(ctx, a2, CASK_INT32, &a32));
+	cask_array_t *l1[2] = {a, a2}, *l2[2] = {a, rev}, *l3[3] = {a, rev, a2};
+	OK(cask_concatenate(ctx, 2, l1, 0, &c1));
+	OK(cask_concatenate(ctx, 2, l2, 0, &c2));
+	OK(cask_concatenate(ctx, 3, l3, 1, &c3));
+	OK(cask_stack(ctx, 2, l1, 0, &st));
+	cask_array_t *l4[2] = {a32, a32};
+	OK(cask_concatenate(ctx, 2, l4, 0, &c4));
+	OK(cask_reduce(ctx, CASK_SUM, c1, 0, NULL, 0, 0, &s));
+	int64_t v[3 * N];
+	OK(cask_compute(ctx, c1, v, 2 * N * sizeof(int64_t)));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(v[i], i), assert_int_equal(v[N + i], 2 * i);
+	OK(cask_compute(ctx, st, v, 2 * N * sizeof(int64_t)));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(v[i], i), assert_int_equal(v[N + i], 2 * i);
+	OK(cask_compute(ctx, c2, v, 2 * N * sizeof(int64_t)));
+	for (int i = 0; i < R; i++)
+		for (int j = 0; j < C; j++)
+			assert_int_equal(v[(R + i) * C + j], (R - 1 - i) * C + j);
+	OK(cask_compute(ctx, c3, v, 3 * N * sizeof(int64_t)));
+	for (int i = 0; i < R; i++)
+		for (int j = 0; j < C; j++) {
+			assert_int_equal(v[i * 3 * C + j], i * C + j);
+			assert_int_equal(v[i * 3 * C + C + j], (R - 1 - i) * C + j);
+			assert_int_equal(v[i * 3 * C + 2 * C + j], 2 * (i * C + j));
+		}
+	int32_t w[2 * N];
+	OK(cask_compute(ctx, c4, w, sizeof w));
+	for (int i = 0; i < 2 * N; i++)
+		assert_int_equal(w[i], 2 * (i % N));
+	int64_t got;
+	OK(cask_compute(ctx, s, &got, sizeof got));
+	assert_int_equal(got, 3 * (int64_t)N * (N - 1) / 2);
+	cask_array_t *all[] = {a, two, a2, rev, a32, c1, c2, c3, c4, st, s};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
+/* A float32 vector broadcast against a matrix whose chunks do not line up
+ * with its own: the first region reads it as a hyperslab, a later one
+ * (ending at the array's end) as a whole stored chunk, whose staging must
+ * not push the cast's register past the plan. */
+static void test_eval_broadcast_misaligned_chunks(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_bcast.h5";
+	unlink(path);
+	cask_ctx_t *ctx = new_ctx(16 << 20, 2);
+	OK(cask_ctx_set_task_bytes(ctx, 0));
+	enum { R = 10, C = 8 };
+	int64_t xs[2] = {R, C}, xc[2] = {1, 2}, rs = C, rc3 = 3;
+	cask_array_t *x = stored_indices(ctx, path, "/x", CASK_FLOAT64, 2, xs, xc);
+	cask_array_t *r = stored_indices(ctx, path, "/r", CASK_FLOAT32, 1, &rs, &rc3);
+	cask_array_t *y, *s, *x32, *y32;
+	OK(cask_binary(ctx, CASK_ADD, x, r, &y));
+	OK(cask_reduce(ctx, CASK_SUM, y, 0, NULL, 0, 0, &s));
+	OK(cask_astype(ctx, x, CASK_FLOAT32, &x32));
+	OK(cask_binary(ctx, CASK_ADD, x32, r, &y32));
+	double v[R * C], got;
+	float f[R * C];
+	OK(cask_compute(ctx, y, v, sizeof v));
+	OK(cask_compute(ctx, y32, f, sizeof f));
+	for (int i = 0; i < R; i++)
+		for (int j = 0; j < C; j++) {
+			assert_true(v[i * C + j] == (double)(i * C + j + j));
+			assert_true(f[i * C + j] == (float)(i * C + j + j));
+		}
+	OK(cask_compute(ctx, s, &got, sizeof got));
+	assert_true(got == (double)(R * C * (R * C - 1) / 2 + R * C * (C - 1) / 2));
+	cask_array_t *all[] = {x, r, y, s, x32, y32};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
+/* Reducing over a non-empty axis of an array with a zero-length kept axis
+ * gives an empty result, as NumPy does (even for min/max/arg reductions,
+ * which have no identity: no empty reduction happens). */
+static void test_eval_reduce_empty_kept_axis(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t shape[3] = {11, 8, 6};
+	cask_array_t *x, *z;
+	OK(cask_array_indices(ctx, CASK_FLOAT64, 3, shape, NULL, 0, 1, &x));
+	cask_index_t idx[2] = {{.kind = CASK_INDEX_SLICE, .step = 1},
+	                       {.kind = CASK_INDEX_SLICE, .start = 0, .stop = 0, .step = 1,
+	                        .has_start = 1, .has_stop = 1}};
+	OK(cask_index(ctx, x, 2, idx, &z));
+	assert_int_equal(cask_array_size(z), 0);
+	const cask_redop_t ops[] = {CASK_SUM, CASK_MAX, CASK_MIN, CASK_ARGMIN, CASK_VAR};
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		for (int keep = 0; keep < 2; keep++) {
+			int ax = 0;
+			cask_array_t *r;
+			OK(cask_reduce(ctx, ops[i], z, 1, &ax, keep, 0, &r));
+			assert_int_equal(cask_array_ndim(r), 2 + keep);
+			assert_int_equal(cask_array_size(r), 0);
+			double dummy;
+			OK(cask_compute(ctx, r, &dummy, 0));
+			cask_array_destroy(r);
+		}
+	}
+	/* over the empty axis itself: sums are zeros, max has no identity */
+	int ax1 = 1;
+	cask_array_t *s, *m;
+	OK(cask_reduce(ctx, CASK_SUM, z, 1, &ax1, 0, 0, &s));
+	OK(cask_reduce(ctx, CASK_MAX, z, 1, &ax1, 0, 0, &m));
+	double o[11 * 6];
+	OK(cask_compute(ctx, s, o, sizeof o));
+	for (int i = 0; i < 11 * 6; i++)
+		assert_true(o[i] == 0.0);
+	assert_int_equal(cask_compute(ctx, m, o, sizeof o), CASK_EINVAL);
+	cask_array_t *all[] = {x, z, s, m};
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -1065,6 +1222,9 @@ int main(void)
 		cmocka_unit_test(test_eval_mapped_chunks),
 		cmocka_unit_test(test_eval_big_reductions),
 		cmocka_unit_test(test_eval_concat_stored_misaligned),
+		cmocka_unit_test(test_eval_concat_computed_later_operand),
+		cmocka_unit_test(test_eval_broadcast_misaligned_chunks),
+		cmocka_unit_test(test_eval_reduce_empty_kept_axis),
 		cmocka_unit_test(test_eval_no_leak_1000_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -143,11 +143,11 @@ def check_print(tmp, expr, arrays, rtol=0.0, atol=0.0):
                                                       np.nanmax(np.abs(got - w)))
 
 
-def check_store(tmp, expr, arrays, rtol=0.0, atol=0.0, extra=()):
+def check_store(tmp, expr, arrays, rtol=0.0, atol=0.0, extra=(), env=None):
     """Evaluate expr with cask into a dataset; compare dtype, shape and values."""
     want = np_eval(expr, arrays)
     out = os.path.join(tmp, 'out.h5')
-    rc, _, err = ev(tmp, expr, arrays, '-o', out + ':/r', '--overwrite', *extra)
+    rc, _, err = ev(tmp, expr, arrays, '-o', out + ':/r', '--overwrite', *extra, env=env)
     assert rc == 0, 'cask eval %r -o failed (%d): %s' % (expr, rc, err)
     got = read(out, '/r')
     got = np.asarray(got)
@@ -443,6 +443,48 @@ def test_eval_concatenate_stack(tmp):
 
 
 # ----------------------------------------------------------------- printing
+
+def test_eval_every_region_fits_the_plan(tmp):
+    # A stage's scratch is planned from its first region and must bound all
+    # of them.  One task per chunk (CASK_TASK_BYTES=0) or a small budget
+    # makes the regions differ: the first lies in the first operand of a
+    # concatenation (later, computed operands need more), a float32 vector
+    # is read as a hyperslab in one region and as a whole stored chunk in
+    # another.  Whole arrays compared with NumPy.
+    a = RNG.standard_normal((100, 60))
+    b = RNG.standard_normal((100, 60)).astype(np.float32)
+    cat = {'a': (a, (25, 30)), 'b': (b, (50, 60))}
+    small = [({'CASK_TASK_BYTES': '0'}, ()), (None, ('--memory', '2M'))]
+    for env, extra in small:
+        for expr in ['concatenate((a, a*2), axis=0)', 'stack((a, a+1))',
+                     'concatenate((a, a[::-1]))', "concatenate((a, astype(b, 'f4')))",
+                     'concatenate((a, a * 2, a[:, ::-1]), axis=1)', 'stack((a, b, a.T.T), axis=2)']:
+            check_store(tmp, expr, cat, extra=extra, env=env)
+        check_store(tmp, 'sum(concatenate((a, a*2)))', cat, rtol=1e-12, atol=1e-12,
+                    extra=extra, env=env)
+    x = RNG.standard_normal((100, 80))
+    r = RNG.standard_normal(80).astype(np.float32)
+    bc = {'x': (x, (10, 20)), 'r': (r, (30,))}
+    for env, extra in small:
+        for expr in ['x + r', "astype(x, 'f4') + r", 'where(x > 0, r, x)']:
+            check_store(tmp, expr, bc, extra=extra, env=env)
+        check_store(tmp, 'sum(x + r)', bc, rtol=1e-12, atol=1e-12, extra=extra, env=env)
+
+
+def test_eval_reduce_empty_kept_axis(tmp):
+    # Reducing over a non-empty axis of an array with a zero-length other
+    # axis is an empty result in NumPy, for every reduction (nothing is
+    # reduced over an empty set); over the empty axis itself sum gives zeros
+    # and max has no identity.
+    x = {'x': RNG.standard_normal((11, 8, 6))}
+    for expr in ['sum(x[:, 0:0], axis=0)', 'max(x[:, 0:0], axis=0)', 'min(x[:, 0:0], axis=2)',
+                 'argmin(x[:, 0:0], axis=0)', 'argmax(x[:, 0:0], axis=-1)',
+                 'mean(x[:, 0:0], axis=(0, 2))', 'sum(x[:, 0:0], axis=0, keepdims=True)',
+                 'x[:, 0:0] - max(x[:, 0:0], axis=0)', 'sum(x[:, 0:0], axis=1)']:
+        check_store(tmp, expr, x)
+    rc, _, err = ev(tmp, 'max(x[:, 0:0], axis=1)', x)
+    assert rc == 1 and 'zero-size' in err, (rc, err)
+
 
 def test_print_format(tmp):
     f8 = np.array([[0.1, 1 / 3, -0.0], [np.nan, np.inf, -np.inf]])
