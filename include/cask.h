@@ -117,7 +117,9 @@ typedef struct {
 } cask_stats_t;
 
 /* Create a context: budget defaults to a quarter of physical RAM (override
- * with env CASK_MEMORY, e.g. "512M"), threads to omp_get_max_threads(). */
+ * with env CASK_MEMORY, e.g. "512M"; a value that does not parse or is under
+ * 64 KiB is ignored: the command line refuses it), threads to
+ * omp_get_max_threads(). */
 int cask_ctx_create(cask_ctx_t **out);
 void cask_ctx_destroy(cask_ctx_t *ctx);
 /* The message of the last failure ("" if none). Valid until the next call. */
@@ -158,7 +160,10 @@ int cask_ctx_set_io(cask_ctx_t *ctx, int lanes, int readahead, size_t chunk_cach
 /* Allow inputs with external links or external raw storage (default: refuse). */
 void cask_ctx_set_allow_external(cask_ctx_t *ctx, int allow);
 void cask_ctx_set_progress(cask_ctx_t *ctx, cask_progress_fn fn, void *user);
-/* Ask the running call to stop; async-signal-safe (a flag store). */
+/* Ask the running call to stop, or the next one if none is running (a
+ * call may run several graphs: a request between two of them still stops
+ * it); async-signal-safe (a flag store).  The request ends with the call it
+ * stopped. */
 void cask_ctx_cancel(cask_ctx_t *ctx);
 /* Statistics accumulated since creation or the last reset. */
 void cask_ctx_stats(const cask_ctx_t *ctx, cask_stats_t *out);
@@ -287,7 +292,10 @@ const char *cask_redop_name(cask_redop_t op);
  * Result dtypes as NumPy: sum/prod of bool and signed ints int64, of
  * unsigned uint64; mean/var/std of ints float64; arg* and count_nonzero
  * int64; any/all bool.  Reducing an empty extent with min/max/arg* is
- * CASK_EINVAL (NumPy raises too); mean of nothing is NaN. */
+ * CASK_EINVAL (NumPy raises too); mean of nothing is NaN.  Float results
+ * are bit-identical across runs and thread counts; the partial blocks
+ * follow the chunks and the memory budget (task size), so a different
+ * budget may change the last bits. */
 int cask_reduce(cask_ctx_t *ctx, cask_redop_t op, cask_array_t *a, int naxes,
                 const int *axes, int keepdims, int ddof, cask_array_t **out);
 
@@ -530,7 +538,9 @@ int cask_apply_parallel(cask_ctx_t *ctx, cask_block_fn fn, cask_array_t *x,
 /* Built-in filters with scipy.ndimage's semantics (1.10), defaults and
  * output dtype (= the input dtype), on arrays of any numeric dtype and rank
  * 1..8 (rank 0: the input itself).  The result equals the scipy filter on
- * the whole array whatever the chunking; filters compose with each other
+ * the whole array whatever the chunking (bit for bit, except uniform_filter
+ * on floats: its running sums restart at each block, so the last bits may
+ * differ, within 1e-15 relative); filters compose with each other
  * and with elementwise operations in one pass (halos add up). */
 typedef enum {
 	CASK_FILTER_GAUSSIAN = 0,  /* gaussian_filter: sigma, order, truncate */

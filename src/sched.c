@@ -90,6 +90,13 @@
 #define WAIT_NS 50000000L
 #define MIB (1024.0 * 1024.0)
 
+/* A task's label for messages ("unlabelled" rather than "()"). */
+static const char *task_label(const cask_graph_t *g, int64_t k)
+{
+	const char *l = cask__graph_label(g, k);
+	return l[0] != '\0' ? l : "unlabelled";
+}
+
 /* v as MiB for a message comparing it with w: with the bytes when the two
  * print alike ("needs 0.1 MiB but the budget is 0.1 MiB"). */
 static const char *mib_vs(char *buf, size_t len, size_t v, size_t w)
@@ -461,7 +468,7 @@ static void complete(struct run *r, int64_t k, int rc, cask_ctx_t *shadow)
 	if (rc != 0) {
 		if (shadow->msg[0] == '\0')
 			snprintf(shadow->msg, sizeof shadow->msg,
-			         "task %" PRId64 " (%s) failed: %s", k, cask__graph_label(g, k),
+			         "task %" PRId64 " (%s) failed: %s", k, task_label(g, k),
 			         cask_strerror(rc));
 		fail(r, rc, shadow->msg);
 		return;
@@ -520,7 +527,7 @@ static int run_body(struct run *r, int64_t k, cask_task_env_t *env, const void *
 		if (out == NULL)
 			return cask_task_error(env, CASK_ENOMEM,
 			                       "task %" PRId64 " (%s): out of memory for a %zu-byte output",
-			                       k, cask__graph_label(g, k), t->out_bytes);
+			                       k, task_label(g, k), t->out_bytes);
 	}
 	/* Published under mu by complete(); the writes of producers happen
 	 * before their completion, which happened before this pick. */
@@ -627,7 +634,7 @@ static void worker(struct run *r)
 				         "task %" PRId64 " (%s) needs %.1f MiB but only %.1f MiB of the "
 				         "%.1f MiB memory budget are free: the rest holds outputs "
 				         "waiting for their consumers",
-				         k, cask__graph_label(g, k), (double)need / MIB,
+				         k, task_label(g, k), (double)need / MIB,
 				         (double)(r->budget - r->reserved) / MIB, (double)r->budget / MIB);
 				fail(r, CASK_EBUDGET, msg);
 				break;
@@ -750,7 +757,7 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 		char nb[64], bb[64];
 		rc = cask__error(ctx, CASK_EBUDGET,
 		                 "task %" PRId64 " (%s) needs %s but the memory budget is %s",
-		                 k, cask__graph_label(g, k),
+		                 k, task_label(g, k),
 		                 mib_vs(nb, sizeof nb, r.too_big_need, r.budget),
 		                 mib_vs(bb, sizeof bb, r.budget, r.too_big_need));
 		if (base > 0)
@@ -766,7 +773,7 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 		                 "the graph needs %s at its peak (when task %" PRId64
 		                 " (%s) runs, in the scheduler's order) but the memory budget is %s",
 		                 mib_vs(nb, sizeof nb, r.sufmax[0], r.budget), k,
-		                 cask__graph_label(g, k), mib_vs(bb, sizeof bb, r.budget, r.sufmax[0]));
+		                 task_label(g, k), mib_vs(bb, sizeof bb, r.budget, r.sufmax[0]));
 		goto out;
 	}
 	pthread_condattr_t ca;
