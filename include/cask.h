@@ -12,6 +12,13 @@
  *    failure; the detailed message is on the context (cask_ctx_message), valid
  *    until the next call on that context.  The library never prints or exits.
  *  - Out-parameters are written only on success.
+ *  - Pointer arguments are required unless the comment of the function says
+ *    that they may be NULL.  A fallible function given a NULL required
+ *    pointer (or a NULL entry of a required list) returns CASK_EINVAL with
+ *    the message "<function>: NULL <argument>" on the context; with ctx
+ *    itself NULL there is nowhere to put a message and only the code is
+ *    returned.  Functions without a return code do nothing on NULL
+ *    (destroy, the setters) or return the value their comment gives.
  *  - Array arguments are borrowed; an operation that keeps an input retains its
  *    own reference, so the caller may destroy its handles in any order.
  *    Every array returned through an out-parameter is owned by the caller and
@@ -119,17 +126,18 @@ typedef struct {
 /* Create a context: budget defaults to a quarter of physical RAM (override
  * with env CASK_MEMORY, e.g. "512M"; a value that does not parse or is under
  * 64 KiB is ignored: the command line refuses it), threads to
- * omp_get_max_threads(). */
+ * omp_get_max_threads().  CASK_EINVAL for a NULL out (no message: there is
+ * no context yet). */
 int cask_ctx_create(cask_ctx_t **out);
 void cask_ctx_destroy(cask_ctx_t *ctx);
 /* The message of the last failure ("" if none). Valid until the next call. */
 const char *cask_ctx_message(const cask_ctx_t *ctx);
 
 /* Memory budget in bytes for every live chunk buffer, partial result and
- * HDF5 chunk cache of a run.  Minimum 64 KiB. */
+ * HDF5 chunk cache of a run.  Minimum 64 KiB.  cask_ctx_memory(NULL) is 0. */
 int cask_ctx_set_memory(cask_ctx_t *ctx, size_t bytes);
 size_t cask_ctx_memory(const cask_ctx_t *ctx);
-/* Number of worker threads (>= 1). */
+/* Number of worker threads (>= 1); cask_ctx_threads(NULL) is CASK_EINVAL. */
 int cask_ctx_set_threads(cask_ctx_t *ctx, int n);
 int cask_ctx_threads(const cask_ctx_t *ctx);
 /* Smallest work per task, in bytes (default 1 MiB, or env CASK_TASK_BYTES,
@@ -140,7 +148,8 @@ int cask_ctx_threads(const cask_ctx_t *ctx);
  * about one task per task_bytes of data, not one per chunk.  Stored
  * datasets keep their chunking.  Results do not depend on the thread
  * count; reductions over such arrays may differ in the last bits between
- * different task sizes (the summation tree follows the task blocks). */
+ * different task sizes (the summation tree follows the task blocks).
+ * cask_ctx_task_bytes(NULL) is 0. */
 int cask_ctx_set_task_bytes(cask_ctx_t *ctx, size_t bytes);
 size_t cask_ctx_task_bytes(const cask_ctx_t *ctx);
 /* I/O tuning; every default is 0 and suits local disks and the page cache.
@@ -165,7 +174,8 @@ void cask_ctx_set_progress(cask_ctx_t *ctx, cask_progress_fn fn, void *user);
  * it); async-signal-safe (a flag store).  The request ends with the call it
  * stopped. */
 void cask_ctx_cancel(cask_ctx_t *ctx);
-/* Statistics accumulated since creation or the last reset. */
+/* Statistics accumulated since creation or the last reset (nothing is
+ * written when ctx or out is NULL). */
 void cask_ctx_stats(const cask_ctx_t *ctx, cask_stats_t *out);
 void cask_ctx_reset_stats(cask_ctx_t *ctx);
 
@@ -182,6 +192,8 @@ void cask_array_destroy(cask_array_t *a);
 /* Add a reference (returns a). */
 cask_array_t *cask_array_retain(cask_array_t *a);
 
+/* The getters of a NULL array return CASK_EINVAL (ndim, size), NULL
+ * (shape, chunks) or CASK_NDTYPES (dtype). */
 int cask_array_ndim(const cask_array_t *a);
 /* Borrowed pointers valid while a lives; ndim entries. */
 const int64_t *cask_array_shape(const cask_array_t *a);
@@ -194,12 +206,21 @@ int64_t cask_array_size(const cask_array_t *a);
 
 /* Open dataset `dset` ("/group/name") of HDF5 file `path` read-only.  chunks
  * NULL: the dataset's own chunking (for a contiguous dataset, a grid fitting
- * the budget).  Unsupported types are refused with CASK_ETYPE naming file,
- * dataset and type.  The file stays open while the array lives. */
+ * the budget); else one entry per axis of the dataset: >= 1 the chunk
+ * extent on that axis (cut to the extent), 0 keeps the dataset's chunk on
+ * that axis, negative is CASK_EINVAL.  Unsupported types are refused with
+ * CASK_ETYPE naming file, dataset and type.  The file stays open while the
+ * array lives. */
 int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
                     const int64_t *chunks, cask_array_t **out);
 
-/* A constant array.  chunks NULL: a default grid (about 8 MiB blocks). */
+/* Sources of a given shape (ndim entries; shape may be NULL when ndim is 0).
+ * chunks NULL: a default grid (about 8 MiB blocks); else ndim entries: >= 1
+ * the chunk extent on that axis (cut to the extent), 0 the whole axis in
+ * one chunk, negative is CASK_EINVAL.  The same holds for every chunks
+ * argument of the sources below. */
+
+/* A constant array. */
 int cask_array_full(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t *shape,
                     const int64_t *chunks, cask_scalar_t value, cask_array_t **out);
 int cask_array_zeros(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t *shape,
@@ -287,8 +308,10 @@ typedef enum {
 const char *cask_redop_name(cask_redop_t op);
 
 /* Reduce over the naxes axes listed (negative counts from the end; naxes 0
- * with axes NULL means all axes).  ARGMIN/ARGMAX take all axes (flat index,
- * as NumPy with axis=None) or exactly one.  ddof is used by var/std.
+ * means all axes, and axes may then be NULL; axes NULL with naxes != 0,
+ * a negative naxes, an axis out of range or listed twice are CASK_EINVAL).
+ * ARGMIN/ARGMAX take all axes (flat index, as NumPy with axis=None) or
+ * exactly one.  ddof is used by var/std.
  * Result dtypes as NumPy: sum/prod of bool and signed ints int64, of
  * unsigned uint64; mean/var/std of ints float64; arg* and count_nonzero
  * int64; any/all bool.  Reducing an empty extent with min/max/arg* is
@@ -315,39 +338,48 @@ typedef struct {
 } cask_index_t;
 
 /* Basic indexing a[idx...] with Python/NumPy semantics (negative indices and
- * steps, clamping of slice bounds, out-of-range integer -> CASK_EINVAL). */
+ * steps, clamping of slice bounds, out-of-range integer -> CASK_EINVAL).
+ * idx has nidx >= 0 entries (NULL when nidx is 0). */
 int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *idx,
                cask_array_t **out);
 /* Axis permutation; perm NULL reverses the axes (a.T). */
 int cask_transpose(cask_ctx_t *ctx, cask_array_t *a, const int *perm, cask_array_t **out);
-/* Insert/remove length-1 axes, or any reshape that keeps C order (ENOTSUP
- * when it would need a data shuffle across chunks). */
+/* Reshape that only inserts or removes length-1 axes: the extents other than
+ * 1 must be the same sequence in a and in shape (ndim entries, NULL when
+ * ndim is 0).  Any other reshape, even one that keeps C order (merging or
+ * splitting axes), is CASK_ENOTSUP; a different element count is
+ * CASK_ESHAPE. */
 int cask_reshape(cask_ctx_t *ctx, cask_array_t *a, int ndim, const int64_t *shape,
                  cask_array_t **out);
 int cask_concatenate(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
                      cask_array_t **out);
 int cask_stack(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
                cask_array_t **out);
-/* Same values on another chunk grid (entries <= 0 keep that axis' chunk). */
+/* Same values on another chunk grid (entries <= 0 keep that axis' chunk;
+ * chunks NULL keeps them all). */
 int cask_rechunk(cask_ctx_t *ctx, cask_array_t *a, const int64_t *chunks, cask_array_t **out);
 
 /* ---- output */
 
 /* Compute a into buf (C order, a's dtype); bufsize must be at least
- * size * dtype_size.  For results that fit in memory. */
+ * size * dtype_size (else CASK_EINVAL).  buf may be NULL only with bufsize
+ * 0, i.e. for an empty result.  For results that fit in memory. */
 int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize);
 
 typedef struct {
 	const char *path;       /* HDF5 file: created if missing */
 	const char *dset;       /* dataset path in the file, "/a/b" */
-	const int64_t *chunks;  /* NULL: the array's chunks */
+	const int64_t *chunks;  /* NULL: the array's chunks; else one entry per
+	                         * axis: >= 1 (cut to the extent), 0 keeps the
+	                         * array's chunk, negative is CASK_EINVAL */
 	int gzip;               /* -1 none (default), 0..9 deflate level */
 	int shuffle;            /* byte shuffle filter */
 	int fletcher32;         /* checksum filter */
 	int overwrite;          /* replace an existing dataset of that name */
 } cask_store_t;
 
-/* Fill *o with defaults (no compression, array's chunks, no overwrite). */
+/* Fill *o with defaults (no compression, array's chunks, no overwrite);
+ * nothing on a NULL o. */
 void cask_store_init(cask_store_t *o, const char *path, const char *dset);
 
 /* Store n arrays (opts has n entries, one per array) in one pass that
@@ -408,7 +440,8 @@ typedef struct {
 
 int cask_graph_create(cask_ctx_t *ctx, cask_graph_t **out);
 void cask_graph_destroy(cask_graph_t *g);
-/* Append a task; *id receives its id (0, 1, 2, ...). */
+/* Append a task; *id receives its id (0, 1, 2, ...); id may be NULL.  A
+ * NULL g is CASK_EINVAL without a message. */
 int cask_graph_add(cask_graph_t *g, const cask_task_spec_t *spec, int64_t *id);
 int64_t cask_graph_ntasks(const cask_graph_t *g);
 /* Sum of out_bytes + scratch_bytes over all tasks. */
@@ -420,10 +453,13 @@ typedef enum { CASK_DUMP_TEXT = 0, CASK_DUMP_DOT = 1 } cask_dump_t;
 int cask_graph_dump(const cask_graph_t *g, FILE *f, cask_dump_t format);
 /* Run every task under ctx's budget and threads. */
 int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g);
-/* Output of a task created with keep = 1, after a successful run. */
+/* Output of a task created with keep = 1, after a successful run (NULL for
+ * any other task or a NULL g); bytes may be NULL.  ntasks and the byte
+ * counts above are 0 for a NULL g. */
 const void *cask_graph_output(const cask_graph_t *g, int64_t id, size_t *bytes);
 
-/* Inside a task: set the run's error message (printf-style). Returns rc. */
+/* Inside a task: set the run's error message (printf-style). Returns rc
+ * (env or fmt NULL: only returns rc). */
 int cask_task_error(cask_task_env_t *env, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Inside a task: take bytes of scratch from the task's reservation (64-byte
@@ -581,7 +617,7 @@ typedef struct {
 } cask_filter_t;
 
 /* scipy's defaults for kind (mode reflect, cval 0, truncate 4, axis -1,
- * uniform size 3; sigma and size unset). */
+ * uniform size 3; sigma and size unset).  Nothing on a NULL spec. */
 void cask_filter_init(cask_filter_t *spec, cask_filter_kind_t kind);
 /* scipy's function name: "gaussian_filter", "sobel", ... */
 const char *cask_filter_name(cask_filter_kind_t kind);

@@ -319,10 +319,10 @@ out:
 int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
 {
 	cask_array_t *a2 = NULL, *b2 = NULL, *src = NULL, *r = NULL, *rr = NULL;
-	int rc = 0;
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, b, out);
+	if (rc != 0)
+		return rc;
 	ctx->msg[0] = '\0';
-	if (a == NULL || b == NULL || out == NULL)
-		return cask__error(ctx, CASK_EINVAL, "matmul: missing argument");
 	char sa[200], sb[200], text[600];
 	fmt_shape(a, sa, sizeof sa);
 	fmt_shape(b, sb, sizeof sb);
@@ -769,19 +769,20 @@ int cask__la_ata_x(cask_ctx_t *ctx, cask_array_t *a, const double *x, int64_t l,
 
 int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
 	ctx->msg[0] = '\0';
-	if (a == NULL || out == NULL)
-		return cask__error(ctx, CASK_EINVAL, "gram: missing argument");
 	return reduce_tn(ctx, a, NULL, a->dtype, out);
 }
 
 int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
 {
 	cask_array_t *b2 = NULL;
-	int rc;
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, b, out);
+	if (rc != 0)
+		return rc;
 	ctx->msg[0] = '\0';
-	if (a == NULL || b == NULL || out == NULL)
-		return cask__error(ctx, CASK_EINVAL, "matmul_tn: missing argument");
 	if (b->ndim == 1) {
 		int64_t sh[2] = {b->shape[0], 1};
 		if ((rc = cask_reshape(ctx, b, 2, sh, &b2)) != 0)

@@ -93,7 +93,9 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	cask__h5out_t *big = NULL, *so = NULL, *smo = NULL;
 	double *sb = NULL, *small = NULL, *tr = NULL;
 	char what[1200];
-	int rc;
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a);
+	if (rc != 0)
+		return rc;
 	ctx->msg[0] = '\0';
 	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
 	const char *onames[3] = {"U", "S", "V^T"};
@@ -394,9 +396,11 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	cask_array_t *z = NULL, *qz = NULL, *ubk = NULL, *u = NULL, *uc = NULL;
 	double *omb = NULL, *bt = NULL, *ub = NULL, *sb = NULL, *vtb = NULL, *ubkb = NULL;
 	void *work = NULL;
-	tmp_t *t = calloc(1, sizeof *t);
 	char what[1200];
-	int rc;
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a);
+	if (rc != 0)
+		return rc;
+	tmp_t *t = calloc(1, sizeof *t);
 	ctx->msg[0] = '\0';
 	if (t == NULL)
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");

@@ -1013,7 +1013,9 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
 	cask__h5out_t *qo = NULL, *ro = NULL;
 	double *rbuf = NULL;
 	char what[1200];
-	int rc;
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a);
+	if (rc != 0)
+		return rc;
 	ctx->msg[0] = '\0';
 	const cask_store_t *outs[2] = {r_store, q_store};
 	const char *onames[2] = {"R", "Q"};
@@ -1061,6 +1063,9 @@ out:
 
 int cask_lstsq(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double *x, double *rnorm)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, b, x);
+	if (rc != 0)
+		return rc;
 	return cask_lstsq_ex(ctx, a, b, -1.0, x, rnorm, NULL);
 }
 
@@ -1069,10 +1074,10 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 {
 	cask_array_t *ax = NULL, *b2 = NULL, *bx = NULL;
 	char what[1200];
-	int rc;
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, b, x);
+	if (rc != 0)
+		return rc;
 	ctx->msg[0] = '\0';
-	if (b == NULL || x == NULL)
-		return cask__error(ctx, CASK_EINVAL, "lstsq: b and x are required");
 	if ((rc = cask__la_prepare(ctx, a, "A of least squares", &ax)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);

@@ -84,13 +84,17 @@ void cask_array_destroy(cask_array_t *a)
 	free(a);
 }
 
-int cask_array_ndim(const cask_array_t *a) { return a->ndim; }
-const int64_t *cask_array_shape(const cask_array_t *a) { return a->shape; }
-const int64_t *cask_array_chunks(const cask_array_t *a) { return a->chunks; }
-cask_dtype_t cask_array_dtype(const cask_array_t *a) { return a->dtype; }
+/* The getters cannot carry a message: on a NULL array they return the
+ * values cask.h documents (CASK_EINVAL, NULL, CASK_NDTYPES). */
+int cask_array_ndim(const cask_array_t *a) { return a != NULL ? a->ndim : CASK_EINVAL; }
+const int64_t *cask_array_shape(const cask_array_t *a) { return a != NULL ? a->shape : NULL; }
+const int64_t *cask_array_chunks(const cask_array_t *a) { return a != NULL ? a->chunks : NULL; }
+cask_dtype_t cask_array_dtype(const cask_array_t *a) { return a != NULL ? a->dtype : CASK_NDTYPES; }
 
 int64_t cask_array_size(const cask_array_t *a)
 {
+	if (a == NULL)
+		return CASK_EINVAL;
 	int64_t n = 1;
 	for (int k = 0; k < a->ndim; k++)
 		n *= a->shape[k];
@@ -149,6 +153,43 @@ void cask__chunk_region(const cask_array_t *a, const int64_t *per_axis, int64_t 
 	}
 }
 
+int cask__check_chunks(cask_ctx_t *ctx, const char *fn, int ndim, const int64_t *chunks)
+{
+	/* A bad rank is reported by the shape check that follows. */
+	if (chunks == NULL || ndim < 0 || ndim > CASK_MAX_DIMS)
+		return 0;
+	for (int k = 0; k < ndim; k++)
+		if (chunks[k] < 0)
+			return cask__error(ctx, CASK_EINVAL, "%s: negative chunk extent %lld on axis %d",
+			                   fn, (long long)chunks[k], k);
+	return 0;
+}
+
+int cask__check_arrays(cask_ctx_t *ctx, const char *fn, const char *name, int n,
+                       cask_array_t *const *arrays)
+{
+	if (n > 0 && arrays == NULL)
+		return cask__null_arg(ctx, fn, name);
+	for (int i = 0; i < n; i++)
+		if (arrays[i] == NULL)
+			return cask__error(ctx, CASK_EINVAL, "%s: NULL %s[%d]", fn, name, i);
+	return 0;
+}
+
+/* Entry checks shared by the constructors: ctx and out, shape unless the
+ * array is 0-d, and the chunk extents. */
+static int check_source(cask_ctx_t *ctx, const char *fn, int ndim, const int64_t *shape,
+                        const int64_t *chunks, cask_array_t **out)
+{
+	if (ctx == NULL || out == NULL)
+		return cask__null_arg(ctx, fn, ctx == NULL ? "ctx" : "out");
+	if (ndim > 0 && shape == NULL)
+		return cask__null_arg(ctx, fn, "shape");
+	return cask__check_chunks(ctx, fn, ndim, chunks);
+}
+
+/* Apply caller chunks (entries <= 0 keep the axis' current chunk; the
+ * public entry points refuse negative ones, cask_rechunk keeps them). */
 static int set_chunks(cask_ctx_t *ctx, cask_array_t *a, const int64_t *chunks)
 {
 	if (chunks == NULL) {
@@ -176,9 +217,18 @@ int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
 	cask__h5in_t *h = NULL;
 	cask__h5meta_t meta;
 	cask_array_t *a = NULL;
-	int rc = cask__io_open(ctx, path, dset, ctx->allow_external, &h, &meta);
+	int rc = CASK__CHECK_PTRS(ctx, ctx, path, dset, out);
 	if (rc != 0)
 		return rc;
+	rc = cask__io_open(ctx, path, dset, ctx->allow_external, &h, &meta);
+	if (rc != 0)
+		return rc;
+	rc = cask__check_chunks(ctx, __func__, meta.ndim, chunks);
+	if (rc != 0) {
+		cask__error_append(ctx, " (dataset '%s' in '%s')", dset, path);
+		cask__io_close(h);
+		return rc;
+	}
 	rc = cask__array_new(ctx, N_H5, meta.dtype, meta.ndim, meta.shape, 0, NULL, &a);
 	if (rc != 0) {
 		cask__error_append(ctx, " (dataset '%s' in '%s')", dset, path);
@@ -221,7 +271,9 @@ int cask_array_full(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t
                     const int64_t *chunks, cask_scalar_t value, cask_array_t **out)
 {
 	cask_array_t *a;
-	int rc = check_dtype(ctx, dtype);
+	int rc = check_source(ctx, __func__, ndim, shape, chunks, out);
+	if (rc == 0)
+		rc = check_dtype(ctx, dtype);
 	if (rc == 0)
 		rc = cask__array_new(ctx, N_FULL, dtype, ndim, shape, 0, NULL, &a);
 	if (rc != 0)
@@ -236,6 +288,9 @@ int cask_array_zeros(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_
                      const int64_t *chunks, cask_array_t **out)
 {
 	cask_scalar_t z = {.dtype = CASK_INT64, .v.i = 0};
+	int rc = check_source(ctx, __func__, ndim, shape, chunks, out);
+	if (rc != 0)
+		return rc;
 	return cask_array_full(ctx, dtype, ndim, shape, chunks, z, out);
 }
 
@@ -243,6 +298,9 @@ int cask_array_ones(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t
                     const int64_t *chunks, cask_array_t **out)
 {
 	cask_scalar_t o = {.dtype = CASK_INT64, .v.i = 1};
+	int rc = check_source(ctx, __func__, ndim, shape, chunks, out);
+	if (rc != 0)
+		return rc;
 	return cask_array_full(ctx, dtype, ndim, shape, chunks, o, out);
 }
 
@@ -250,7 +308,9 @@ int cask_array_indices(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int6
                        const int64_t *chunks, double start, double step, cask_array_t **out)
 {
 	cask_array_t *a;
-	int rc = check_dtype(ctx, dtype);
+	int rc = check_source(ctx, __func__, ndim, shape, chunks, out);
+	if (rc == 0)
+		rc = check_dtype(ctx, dtype);
 	if (rc == 0)
 		rc = cask__array_new(ctx, N_INDICES, dtype, ndim, shape, 0, NULL, &a);
 	if (rc != 0)
@@ -265,19 +325,25 @@ int cask_array_indices(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int6
 int cask_array_arange(cask_ctx_t *ctx, cask_dtype_t dtype, int64_t n, double start,
                       double step, const int64_t *chunks, cask_array_t **out)
 {
+	int rc = check_source(ctx, __func__, 1, &n, chunks, out);
+	if (rc != 0)
+		return rc;
 	return cask_array_indices(ctx, dtype, 1, &n, chunks, start, step, out);
 }
 
 int cask_array_random(cask_ctx_t *ctx, cask_random_t kind, uint64_t seed, cask_dtype_t dtype,
                       int ndim, const int64_t *shape, const int64_t *chunks, cask_array_t **out)
 {
+	int rc = check_source(ctx, __func__, ndim, shape, chunks, out);
+	if (rc != 0)
+		return rc;
 	if (dtype != CASK_FLOAT32 && dtype != CASK_FLOAT64)
 		return cask__error(ctx, CASK_ETYPE, "random arrays are float32 or float64, not %s",
 		                   cask_dtype_name(dtype));
 	if (kind != CASK_RANDOM_UNIFORM && kind != CASK_RANDOM_NORMAL)
 		return cask__error(ctx, CASK_EINVAL, "unknown random distribution %d", (int)kind);
 	cask_array_t *a;
-	int rc = cask__array_new(ctx, N_RANDOM, dtype, ndim, shape, 0, NULL, &a);
+	rc = cask__array_new(ctx, N_RANDOM, dtype, ndim, shape, 0, NULL, &a);
 	if (rc != 0)
 		return rc;
 	a->u.random.kind = kind;
@@ -292,9 +358,11 @@ int cask_array_from_buffer(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim,
                            cask_array_t **out)
 {
 	cask_array_t *a;
-	int rc = check_dtype(ctx, dtype);
+	int rc = check_source(ctx, __func__, ndim, shape, chunks, out);
+	if (rc == 0)
+		rc = check_dtype(ctx, dtype);
 	if (rc == 0 && data == NULL)
-		rc = cask__error(ctx, CASK_EINVAL, "cask_array_from_buffer: data is NULL");
+		rc = cask__null_arg(ctx, __func__, "data");
 	if (rc == 0)
 		rc = cask__array_new(ctx, N_BUFFER, dtype, ndim, shape, 0, NULL, &a);
 	if (rc != 0)
@@ -308,7 +376,10 @@ int cask_array_from_buffer(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim,
 int cask_array_scalar(cask_ctx_t *ctx, cask_scalar_t v, int weak, cask_array_t **out)
 {
 	cask_array_t *a;
-	int rc = cask_array_full(ctx, v.dtype, 0, NULL, NULL, v, &a);
+	int rc = CASK__CHECK_PTRS(ctx, ctx, out);
+	if (rc != 0)
+		return rc;
+	rc = cask_array_full(ctx, v.dtype, 0, NULL, NULL, v, &a);
 	if (rc != 0)
 		return rc;
 	a->weak = weak != 0;
@@ -464,7 +535,9 @@ static int cast_to(cask_ctx_t *ctx, cask_array_t *a, cask_dtype_t t, cask_array_
 
 int cask_astype(cask_ctx_t *ctx, cask_array_t *x, cask_dtype_t dtype, cask_array_t **out)
 {
-	int rc = check_dtype(ctx, dtype);
+	int rc = CASK__CHECK_PTRS(ctx, ctx, x, out);
+	if (rc == 0)
+		rc = check_dtype(ctx, dtype);
 	if (rc != 0)
 		return rc;
 	cask_array_t *r;
@@ -600,6 +673,9 @@ static int no_loop(cask_ctx_t *ctx, cask_op_t op, cask_dtype_t t)
 
 int cask_unary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
 	if ((unsigned)op >= CASK_NOPS || cask_op_is_binary(op))
 		return cask__error(ctx, CASK_EINVAL, "%s is not a unary operation", cask_op_name(op));
 	cask_dtype_t t = a->dtype, kt = t, out_t;
@@ -631,7 +707,7 @@ int cask_unary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t **ou
 	if (cask_k_unary(op, kt) == NULL)
 		return no_loop(ctx, op, t);
 	cask_array_t *c = NULL, *r = NULL;
-	int rc = cast_to(ctx, a, kt, &c);
+	rc = cast_to(ctx, a, kt, &c);
 	if (rc == 0)
 		rc = elem_node(ctx, op, out_t, 1, &c, &r);
 	cask_array_destroy(c);
@@ -645,6 +721,9 @@ int cask_unary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t **ou
 int cask_binary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t *b,
                 cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, b, out);
+	if (rc != 0)
+		return rc;
 	if ((unsigned)op >= CASK_NOPS || !cask_op_is_binary(op))
 		return cask__error(ctx, CASK_EINVAL, "%s is not a binary operation", cask_op_name(op));
 	cask_dtype_t T = promote2(a, b), kt = T, out_t;
@@ -704,7 +783,7 @@ int cask_binary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t *b,
 			                   "Integers to negative integer powers are not allowed.");
 	}
 	cask_array_t *ca = NULL, *cb = NULL, *r = NULL;
-	int rc = cast_to(ctx, a, kt, &ca);
+	rc = cast_to(ctx, a, kt, &ca);
 	if (rc == 0)
 		rc = cast_to(ctx, b, kt, &cb);
 	if (rc == 0) {
@@ -722,6 +801,9 @@ int cask_binary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t *b,
 int cask_where(cask_ctx_t *ctx, cask_array_t *cond, cask_array_t *a, cask_array_t *b,
                cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, cond, a, b, out);
+	if (rc != 0)
+		return rc;
 	cask_dtype_t T = promote2(a, b);
 	if (is_int(T) && a->weak != b->weak) {
 		/* np.where converts a Python int to the other operand's dtype. */
@@ -731,7 +813,7 @@ int cask_where(cask_ctx_t *ctx, cask_array_t *cond, cask_array_t *a, cask_array_
 			return out_of_bounds(ctx, neg, mag, T);
 	}
 	cask_array_t *cc = NULL, *ca = NULL, *cb = NULL, *r = NULL;
-	int rc = cast_to(ctx, cond, CASK_BOOL, &cc);
+	rc = cast_to(ctx, cond, CASK_BOOL, &cc);
 	if (rc == 0)
 		rc = cast_to(ctx, a, T, &ca);
 	if (rc == 0)
@@ -758,6 +840,9 @@ int cask_clip(cask_ctx_t *ctx, cask_array_t *x, cask_array_t *lo, cask_array_t *
 	 * Python int bound at or beyond the dtype's limit on its own side
 	 * (min <= iinfo.min, max >= iinfo.max) is dropped; an out-of-range
 	 * bound on the other side is the usual OverflowError. */
+	int rc = CASK__CHECK_PTRS(ctx, ctx, x, out);
+	if (rc != 0)
+		return rc;
 	if (!x->weak && is_int(x->dtype)) {
 		int neg;
 		uint64_t mag, lom, him;
@@ -769,7 +854,6 @@ int cask_clip(cask_ctx_t *ctx, cask_array_t *x, cask_array_t *lo, cask_array_t *
 			hi = NULL;
 	}
 	cask_array_t *t = cask_array_retain(x), *u = NULL;
-	int rc = 0;
 	if (lo != NULL) {
 		rc = cask_binary(ctx, CASK_MAXIMUM, t, lo, &u);
 		cask_array_destroy(t);
@@ -791,10 +875,18 @@ int cask_clip(cask_ctx_t *ctx, cask_array_t *x, cask_array_t *lo, cask_array_t *
 int cask_reduce(cask_ctx_t *ctx, cask_redop_t op, cask_array_t *a, int naxes,
                 const int *axes, int keepdims, int ddof, cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
 	if ((unsigned)op >= CASK_NREDOPS)
 		return cask__error(ctx, CASK_EINVAL, "unknown reduction %d", (int)op);
+	if (naxes < 0)
+		return cask__error(ctx, CASK_EINVAL, "cask_reduce: negative axis count %d", naxes);
+	if (naxes > 0 && axes == NULL)
+		return cask__error(ctx, CASK_EINVAL,
+		                   "cask_reduce: NULL axes with naxes = %d (all axes: naxes 0)", naxes);
 	uint32_t mask = 0;
-	if (axes == NULL || naxes == 0) {
+	if (naxes == 0) {
 		mask = a->ndim == 32 ? 0xffffffffu : ((1u << a->ndim) - 1);
 		naxes = a->ndim;
 	} else {
@@ -829,7 +921,7 @@ int cask_reduce(cask_ctx_t *ctx, cask_redop_t op, cask_array_t *a, int naxes,
 	}
 	/* argmin/argmax over all axes with keepdims: NumPy keeps every axis as 1 */
 	cask_array_t *r;
-	int rc = cask__array_new(ctx, N_REDUCE, cask_k_red_result_dtype(op, a->dtype), nd, shape, 1,
+	rc = cask__array_new(ctx, N_REDUCE, cask_k_red_result_dtype(op, a->dtype), nd, shape, 1,
 	                         &a, &r);
 	if (rc != 0)
 		return rc;
@@ -932,6 +1024,13 @@ static int slice_bounds(cask_ctx_t *ctx, int64_t n, const cask_index_t *ix, int6
 int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *idx,
                cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
+	if (nidx < 0)
+		return cask__error(ctx, CASK_EINVAL, "cask_index: negative index count %d", nidx);
+	if (nidx > 0 && idx == NULL)
+		return cask__null_arg(ctx, __func__, "idx");
 	int nreal = 0, nell = 0;
 	for (int i = 0; i < nidx; i++) {
 		if (idx[i].kind == CASK_INDEX_SLICE || idx[i].kind == CASK_INDEX_INT)
@@ -991,7 +1090,7 @@ int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *i
 			k++;
 		} else {
 			int64_t first = 0, count = 0;
-			int rc = slice_bounds(ctx, a->shape[k], &idx[i], &first, &count);
+			rc = slice_bounds(ctx, a->shape[k], &idx[i], &first, &count);
 			if (rc != 0)
 				return rc;
 			ax[nd] = bax[k];
@@ -1008,6 +1107,9 @@ int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *i
 
 int cask_transpose(cask_ctx_t *ctx, cask_array_t *a, const int *perm, cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
 	int p[CASK_MAX_DIMS], seen[CASK_MAX_DIMS] = {0};
 	for (int k = 0; k < a->ndim; k++) {
 		int v = perm != NULL ? perm[k] : a->ndim - 1 - k;
@@ -1028,7 +1130,7 @@ int cask_transpose(cask_ctx_t *ctx, cask_array_t *a, const int *perm, cask_array
 		shape[k] = a->shape[p[k]];
 	}
 	cask_array_t *r;
-	int rc = make_view(ctx, src, a->ndim, shape, ax, fixed, &r);
+	rc = make_view(ctx, src, a->ndim, shape, ax, fixed, &r);
 	if (rc != 0)
 		return rc;
 	for (int k = 0; k < a->ndim; k++)
@@ -1040,8 +1142,13 @@ int cask_transpose(cask_ctx_t *ctx, cask_array_t *a, const int *perm, cask_array
 int cask_reshape(cask_ctx_t *ctx, cask_array_t *a, int ndim, const int64_t *shape,
                  cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
 	if (ndim < 0 || ndim > CASK_MAX_DIMS)
 		return cask__error(ctx, CASK_EINVAL, "rank %d is out of range", ndim);
+	if (ndim > 0 && shape == NULL)
+		return cask__null_arg(ctx, __func__, "shape");
 	/* Only unit axes may be inserted or removed: the non-1 extents must be
 	 * the same sequence. */
 	int i = 0, j = 0;
@@ -1049,7 +1156,8 @@ int cask_reshape(cask_ctx_t *ctx, cask_array_t *a, int ndim, const int64_t *shap
 	for (int k = 0; k < ndim; k++) {
 		if (shape[k] < 0)
 			return cask__error(ctx, CASK_EINVAL, "negative extent in reshape");
-		n *= shape[k];
+		if (cask__mul_i64(n, shape[k], &n) != 0)
+			return cask__error(ctx, CASK_EOVERFLOW, "reshape: the product of the extents overflows int64");
 	}
 	if (n != cask_array_size(a))
 		return cask__error(ctx, CASK_ESHAPE, "cannot reshape array of size %lld into a shape of size %lld",
@@ -1076,12 +1184,15 @@ int cask_reshape(cask_ctx_t *ctx, cask_array_t *a, int ndim, const int64_t *shap
 
 int cask_rechunk(cask_ctx_t *ctx, cask_array_t *a, const int64_t *chunks, cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+	if (rc != 0)
+		return rc;
 	cask_array_t *src;
 	cask__vaxis_t ax[CASK_MAX_DIMS];
 	int64_t fixed[CASK_MAX_DIMS];
 	base_view(a, &src, ax, fixed);
 	cask_array_t *r;
-	int rc = make_view(ctx, src, a->ndim, a->shape, ax, fixed, &r);
+	rc = make_view(ctx, src, a->ndim, a->shape, ax, fixed, &r);
 	if (rc != 0)
 		return rc;
 	memcpy(r->chunks, a->chunks, sizeof r->chunks);
@@ -1094,6 +1205,11 @@ int cask_rechunk(cask_ctx_t *ctx, cask_array_t *a, const int64_t *chunks, cask_a
 int cask_concatenate(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
                      cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, out);
+	if (rc == 0)
+		rc = cask__check_arrays(ctx, __func__, "arrays", n, arrays);
+	if (rc != 0)
+		return rc;
 	if (n < 1)
 		return cask__error(ctx, CASK_EINVAL, "need at least one array to concatenate");
 	int nd = arrays[0]->ndim;
@@ -1126,7 +1242,6 @@ int cask_concatenate(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int ax
 	cask_array_t **cast = calloc((size_t)n, sizeof *cast);
 	if (cast == NULL)
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
-	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = cast_to(ctx, arrays[i], T, &cast[i]);
 	cask_array_t *r = NULL;
@@ -1150,6 +1265,11 @@ int cask_concatenate(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int ax
 int cask_stack(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
                cask_array_t **out)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, out);
+	if (rc == 0)
+		rc = cask__check_arrays(ctx, __func__, "arrays", n, arrays);
+	if (rc != 0)
+		return rc;
 	if (n < 1)
 		return cask__error(ctx, CASK_EINVAL, "need at least one array to stack");
 	int nd = arrays[0]->ndim + 1;
@@ -1165,7 +1285,6 @@ int cask_stack(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, int axis,
 	cask_array_t **ex = calloc((size_t)n, sizeof *ex);
 	if (ex == NULL)
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
-	int rc = 0;
 	cask_index_t idx[2] = {{.kind = CASK_INDEX_ELLIPSIS}, {.kind = CASK_INDEX_NEWAXIS}};
 	for (int i = 0; i < n && rc == 0; i++) {
 		/* a[(slice(None),)*axis + (None,)] */

@@ -90,6 +90,15 @@ struct cask_array {
 /* Allocate a node with refcount 1 (inputs retained). */
 int cask__array_new(cask_ctx_t *ctx, cask__kind_t kind, cask_dtype_t dtype, int ndim,
                     const int64_t *shape, int nin, cask_array_t *const *in, cask_array_t **out);
+/* Entry check of a public call taking a list of n arrays (named name in the
+ * message; the caller checks n itself): the list, when n > 0, and every
+ * entry non-NULL.  0 or CASK_EINVAL with "<fn>: NULL <name>[i]" on ctx. */
+int cask__check_arrays(cask_ctx_t *ctx, const char *fn, const char *name, int n,
+                       cask_array_t *const *arrays);
+/* Entry check of caller chunk extents (ndim entries, chunks may be NULL):
+ * entries >= 0, 0 meaning the caller's default for that axis.  0 or
+ * CASK_EINVAL naming fn and the axis. */
+int cask__check_chunks(cask_ctx_t *ctx, const char *fn, int ndim, const int64_t *chunks);
 /* Default chunks for shape: about target bytes, whole trailing axes first. */
 void cask__default_chunks(int ndim, const int64_t *shape, size_t itemsize, size_t target,
                           int64_t *chunks);

@@ -1037,6 +1037,12 @@ static int plan_new(cask_ctx_t *ctx, plan_t **out)
 
 int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a);
+	if (rc != 0)
+		return rc;
+	/* A NULL buffer is only the (empty) destination of an empty result. */
+	if (buf == NULL && bufsize > 0)
+		return cask__error(ctx, CASK_EINVAL, "cask_compute: NULL buf with bufsize %zu", bufsize);
 	size_t need = (size_t)cask_array_size(a) * cask_dtype_size(a->dtype);
 	if (bufsize < need)
 		return cask__error(ctx, CASK_EINVAL, "cask_compute: buffer of %zu bytes is smaller than the %zu-byte result",
@@ -1044,7 +1050,7 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 	ctx->msg[0] = '\0';
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
-	int rc = plan_new(ctx, &p);
+	rc = plan_new(ctx, &p);
 	if (rc == 0)
 		rc = spill_big(p, 1, &a);
 	if (rc == 0)
@@ -1064,6 +1070,8 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 
 void cask_store_init(cask_store_t *o, const char *path, const char *dset)
 {
+	if (o == NULL)
+		return;
 	memset(o, 0, sizeof *o);
 	o->path = path;
 	o->dset = dset;
@@ -1131,11 +1139,23 @@ out:
 
 int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_store_t *opts)
 {
+	int rc = CASK__CHECK_PTRS(ctx, ctx);
+	if (rc == 0)
+		rc = cask__check_arrays(ctx, __func__, "arrays", n, arrays);
+	if (rc == 0 && n > 0 && opts == NULL)
+		rc = cask__null_arg(ctx, __func__, "opts");
+	if (rc != 0)
+		return rc;
 	if (n < 1)
 		return cask__error(ctx, CASK_EINVAL, "cask_store: no arrays");
 	for (int i = 0; i < n; i++) {
 		if (opts[i].path == NULL || opts[i].dset == NULL)
-			return cask__error(ctx, CASK_EINVAL, "cask_store: output %d has no path or dataset", i);
+			return cask__error(ctx, CASK_EINVAL, "cask_store: NULL %s in opts[%d]",
+			                   opts[i].path == NULL ? "path" : "dset", i);
+		char fn[64];
+		snprintf(fn, sizeof fn, "cask_store: opts[%d].chunks", i);
+		if ((rc = cask__check_chunks(ctx, fn, arrays[i]->ndim, opts[i].chunks)) != 0)
+			return rc;
 		for (int j = 0; j < i; j++)
 			if (strcmp(opts[i].path, opts[j].path) == 0 && strcmp(opts[i].dset, opts[j].dset) == 0)
 				return cask__error(ctx, CASK_EINVAL, "cask_store: dataset '%s' in '%s' is named twice",
@@ -1145,7 +1165,7 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
 	cask__h5out_t **outs = calloc((size_t)n, sizeof *outs);
-	int rc = outs == NULL ? cask__error(ctx, CASK_ENOMEM, "out of memory") : plan_new(ctx, &p);
+	rc = outs == NULL ? cask__error(ctx, CASK_ENOMEM, "out of memory") : plan_new(ctx, &p);
 	if (rc == 0) {
 		p->txn = calloc((size_t)n, sizeof *p->txn);
 		if (p->txn == NULL)
@@ -1197,7 +1217,19 @@ int cask_array_graph(cask_ctx_t *ctx, int n, cask_array_t *const *arrays,
 {
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
-	int rc = plan_new(ctx, &p);
+	int rc = CASK__CHECK_PTRS(ctx, ctx, out);
+	if (rc == 0)
+		rc = cask__check_arrays(ctx, __func__, "arrays", n, arrays);
+	if (rc == 0 && n < 0)
+		rc = cask__error(ctx, CASK_EINVAL, "cask_array_graph: negative array count %d", n);
+	for (int i = 0; i < n && rc == 0 && opts != NULL; i++) {
+		char fn[64];
+		snprintf(fn, sizeof fn, "cask_array_graph: opts[%d].chunks", i);
+		rc = cask__check_chunks(ctx, fn, arrays[i]->ndim, opts[i].chunks);
+	}
+	if (rc != 0)
+		return rc;
+	rc = plan_new(ctx, &p);
 	if (rc == 0)
 		rc = cask_graph_create(ctx, &g);
 	if (rc == 0)

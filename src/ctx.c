@@ -55,6 +55,37 @@ int cask__error(cask_ctx_t *ctx, int rc, const char *fmt, ...)
 	return rc;
 }
 
+int cask__null_arg(cask_ctx_t *ctx, const char *fn, const char *name)
+{
+	return cask__error(ctx, CASK_EINVAL, "%s: NULL %s", fn, name);
+}
+
+int cask__check_ptrs(cask_ctx_t *ctx, const char *fn, const char *names, int n,
+                     const void *const *p)
+{
+	/* names is the stringified argument list "ctx, a, out": the i-th name
+	 * runs from after the i-th comma (and its blanks) to the next comma. */
+	for (int i = 0; i < n; i++) {
+		if (p[i] != NULL)
+			continue;
+		const char *s = names;
+		for (int j = 0; j < i && s != NULL; j++) {
+			s = strchr(s, ',');
+			if (s != NULL)
+				s++;
+		}
+		if (s == NULL)
+			return cask__null_arg(ctx, fn, "argument");
+		while (*s == ' ')
+			s++;
+		size_t len = strcspn(s, ",");
+		while (len > 0 && s[len - 1] == ' ')
+			len--;
+		return cask__error(ctx, CASK_EINVAL, "%s: NULL %.*s", fn, (int)len, s);
+	}
+	return 0;
+}
+
 void cask__error_append(cask_ctx_t *ctx, const char *fmt, ...)
 {
 	char *msg = cask__tls_msg != NULL ? cask__tls_msg : (ctx != NULL ? ctx->msg : NULL);
@@ -99,7 +130,7 @@ int cask__prod_i64(int n, const int64_t *v, int64_t *out)
 
 int cask_parse_size(const char *s, size_t *out)
 {
-	if (s == NULL || *s == '\0')
+	if (s == NULL || out == NULL || *s == '\0')
 		return CASK_EINVAL;
 	errno = 0;
 	char *end;
@@ -136,6 +167,8 @@ static size_t default_budget(void)
 
 int cask_ctx_create(cask_ctx_t **out)
 {
+	if (out == NULL)
+		return CASK_EINVAL; /* no context yet to hold a message */
 	cask_ctx_t *ctx = calloc(1, sizeof *ctx);
 	if (ctx == NULL)
 		return CASK_ENOMEM;
@@ -169,24 +202,30 @@ const char *cask_ctx_message(const cask_ctx_t *ctx)
 
 int cask_ctx_set_memory(cask_ctx_t *ctx, size_t bytes)
 {
+	if (ctx == NULL)
+		return CASK_EINVAL;
 	if (bytes < 65536)
 		return cask__error(ctx, CASK_EINVAL, "memory budget %zu bytes is below the minimum of 64 KiB", bytes);
 	ctx->budget = bytes;
 	return 0;
 }
 
-size_t cask_ctx_memory(const cask_ctx_t *ctx) { return ctx->budget; }
+size_t cask_ctx_memory(const cask_ctx_t *ctx) { return ctx != NULL ? ctx->budget : 0; }
 
 int cask_ctx_set_task_bytes(cask_ctx_t *ctx, size_t bytes)
 {
+	if (ctx == NULL)
+		return CASK_EINVAL;
 	ctx->task_bytes = bytes;
 	return 0;
 }
 
-size_t cask_ctx_task_bytes(const cask_ctx_t *ctx) { return ctx->task_bytes; }
+size_t cask_ctx_task_bytes(const cask_ctx_t *ctx) { return ctx != NULL ? ctx->task_bytes : 0; }
 
 int cask_ctx_set_io(cask_ctx_t *ctx, int lanes, int readahead, size_t chunk_cache)
 {
+	if (ctx == NULL)
+		return CASK_EINVAL;
 	if (lanes < 0 || readahead < 0)
 		return cask__error(ctx, CASK_EINVAL, "I/O lanes (%d) and read-ahead (%d) must be >= 0",
 		                   lanes, readahead);
@@ -198,26 +237,41 @@ int cask_ctx_set_io(cask_ctx_t *ctx, int lanes, int readahead, size_t chunk_cach
 
 int cask_ctx_set_threads(cask_ctx_t *ctx, int n)
 {
+	if (ctx == NULL)
+		return CASK_EINVAL;
 	if (n < 1 || n > 4096)
 		return cask__error(ctx, CASK_EINVAL, "thread count %d is out of range 1..4096", n);
 	ctx->threads = n;
 	return 0;
 }
 
-int cask_ctx_threads(const cask_ctx_t *ctx) { return ctx->threads; }
+int cask_ctx_threads(const cask_ctx_t *ctx) { return ctx != NULL ? ctx->threads : CASK_EINVAL; }
 
-void cask_ctx_set_allow_external(cask_ctx_t *ctx, int allow) { ctx->allow_external = allow != 0; }
+/* The setters without a return code below do nothing on a NULL context. */
+void cask_ctx_set_allow_external(cask_ctx_t *ctx, int allow)
+{
+	if (ctx != NULL)
+		ctx->allow_external = allow != 0;
+}
 
 void cask_ctx_set_progress(cask_ctx_t *ctx, cask_progress_fn fn, void *user)
 {
+	if (ctx == NULL)
+		return;
 	ctx->progress = fn;
 	ctx->progress_user = user;
 }
 
-void cask_ctx_cancel(cask_ctx_t *ctx) { ctx->cancel = 1; }
+void cask_ctx_cancel(cask_ctx_t *ctx)
+{
+	if (ctx != NULL)
+		ctx->cancel = 1;
+}
 
 void cask_ctx_stats(const cask_ctx_t *ctx, cask_stats_t *out)
 {
+	if (ctx == NULL || out == NULL)
+		return;
 	*out = ctx->stats;
 	out->bytes_read = atomic_load(&((cask_ctx_t *)ctx)->bytes_read);
 	out->bytes_written = atomic_load(&((cask_ctx_t *)ctx)->bytes_written);
@@ -226,6 +280,8 @@ void cask_ctx_stats(const cask_ctx_t *ctx, cask_stats_t *out)
 
 void cask_ctx_reset_stats(cask_ctx_t *ctx)
 {
+	if (ctx == NULL)
+		return;
 	memset(&ctx->stats, 0, sizeof ctx->stats);
 	atomic_store(&ctx->bytes_read, 0);
 	atomic_store(&ctx->bytes_written, 0);
@@ -262,7 +318,7 @@ const char *cask_dtype_name(cask_dtype_t t)
 
 int cask_dtype_parse(const char *s, cask_dtype_t *out)
 {
-	if (s == NULL)
+	if (s == NULL || out == NULL)
 		return CASK_EINVAL;
 	for (int t = 0; t < CASK_NDTYPES; t++) {
 		if (strcmp(s, dtypes[t].name) == 0 || strcmp(s, dtypes[t].short_name) == 0) {

@@ -45,6 +45,26 @@ int cask__verror(cask_ctx_t *ctx, int rc, const char *fmt, va_list ap);
 void cask__error_append(cask_ctx_t *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Argument checks at the public entry points (only there: never on a hot
+ * path).  cask__null_arg sets "<fn>: NULL <name>" on ctx and returns
+ * CASK_EINVAL (with ctx NULL there is nowhere to put the message: only the
+ * code).  CASK__CHECK_PTRS(ctx, p1, p2, ...) is 0 when every pointer p is
+ * non-NULL, else cask__null_arg for the first NULL one, named as written in
+ * the call and prefixed with the calling function's __func__.  It is an
+ * expression, not a hidden return:
+ *     int rc = CASK__CHECK_PTRS(ctx, ctx, a, out);
+ *     if (rc != 0)
+ *         return rc;
+ * The pointers are object pointers (check function pointers with
+ * cask__null_arg) and the arguments must not contain commas. */
+int cask__null_arg(cask_ctx_t *ctx, const char *fn, const char *name);
+int cask__check_ptrs(cask_ctx_t *ctx, const char *fn, const char *names, int n,
+                     const void *const *p);
+#define CASK__CHECK_PTRS(ctx, ...)                                                           \
+	cask__check_ptrs((ctx), __func__, #__VA_ARGS__,                                         \
+	                 (int)(sizeof((const void *const[]){__VA_ARGS__}) / sizeof(const void *)), \
+	                 (const void *const[]){__VA_ARGS__})
+
 /* Checked arithmetic: 0 on success, CASK_EOVERFLOW on overflow (no message). */
 int cask__mul_i64(int64_t a, int64_t b, int64_t *out);
 int cask__mul_size(size_t a, size_t b, size_t *out);

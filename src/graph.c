@@ -23,10 +23,9 @@ int cask_graph_create(cask_ctx_t *ctx, cask_graph_t **out)
 {
 	int rc = 0;
 	cask_graph_t *g = NULL;
-	if (out == NULL) {
-		rc = cask__error(ctx, CASK_EINVAL, "cask_graph_create: out is NULL");
+	rc = CASK__CHECK_PTRS(ctx, ctx, out);
+	if (rc != 0)
 		goto out;
-	}
 	g = calloc(1, sizeof *g);
 	if (g == NULL) {
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory creating a graph");
@@ -158,11 +157,11 @@ int cask_graph_add(cask_graph_t *g, const cask_task_spec_t *spec, int64_t *id)
 	if (g == NULL)
 		return CASK_EINVAL;
 	cask_ctx_t *ctx = g->ctx;
-	if (spec == NULL || spec->fn == NULL) {
-		rc = cask__error(ctx, CASK_EINVAL, "cask_graph_add: %s is NULL",
-		                 spec == NULL ? "spec" : "spec->fn");
+	rc = CASK__CHECK_PTRS(ctx, spec);
+	if (rc == 0 && spec->fn == NULL)
+		rc = cask__null_arg(ctx, __func__, "spec->fn");
+	if (rc != 0)
 		goto out;
-	}
 	if (spec->ninputs < 0 || (spec->ninputs > 0 && spec->inputs == NULL)) {
 		rc = cask__error(ctx, CASK_EINVAL, "cask_graph_add: task %" PRId64 " has %d inputs%s",
 		                 g->n, spec->ninputs, spec->ninputs > 0 ? " but inputs is NULL" : "");
@@ -269,10 +268,11 @@ static void dot_escape(FILE *f, const char *s)
 int cask_graph_dump(const cask_graph_t *g, FILE *f, cask_dump_t format)
 {
 	int rc = 0;
-	if (g == NULL || f == NULL || (format != CASK_DUMP_TEXT && format != CASK_DUMP_DOT)) {
-		rc = cask__error(g != NULL ? g->ctx : NULL, CASK_EINVAL,
-		                 "cask_graph_dump: bad argument (graph, stream or format %d)",
-		                 (int)format);
+	rc = CASK__CHECK_PTRS(g != NULL ? g->ctx : NULL, g, f);
+	if (rc != 0)
+		goto out;
+	if (format != CASK_DUMP_TEXT && format != CASK_DUMP_DOT) {
+		rc = cask__error(g->ctx, CASK_EINVAL, "cask_graph_dump: unknown format %d", (int)format);
 		goto out;
 	}
 	if (format == CASK_DUMP_TEXT) {

@@ -2257,6 +2257,9 @@ int cask_h5_info(cask_ctx_t *ctx, const char *path, const char *dset, cask_dset_
 	names_t v = {0};
 	cask_dset_info_t *res = NULL;
 
+	rc = CASK__CHECK_PTRS(ctx, ctx, path, out, n);
+	if (rc != 0)
+		goto out;
 	rc = check_regular(ctx, path, NULL);
 	if (rc != 0)
 		goto out;

@@ -73,7 +73,7 @@ int cask_mode_parse(const char *s, cask_mode_t *out)
 		{"grid-mirror", CASK_MODE_REFLECT}, {"grid-constant", CASK_MODE_CONSTANT},
 		{"grid-wrap", CASK_MODE_WRAP},
 	};
-	if (s == NULL)
+	if (s == NULL || out == NULL)
 		return CASK_EINVAL;
 	for (int i = 0; i < CASK_NMODES; i++) {
 		if (strcmp(s, mode_names[i]) == 0) {
@@ -652,7 +652,7 @@ int cask_filter_parse(const char *s, cask_filter_kind_t *out)
 		{"maximum", CASK_FILTER_MAXIMUM}, {"min", CASK_FILTER_MINIMUM},
 		{"max", CASK_FILTER_MAXIMUM},
 	};
-	if (s == NULL)
+	if (s == NULL || out == NULL)
 		return CASK_EINVAL;
 	for (int i = 0; i < CASK_NFILTERS; i++) {
 		if (strcmp(s, filter_names[i]) == 0) {
@@ -671,6 +671,8 @@ int cask_filter_parse(const char *s, cask_filter_kind_t *out)
 
 void cask_filter_init(cask_filter_t *spec, cask_filter_kind_t kind)
 {
+	if (spec == NULL)
+		return;
 	memset(spec, 0, sizeof *spec);
 	spec->kind = kind;
 	spec->truncate = 4.0;
@@ -714,8 +716,9 @@ static int check_message(cask_ctx_t *ctx, const char *name, int why)
 
 int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x, cask_array_t **out)
 {
-	if (spec == NULL || x == NULL || out == NULL)
-		return cask__error(ctx, CASK_EINVAL, "cask_filter: NULL argument");
+	int rc = CASK__CHECK_PTRS(ctx, ctx, spec, x, out);
+	if (rc != 0)
+		return rc;
 	if ((int)spec->kind < 0 || spec->kind >= CASK_NFILTERS)
 		return cask__error(ctx, CASK_EINVAL, "cask_filter: unknown filter %d", (int)spec->kind);
 	const char *name = filter_names[spec->kind];
@@ -746,7 +749,6 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x, cas
 	if (nd > CASK_K_ND_MAXDIM)
 		return cask__error(ctx, CASK_ENOTSUP, "%s: arrays of rank %d (at most %d)", name, nd,
 		                   CASK_K_ND_MAXDIM);
-	int rc = 0;
 	if (gauss)
 		rc = per_axis(ctx, name, "sigma", spec->nsigma, nd);
 	if (rc == 0 && spec->norder > 0)
@@ -1052,6 +1054,7 @@ static int make_umap(cask_ctx_t *ctx, const char *what, int nin, cask_array_t *c
                      const int64_t *out_chunks, const int64_t *depth, const cask_mode_t *mode,
                      double cval, int trim, cask_array_t **out)
 {
+	/* The public entry points checked ctx, in, fn and out. */
 	if (nin < 1 || in == NULL || fn == NULL || out == NULL)
 		return cask__error(ctx, CASK_EINVAL, "%s: needs a callback and at least one input", what);
 	if ((int)out_dtype < 0 || out_dtype >= CASK_NDTYPES)
@@ -1120,10 +1123,26 @@ out:
 	return rc;
 }
 
+/* Entry checks of map_blocks and map_overlap. */
+static int check_map_args(cask_ctx_t *ctx, const char *fn_name, int nin,
+                          cask_array_t *const *in, cask_block_fn fn, cask_array_t **out)
+{
+	if (ctx == NULL || out == NULL)
+		return cask__null_arg(ctx, fn_name, ctx == NULL ? "ctx" : "out");
+	if (fn == NULL)
+		return cask__null_arg(ctx, fn_name, "fn");
+	if (nin < 1)
+		return cask__error(ctx, CASK_EINVAL, "%s: needs at least one input, got %d", fn_name, nin);
+	return cask__check_arrays(ctx, fn_name, "in", nin, in);
+}
+
 int cask_map_blocks(cask_ctx_t *ctx, int nin, cask_array_t *const *in, cask_block_fn fn,
                     void *user, cask_dtype_t out_dtype, const int64_t *out_chunks,
                     cask_array_t **out)
 {
+	int rc = check_map_args(ctx, __func__, nin, in, fn, out);
+	if (rc != 0)
+		return rc;
 	return make_umap(ctx, "map_blocks", nin, in, fn, user, out_dtype, out_chunks, NULL, NULL,
 	                 0.0, 0, out);
 }
@@ -1133,6 +1152,9 @@ int cask_map_overlap(cask_ctx_t *ctx, int nin, cask_array_t *const *in, cask_blo
                      const int64_t *depth, const cask_mode_t *mode, double cval, int trim,
                      cask_array_t **out)
 {
+	int rc = check_map_args(ctx, __func__, nin, in, fn, out);
+	if (rc != 0)
+		return rc;
 	return make_umap(ctx, "map_overlap", nin, in, fn, user, out_dtype, out_chunks, depth, mode,
 	                 cval, trim, out);
 }
@@ -1141,8 +1163,11 @@ int cask_apply_parallel(cask_ctx_t *ctx, cask_block_fn fn, cask_array_t *x,
                         const int64_t *chunks, int64_t depth, cask_mode_t mode, double cval,
                         void *user, int channel_axis, cask_array_t **out)
 {
-	if (x == NULL)
-		return cask__error(ctx, CASK_EINVAL, "apply_parallel: NULL array");
+	int rc = CASK__CHECK_PTRS(ctx, ctx, x, out);
+	if (rc == 0 && fn == NULL)
+		rc = cask__null_arg(ctx, __func__, "fn");
+	if (rc != 0)
+		return rc;
 	int nd = x->ndim;
 	if (channel_axis < -1 || channel_axis >= nd)
 		return cask__error(ctx, CASK_EINVAL, "apply_parallel: channel_axis %d is out of range "
@@ -1157,6 +1182,5 @@ int cask_apply_parallel(cask_ctx_t *ctx, cask_block_fn fn, cask_array_t *x,
 		if (k == ch)
 			c[k] = x->shape[k] > 0 ? x->shape[k] : 1;
 	}
-	int rc = make_umap(ctx, "apply_parallel", 1, &x, fn, user, x->dtype, c, d, m, cval, 1, out);
-	return rc;
+	return make_umap(ctx, "apply_parallel", 1, &x, fn, user, x->dtype, c, d, m, cval, 1, out);
 }

@@ -248,7 +248,7 @@ static void ready_pop(struct run *r)
 
 int cask_task_error(cask_task_env_t *env, int rc, const char *fmt, ...)
 {
-	if (env == NULL)
+	if (env == NULL || fmt == NULL)
 		return rc;
 	va_list ap;
 	va_start(ap, fmt);
@@ -717,11 +717,9 @@ int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 	memset(&r, 0, sizeof r);
 	int locks = 0;
 	double t0 = now(), io0 = cask__io_seconds ? cask__io_seconds() : 0;
-	if (ctx == NULL || g == NULL) {
-		rc = cask__error(ctx, CASK_EINVAL, "cask_graph_run: %s is NULL",
-		                 ctx == NULL ? "ctx" : "graph");
+	rc = CASK__CHECK_PTRS(ctx, ctx, g);
+	if (rc != 0)
 		goto out;
-	}
 	ctx->msg[0] = '\0';
 	cask__graph_drop_outputs(g);
 	if (ctx->pool == NULL) {

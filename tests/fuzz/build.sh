@@ -46,7 +46,7 @@ srcs=()
 for f in ctx io io_direct filters pool graph sched array eval compute store overlap; do
 	[ -f "$root/src/$f.c" ] && srcs+=("$root/src/$f.c")
 done
-for f in elementwise cast gather random reduce ndimage skinny houseqr; do
+for f in elementwise cast gather random reduce ndimage skinny houseqr gemm_i64; do
 	[ -f "$root/kernels/$f.c" ] && srcs+=("$root/kernels/$f.c")
 done
 for f in tsqr_kernels tsqr_mem tsqr svd matmul; do
