@@ -569,7 +569,9 @@ static void worker(struct run *r)
 		fail(r, CASK_ENOMEM, "out of memory starting a worker thread");
 		goto out;
 	}
-	memcpy(shadow, ctx, offsetof(cask_ctx_t, bytes_read));
+	/* Not cancel: a task may be calling cask_ctx_cancel on ctx now. */
+	memcpy(shadow, ctx, offsetof(cask_ctx_t, cancel));
+	memset(&shadow->stats, 0, sizeof shadow->stats);
 	shadow->msg[0] = '\0';
 	shadow->pool = ctx->pool;
 	shadow->pool_free = NULL;
