@@ -49,7 +49,6 @@
 
 #define FANIN 8
 #define ATA_SUB 64 /* rows per sub-block of A^T (A X) (bench: 64-128 best) */
-#define MAX_MATS 64 /* reductions inside the operands of A^T B */
 
 static size_t r64(size_t b) { return (b + 63) & ~(size_t)63; }
 
@@ -159,29 +158,6 @@ static int mm_error(cask_ctx_t *ctx, int rc, const cask_array_t *a, const cask_a
 	operand_name(a, an, sizeof an);
 	operand_name(b, bn, sizeof bn);
 	return cask__error(ctx, rc, "matmul: %s (left operand %s, right operand %s)", text, an, bn);
-}
-
-/* The reductions reachable from a without crossing another reduction,
- * appended to nodes[0 .. *n) without duplicates (cap entries at most). */
-static int collect_reds(cask_array_t *a, cask_array_t **nodes, int *n, int cap, int depth)
-{
-	if (depth > 10000)
-		return CASK_EINVAL;
-	if (a->kind == N_REDUCE) {
-		for (int i = 0; i < *n; i++)
-			if (nodes[i] == a)
-				return 0;
-		if (*n == cap)
-			return CASK_ENOTSUP;
-		nodes[(*n)++] = a;
-		return 0;
-	}
-	for (int i = 0; i < a->nin; i++) {
-		int rc = collect_reds(a->in[i], nodes, n, cap, depth + 1);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------ lazy A @ B */
@@ -402,9 +378,9 @@ typedef struct {
 	int integer;         /* exact int64 products and partials (integer or bool result) */
 	size_t plan_a, plan_b, work, scr;
 	cask__mats_t mats;   /* the reductions inside a and b, computed in memory */
-	int nred;
-	cask_array_t *red[MAX_MATS];
-	void *red_data[MAX_MATS];
+	int nred, redcap;
+	cask_array_t **red;  /* cask__direct_reds of a and b */
+	void **red_data;
 	char what[1200];
 } tn_t;
 
@@ -415,13 +391,17 @@ typedef struct {
  * error what was computed stays in t (freed by mats_free). */
 static int mats_build(cask_ctx_t *ctx, tn_t *t)
 {
-	int rc = collect_reds(t->a, t->red, &t->nred, MAX_MATS, 0);
+	int rc = cask__direct_reds(t->a, &t->nred, &t->red, &t->redcap, 0);
 	if (rc == 0 && t->b != NULL)
-		rc = collect_reds(t->b, t->red, &t->nred, MAX_MATS, 0);
+		rc = cask__direct_reds(t->b, &t->nred, &t->red, &t->redcap, 0);
+	if (rc == CASK_ENOMEM)
+		return cask__error(ctx, rc, "out of memory");
 	if (rc != 0)
 		return cask__error(ctx, rc,
-			"%s: the operands hold more than %d reductions or are nested too deeply: store them to a dataset first, then multiply",
-			t->what, MAX_MATS);
+			"%s: the operands are nested too deeply: store them to a dataset first, then multiply",
+			t->what);
+	if (t->nred > 0 && (t->red_data = calloc((size_t)t->nred, sizeof *t->red_data)) == NULL)
+		return cask__error(ctx, CASK_ENOMEM, "out of memory");
 	size_t total = 0;
 	for (int i = 0; i < t->nred; i++) {
 		cask_array_t *r = t->red[i];
@@ -448,8 +428,10 @@ static int mats_build(cask_ctx_t *ctx, tn_t *t)
 
 static void mats_free(tn_t *t)
 {
-	for (int i = 0; i < t->nred; i++)
+	for (int i = 0; i < t->nred && t->red_data != NULL; i++)
 		free(t->red_data[i]);
+	free(t->red_data);
+	free(t->red);
 }
 
 static int tn_eval(const tn_t *t, cask_task_env_t *env, cask_array_t *x, int64_t r0,

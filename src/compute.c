@@ -519,9 +519,7 @@ static stage_t *stage_new(plan_t *p, stage_kind_t kind)
 	return s;
 }
 
-/* Collect the reductions reachable from a without crossing another
- * reduction (the materialised inputs of a stage), into a unique list. */
-static int direct_reds(cask_array_t *a, int *n, cask_array_t ***list, int *cap, int depth)
+int cask__direct_reds(cask_array_t *a, int *n, cask_array_t ***list, int *cap, int depth)
 {
 	if (depth > 100000)
 		return CASK_EINVAL;
@@ -541,7 +539,7 @@ static int direct_reds(cask_array_t *a, int *n, cask_array_t ***list, int *cap, 
 		return 0;
 	}
 	for (int i = 0; i < a->nin; i++) {
-		int rc = direct_reds(a->in[i], n, list, cap, depth + 1);
+		int rc = cask__direct_reds(a->in[i], n, list, cap, depth + 1);
 		if (rc != 0)
 			return rc;
 	}
@@ -568,7 +566,7 @@ static int stage_mats(plan_t *p, cask_graph_t *g, stage_t *s, int n, cask_array_
 	int cap = 0;
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++)
-		rc = direct_reds(roots[i], &s->nmat, &s->mat, &cap, 0);
+		rc = cask__direct_reds(roots[i], &s->nmat, &s->mat, &cap, 0);
 	if (rc != 0)
 		return cask__error(p->ctx, rc, "expression too deep or out of memory");
 	int keep = 0;

@@ -20,6 +20,12 @@ typedef struct {
 	cask_array_t *const *spill_arrays;
 } cask__mats_t;
 
+/* Collect the reductions reachable from a without crossing another
+ * reduction (what must be materialised before a is evaluated) into the
+ * unique, growing list *list (*n used, *cap allocated; free(*list) when
+ * done).  depth: 0 (recursion bound).  0, CASK_ENOMEM or CASK_EINVAL. */
+int cask__direct_reds(cask_array_t *a, int *n, cask_array_t ***list, int *cap, int depth);
+
 /* Scratch bytes to evaluate the n roots (same shape) over the region
  * [start, start+count), excluding the n output buffers.  The result bounds
  * every region of the same or smaller size (staging for partial stored
