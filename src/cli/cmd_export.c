@@ -10,10 +10,15 @@
  * memory stays bounded whatever the image size.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <png.h>
@@ -121,10 +126,34 @@ static int finite_range(cask_ctx_t *ctx, cask_array_t *a, double *lo, double *hi
 	return rc;
 }
 
+/* The sample of x on 0 .. maxv: (x - lo) / (hi - lo) rounded half up,
+ * computed as (x - lo) * maxv / (hi - lo), exact in the products of
+ * integers (65 / 78 * 255 = 212.5 gives 213, not 212 as x * (1 / 78) * 255
+ * would).  NaN, and everything of a constant or all-NaN image, is 0;
+ * x <= lo is 0 and x >= hi (+inf) is maxv; a range past DBL_MAX is halved. */
+static unsigned level(double x, double lo, double hi, double maxv)
+{
+	double d, r, p, v;
+
+	if (isnan(x) || !(hi > lo) || x <= lo)
+		return 0;
+	if (x >= hi)
+		return (unsigned)maxv;
+	d = x - lo;
+	r = hi - lo;
+	if (isinf(r)) {
+		d = x * 0.5 - lo * 0.5;
+		r = hi * 0.5 - lo * 0.5;
+	}
+	p = d * maxv;
+	v = floor((isfinite(p) ? p / r : d / r * maxv) + 0.5);
+	return v < 0 ? 0 : v > maxv ? (unsigned)maxv : (unsigned)v;
+}
+
 /* Write the image: rows x cols x channels samples computed strip by strip
- * from a (float64), scaled by lo and scale.  Returns an exit status. */
-static int write_png(cask_ctx_t *ctx, cask_array_t *a, const char *out, int bits, double lo,
-                     double scale)
+ * from a (float64), scaled by level().  Returns an exit status. */
+static int write_png(cask_ctx_t *ctx, cask_array_t *a, FILE *f, const char *out, int bits,
+                     double lo, double hi)
 {
 	const int64_t *shape = cask_array_shape(a);
 	int ndim = cask_array_ndim(a);
@@ -136,7 +165,7 @@ static int write_png(cask_ctx_t *ctx, cask_array_t *a, const char *out, int bits
 	png_out_t o;
 	int rc;
 	/* volatile: read after png's longjmp */
-	volatile int ret = CLI_EXIT_OK, started = 0;
+	volatile int ret = CLI_EXIT_OK;
 
 	memset(&o, 0, sizeof o);
 	strip = (int64_t)(STRIP_BYTES / sizeof(double)) / (per_row > 0 ? per_row : 1);
@@ -151,12 +180,7 @@ static int write_png(cask_ctx_t *ctx, cask_array_t *a, const char *out, int bits
 		ret = CLI_EXIT_RUNTIME;
 		goto out;
 	}
-	o.f = fopen(out, "wb");
-	if (!o.f) {
-		cli_error("cannot create %s: %s", out, strerror(errno));
-		ret = CLI_EXIT_RUNTIME;
-		goto out;
-	}
+	o.f = f;
 	o.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &o, on_png_error, on_png_warning);
 	o.info = o.png ? png_create_info_struct(o.png) : NULL;
 	if (!o.png || !o.info) {
@@ -175,7 +199,6 @@ static int write_png(cask_ctx_t *ctx, cask_array_t *a, const char *out, int bits
 	                                                     : PNG_COLOR_TYPE_RGB_ALPHA,
 	             PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
 	png_write_info(o.png, o.info);
-	started = 1;
 	for (r0 = 0; r0 < rows; r0 += strip) {
 		int64_t n = rows - r0 < strip ? rows - r0 : strip;
 		cask_index_t ix = { .kind = CASK_INDEX_SLICE, .start = r0, .stop = r0 + n, .step = 1,
@@ -195,8 +218,7 @@ static int write_png(cask_ctx_t *ctx, cask_array_t *a, const char *out, int bits
 			const double *x = buf + i * per_row;
 
 			for (j = 0; j < per_row; j++) {
-				double v = isnan(x[j]) ? 0 : floor((x[j] - lo) * scale * maxv + 0.5);
-				unsigned u = v < 0 ? 0 : v > maxv ? (unsigned)maxv : (unsigned)v;
+				unsigned u = level(x[j], lo, hi, maxv);
 
 				if (bits == 16) {
 					/* PNG samples are big-endian */
@@ -210,18 +232,88 @@ static int write_png(cask_ctx_t *ctx, cask_array_t *a, const char *out, int bits
 		}
 	}
 	png_write_end(o.png, NULL);
-	started = 0;
 out:
 	if (o.png)
 		png_destroy_write_struct(&o.png, o.info ? &o.info : NULL);
-	if (o.f && fclose(o.f) != 0 && ret == CLI_EXIT_OK) {
-		cli_error("writing %s: %s", out, strerror(errno));
-		ret = CLI_EXIT_RUNTIME;
-	}
-	if (ret != CLI_EXIT_OK || started)
-		remove(out); /* a temporary name (cli_cmd_export) */
 	free(buf);
 	free(row);
+	return ret;
+}
+
+/* Create ".<base>.cask-tmp-<pid>-<16 hex>" next to target, exclusively:
+ * the name the library's transactions use (make_temp() in src/io.c), so
+ * the supervisor (supervise.c) removes it when the command is killed.
+ * Returns the open descriptor and *tmp (malloc'd), or -1 with errno. */
+static int make_temp(const char *target, mode_t mode, char **tmp)
+{
+	const char *slash = strrchr(target, '/');
+	size_t dirlen = slash != NULL ? (size_t)(slash - target) + 1 : 0, n = strlen(target) + 64;
+	char *p = malloc(n);
+
+	if (p == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned long long r = 0;
+
+		if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+			r = (unsigned long long)time(NULL) ^ ((unsigned long long)attempt << 48) ^
+			    (unsigned long long)(uintptr_t)p;
+		snprintf(p, n, "%.*s.%s.cask-tmp-%ld-%016llx", (int)dirlen, target, target + dirlen,
+		         (long)getpid(), r);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0) {
+			*tmp = p;
+			return fd;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	free(p);
+	return -1;
+}
+
+/* Write the PNG to a temporary file next to path, flush it to the disk
+ * and rename it over path.  Nothing is left behind on failure.  Returns
+ * an exit status. */
+static int export_png(cask_ctx_t *ctx, cask_array_t *a, const char *path, int bits, double lo,
+                      double hi)
+{
+	struct stat st;
+	mode_t mode = stat(path, &st) == 0 ? st.st_mode & 07777 : 0666;
+	char *tmp = NULL;
+	FILE *f = NULL;
+	int ret, fd = make_temp(path, mode, &tmp);
+
+	if (fd < 0) {
+		cli_error("cannot create a file next to %s: %s", path, strerror(errno));
+		return CLI_EXIT_RUNTIME;
+	}
+	f = fdopen(fd, "wb");
+	if (f == NULL) {
+		cli_error("cannot create %s: %s", tmp, strerror(errno));
+		close(fd);
+		ret = CLI_EXIT_RUNTIME;
+		goto out;
+	}
+	ret = write_png(ctx, a, f, tmp, bits, lo, hi);
+	if (ret == CLI_EXIT_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+		cli_error("writing %s: %s", tmp, strerror(errno));
+		ret = CLI_EXIT_RUNTIME;
+	}
+	if (fclose(f) != 0 && ret == CLI_EXIT_OK) {
+		cli_error("writing %s: %s", tmp, strerror(errno));
+		ret = CLI_EXIT_RUNTIME;
+	}
+	if (ret == CLI_EXIT_OK && rename(tmp, path) != 0) {
+		cli_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		ret = CLI_EXIT_RUNTIME;
+	}
+out:
+	if (ret != CLI_EXIT_OK)
+		remove(tmp);
+	free(tmp);
 	return ret;
 }
 
@@ -231,10 +323,10 @@ int cli_cmd_export(int argc, char **argv)
 	const char *pos[2], *bits_s = NULL;
 	int npos = 0, ret = CLI_EXIT_OK, rc, bits = 8, ndim;
 	int64_t bv;
-	char *ipath = NULL, *idset = NULL, *tmp = NULL;
+	char *ipath = NULL, *idset = NULL;
 	cask_ctx_t *ctx = NULL;
 	cask_array_t *x = NULL, *f = NULL;
-	double lo = 0, hi = 0, scale;
+	double lo = 0, hi = 0;
 	const int64_t *shape;
 
 	ret = cli_parse_args(CMD, argc, argv, options, on_option, &bits_s, &g, pos, &npos, 2);
@@ -309,31 +401,10 @@ int cli_cmd_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* all NaN (or infinite): nanmin is NaN; constant: black */
-	if (!(hi > lo) || isinf(hi - lo)) {
-		scale = hi > lo && !isinf(hi - lo) ? 1.0 / (hi - lo) : 0.0;
-		if (isnan(lo))
-			lo = 0;
-	} else {
-		scale = 1.0 / (hi - lo);
-	}
+	/* all NaN (or infinite): nanmin is NaN, the image black */
 	/* Written under a temporary name and renamed over the target: a failed
 	 * or interrupted export leaves an existing file as it was. */
-	size_t tl = strlen(pos[1]) + 64;
-	tmp = malloc(tl);
-	if (tmp == NULL) {
-		ret = cli_lib_error(ctx, CASK_ENOMEM, "%s", pos[1]);
-		goto out;
-	}
-	const char *sl = strrchr(pos[1], '/');
-	snprintf(tmp, tl, "%.*s.%s.cask-tmp-%ld", sl ? (int)(sl - pos[1] + 1) : 0, pos[1],
-	         sl ? sl + 1 : pos[1], (long)getpid());
-	ret = write_png(ctx, f, tmp, bits, lo, scale);
-	if (ret == CLI_EXIT_OK && rename(tmp, pos[1]) != 0) {
-		cli_error("cannot rename %s to %s: %s", tmp, pos[1], strerror(errno));
-		remove(tmp);
-		ret = CLI_EXIT_RUNTIME;
-	}
+	ret = export_png(ctx, f, pos[1], bits, lo, hi);
 	if (ret == CLI_EXIT_OK && !g.quiet) {
 		cli_progress_done();
 		fprintf(stderr, "cask: wrote %s (%lld x %lld, %s, %d-bit, range %.6g .. %.6g)\n",
@@ -344,7 +415,6 @@ out:
 	cask_array_destroy(f);
 	cask_array_destroy(x);
 	cli_ctx_close(&g, ctx);
-	free(tmp);
 	free(ipath);
 	free(idset);
 	return cli_exit_status(ret);

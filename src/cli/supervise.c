@@ -173,12 +173,14 @@ static int option_kind(const char *a, size_t len)
 /* The files of `cask CMD argv...` from the synopses of the subcommands:
  * dataset references PATH:/DSET are inputs, except the values of -o,
  * --output, --q, --r, --s, --u, --vt and the positional reference of
- * `create`; `info` takes a bare PATH.  A command line the command itself
+ * `create`; `info` takes a bare PATH, and `export` writes to the bare PATH
+ * of its PNG file.  A command line the command itself
  * would reject can give a wrong list; it only words the crash message and
  * which names are searched for temporary files.  Returns 0 or -1. */
 static int files_collect(files_t *f, const char *cmd, int argc, char **argv)
 {
-	int i, only_pos = 0, info = strcmp(cmd, "info") == 0, create = strcmp(cmd, "create") == 0;
+	int i, only_pos = 0, info = strcmp(cmd, "info") == 0, create = strcmp(cmd, "create") == 0,
+	    export = strcmp(cmd, "export") == 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -206,8 +208,12 @@ static int files_collect(files_t *f, const char *cmd, int argc, char **argv)
 				return -1;
 			continue;
 		}
-		if ((info || strstr(a, ":/") != NULL) && files_add(f, a, create, 0) < 0)
+		if (strstr(a, ":/") != NULL || info) {
+			if (files_add(f, a, create, 0) < 0)
+				return -1;
+		} else if (export && files_add(f, a, 1, 0) < 0) {
 			return -1;
+		}
 	}
 	return 0;
 }

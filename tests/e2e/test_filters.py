@@ -227,8 +227,8 @@ def scaled(x, bits):
     finite = x[~np.isnan(x)]
     lo, hi = finite.min(), finite.max()
     m = 65535.0 if bits == 16 else 255.0
-    s = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-    v = np.floor(s * m + 0.5)
+    # (x - lo) * m / (hi - lo), exact for integer images: ties round up
+    v = np.floor((x - lo) * m / (hi - lo) + 0.5) if hi > lo else np.zeros_like(x)
     v[np.isnan(x)] = 0
     return np.clip(v, 0, m).astype('u2' if bits == 16 else 'u1')
 
@@ -294,6 +294,16 @@ def test_export_png(tmp):
     assert rc == 0, se
     assert np.array_equal(np.array(Image.open(png)), scaled(rgb, 8))
     assert not [n for n in os.listdir(tmp) if 'cask-tmp' in n]
+    # A tie rounds up, whatever the order of the operations: (147 - 82) /
+    # (160 - 82) * 255 is 212.5 (once 212: (x - lo) * (1 / (hi - lo)) * 255
+    # falls below it); a range wider than DBL_MAX (once all black).
+    write(h5, 'tie', np.array([[82, 147, 160]], 'u1'))
+    write(h5, 'wide', np.array([[-1e308, 0.0, 1e308, 5e307]]))
+    for name, want in (('tie', [0, 213, 255]), ('wide', [0, 128, 255, 191])):
+        png = os.path.join(tmp, name + '.png')
+        rc, _, se = run('export', h5 + ':/' + name, png)
+        assert rc == 0, se
+        assert np.array(Image.open(png)).ravel().tolist() == want, name
     # Infinities: the range is the finite values', +inf white, -inf black.
     write(h5, 'inf', np.array([[0.0, 1.0], [np.inf, -np.inf]]))
     rc, _, se = run('export', h5 + ':/inf', os.path.join(tmp, 'inf.png'))

@@ -398,3 +398,47 @@ def test_supervisor_disabled(tmp):
     out, err = p.communicate(timeout=TIMEOUT)
     assert p.returncode == 130, (p.returncode, err)
     s.check([None, True], 'CASK_NO_SUPERVISOR=1 SIGINT')
+
+
+def test_supervisor_export_png(tmp):
+    """`cask export` writes its PNG under the transaction files' name: when
+    the command is SIGKILLed (as by the OOM killer) or interrupted while it
+    writes, the temporary PNG is removed and an existing PNG is left as it
+    was; a finished export replaces it."""
+    src = os.path.join(tmp, 'img.h5')
+    img = np.random.default_rng(5).standard_normal((3072, 3072))
+    with h5py.File(src, 'w') as f:
+        f.create_dataset('x', data=img, chunks=(256, 3072))
+    png = os.path.join(tmp, 'out.png')
+    old = b'not a png, but it must survive'
+    args = ['export', '-q', '--bits', '16', '--overwrite', src + ':/x', png]
+    for how in ('SIGKILL to the command', 'SIGINT'):
+        with open(png, 'wb') as f:
+            f.write(old)
+        p = subprocess.Popen([CASK] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env())
+        t0 = time.monotonic()
+        while not temps(tmp):
+            assert p.poll() is None, 'export ended before writing: %s' % (p.communicate(),)
+            assert time.monotonic() - t0 < 60, 'no temporary PNG after 60 s'
+            time.sleep(0.002)
+        if how == 'SIGINT':
+            p.send_signal(signal.SIGINT)
+        else:
+            kids = children(p.pid)
+            assert kids, 'no child process: is the supervisor on?'
+            os.kill(kids[0], signal.SIGKILL)
+        out, err = p.communicate(timeout=TIMEOUT)
+        want = 130 if how == 'SIGINT' else 1
+        # SIGINT may come after the rename: then the export is complete.
+        with open(png, 'rb') as f:
+            now = f.read()
+        if not (how == 'SIGINT' and p.returncode == 0):
+            assert p.returncode == want, '%s: exit %d\n%s' % (how, p.returncode, err)
+            assert now == old, how + ': the existing PNG was changed'
+        assert not temps(tmp), '%s: temporary file left: %s' % (how, temps(tmp))
+    rc, out, err, _ = run(args)
+    assert rc == 0, err
+    with open(png, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert not temps(tmp)
