@@ -292,7 +292,9 @@ int cask_where(cask_ctx_t *ctx, cask_array_t *cond, cask_array_t *a, cask_array_
 int cask_clip(cask_ctx_t *ctx, cask_array_t *x, cask_array_t *lo, cask_array_t *hi,
               cask_array_t **out);
 /* x.astype(dtype) with C casting semantics as NumPy (float->int truncates;
- * NaN/out-of-range float->int is unspecified in NumPy, 0 here). */
+ * NaN/out-of-range float->int, unspecified in NumPy, is what NumPy gives on
+ * x86-64 for one element: INT32_MIN / INT64_MIN from a 32 / 64-bit
+ * truncation, its low bits for narrower types, so 300.0 -> uint8 is 44). */
 int cask_astype(cask_ctx_t *ctx, cask_array_t *x, cask_dtype_t dtype, cask_array_t **out);
 
 /* ---- reductions */

@@ -19,24 +19,28 @@ static inline D CONV_FN(S x)
 #elif defined(SKIND_BOOL)
 	return (D)(x != 0);
 #elif defined(SKIND_FLOAT) && defined(DKIND_INT)
-	/* Truncation toward zero is defined in C only when the truncated value
-	 * fits; everything else (NaN, inf, out of range) becomes 0.  The range
-	 * test is written on x itself: lo < x < hi with the open bounds of the
-	 * values whose truncation fits.  The low bound -2^(bits-1) - 1 is
-	 * exact when S has enough mantissa bits; when it is not, S has no
-	 * value strictly between it and -2^(bits-1), so the second test covers
-	 * the bound itself.  Selecting before converting keeps the conversion
-	 * unconditional (vectorisable) and always in range. */
-#if DSIGNED
-	const S lo1 = (S)(-CAST_POW2(DBITS - 1) - 1.0);
-	const S lo0 = (S)(-CAST_POW2(DBITS - 1));
-	const S hi = (S)CAST_POW2(DBITS - 1);
-	const int ok = (x > lo1 || x >= lo0) && x < hi;
+	/* What NumPy gives on x86-64, where C leaves it undefined: the
+	 * conversion of its scalar loops, which the compiler makes with the
+	 * SSE instructions cvttsd2si / cvttss2si.  They truncate toward zero
+	 * into 32 bits (to 8, 16 and 32-bit signed types, the low bits kept:
+	 * 300.0 to uint8 is 44) or 64 bits (to uint32, kept modulo 2^32, and
+	 * int64), and give the "integer indefinite" INT32_MIN / INT64_MIN for
+	 * NaN, inf and out-of-range values (so NaN to int32 is -2147483648
+	 * and 1e10 to uint8 is 0).  To uint64, values from 2^63 go through x -
+	 * 2^63 with the top bit set back (>= 2^64 gives 0), the rest, NaN
+	 * included, through int64 (NaN gives 2^63; negative values wrap).  Each truncation is done in range only (the
+	 * range test on x itself, see cast_trunc32 in cast.c), so the C here
+	 * is defined.  NumPy's own vectorised loops differ for uint32 only
+	 * (out-of-range values there give 2^31 in arrays of 8 or more). */
+#if DBITS < 32 || (DBITS == 32 && DSIGNED)
+	return (D)(uint32_t)EW_PASTE(cast_trunc32, SSFX)(x);
+#elif DBITS == 32 || DSIGNED
+	return (D)(uint64_t)EW_PASTE(cast_trunc64, SSFX)(x);
 #else
-	const S hi = (S)CAST_POW2(DBITS);
-	const int ok = x > (S)-1 && x < hi;
+	const S top = (S)CAST_POW2(63);
+	return !(x >= top) ? (D)(uint64_t)EW_PASTE(cast_trunc64, SSFX)(x)
+	               : (D)((uint64_t)EW_PASTE(cast_trunc64, SSFX)(x - top) ^ ((uint64_t)1 << 63));
 #endif
-	return (D)(ok ? x : (S)0);
 #else
 	/* int -> int wraps modulo 2^bits (GCC defines the conversion), int ->
 	 * float rounds to nearest, float -> float rounds (overflow to inf). */

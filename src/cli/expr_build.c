@@ -1221,39 +1221,100 @@ static int fn_positive(cli_build_t *b, const char *name, const cli_expr_t *call,
 	return cli_build_array(b, s[0], out);
 }
 
+/* NumPy's power_of_ten (multiarray/calculation.c): the table up to 1e8,
+ * then repeated products, which round 10^n for large n just as it does. */
+static double round_power_of_ten(int64_t n)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8 };
+	double r;
+
+	if (n < 9)
+		return p10[n];
+	for (r = 1e9; n > 9; n--)
+		r *= 10.0;
+	return r;
+}
+
+/* np.round(a, decimals) as NumPy computes it: integers with decimals >= 0
+ * are returned as they are; otherwise rint(a * 10^d) / 10^d, or for d < 0
+ * rint(a / 10^-d) * 10^-d, in a's float dtype (10^d a weak scalar, so
+ * float32 stays float32), integers through float64 and back to their
+ * dtype.  Half to even, as rint; a * 10^d may overflow to inf, as there. */
 static int fn_round(cli_build_t *b, const char *name, const cli_expr_t *call,
                     const cli_expr_t *self, cask_array_t **out)
 {
 	static const char *const params[] = { "a", "decimals", NULL };
 	const cli_expr_t *s[MAX_PARAMS];
-	cask_array_t *x = NULL;
+	cask_array_t *x = NULL, *f = NULL, *y = NULL, *z = NULL;
 	int64_t dec = 0;
-	int rc;
+	cask_dtype_t dt;
+	int rc, is_float;
 
 	if ((rc = cli_build_bind(b, name, call, self, params, 1, 2, s)) < 0)
 		goto out;
 	if (s[1] && (rc = cli_build_const_int(b, s[1], "decimals", &dec)) < 0)
 		goto out;
-	if (dec != 0) {
-		rc = cli_build_fail(b, s[1]->col, "%s() with decimals other than 0 is not supported",
-		                    name);
+	if (dec < -400 || dec > 400) {
+		rc = cli_build_fail(b, s[1]->col, "%s(): decimals=%lld is out of range (-400..400)",
+		                    name, (long long)dec);
 		goto out;
 	}
 	if ((rc = cli_build_array(b, s[0], &x)) < 0)
 		goto out;
-	/* Integers are already whole: np.round returns them in their own dtype
-	 * (bool is not an integer there and goes through rint). */
-	if (cask_array_dtype(x) != CASK_BOOL && cask_array_dtype(x) != CASK_FLOAT32 &&
-	    cask_array_dtype(x) != CASK_FLOAT64) {
+	dt = cask_array_dtype(x);
+	is_float = dt == CASK_FLOAT32 || dt == CASK_FLOAT64;
+	/* Integers with decimals >= 0 are already whole: np.round returns them
+	 * in their own dtype (bool is not an integer there). */
+	if (dt != CASK_BOOL && !is_float && dec >= 0) {
 		*out = x;
 		x = NULL;
 		goto out;
 	}
-	/* NumPy rounds half to even, as rint. */
-	rc = cask_unary(b->ctx, CASK_RINT, x, out);
-	if (rc < 0)
-		cli_build_lib_fail(b, call->col, rc);
+	if (dec == 0) {
+		/* NumPy rounds half to even, as rint (bool becomes float16 there,
+		 * float32 here: cask has no float16). */
+		rc = cask_unary(b->ctx, CASK_RINT, x, out);
+		if (rc < 0)
+			cli_build_lib_fail(b, call->col, rc);
+		goto out;
+	}
+	if (dt == CASK_BOOL) {
+		rc = cli_build_fail(b, call->col, "%s() of a bool array with decimals=%lld: NumPy "
+		                    "cannot store the float product in bool", name, (long long)dec);
+		goto out;
+	}
+	if (!is_float) {
+		rc = cask_astype(b->ctx, x, CASK_FLOAT64, &y);
+		if (rc < 0)
+			goto lib_fail;
+		cask_array_destroy(x);
+		x = y;
+		y = NULL;
+	}
+	cask_scalar_t p = { .dtype = CASK_FLOAT64, .v.f = round_power_of_ten(dec < 0 ? -dec : dec) };
+	if ((rc = cask_array_scalar(b->ctx, p, 1, &f)) < 0 ||
+	    (rc = cask_binary(b->ctx, dec > 0 ? CASK_MUL : CASK_DIV, x, f, &y)) < 0 ||
+	    (rc = cask_unary(b->ctx, CASK_RINT, y, &z)) < 0)
+		goto lib_fail;
+	cask_array_destroy(y);
+	y = NULL;
+	if ((rc = cask_binary(b->ctx, dec > 0 ? CASK_DIV : CASK_MUL, z, f, &y)) < 0)
+		goto lib_fail;
+	if (!is_float) {
+		rc = cask_astype(b->ctx, y, dt, out);
+		if (rc < 0)
+			goto lib_fail;
+	} else {
+		*out = y;
+		y = NULL;
+	}
+	goto out;
+lib_fail:
+	cli_build_lib_fail(b, call->col, rc);
 out:
+	cask_array_destroy(z);
+	cask_array_destroy(y);
+	cask_array_destroy(f);
 	cask_array_destroy(x);
 	return rc;
 }

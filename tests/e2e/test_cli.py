@@ -318,6 +318,26 @@ def test_eval_elementwise_float64(tmp):
             check_store(tmp, expr, arrays)
 
 
+def test_eval_round_decimals(tmp):
+    """np.round(a, decimals) as NumPy computes it: rint(a * 10^d) / 10^d
+    (d < 0: rint(a / 10^-d) * 10^-d) in a's float dtype, integers through
+    float64 and back for d < 0, as they are for d >= 0; ties to even; once
+    refused for any d != 0."""
+    x = RNG.standard_normal(300) * 10.0 ** RNG.integers(-5, 8, 300)
+    x[:6] = [2.5, -0.125, 1.005, 2.675, 1.25e300, -0.0]
+    arrays = {'x': (x, (64,)), 'f': ((x[:200] % 1e4).astype('f4'), (50,)),
+              'i': (RNG.integers(-10**6, 10**6, 200).astype('i4'), (64,)),
+              'u': (RNG.integers(0, 256, 200).astype('u1'), (64,))}
+    with np.errstate(over='ignore'):
+        for v in 'xfiu':
+            for d in (-3, -1, 1, 2, 7, 30):
+                check_store(tmp, 'round(%s, %d)' % (v, d), arrays)
+            check_store(tmp, '%s.round(decimals=2)' % v, arrays)
+            check_store(tmp, 'around(%s, -2)' % v, arrays)
+    rc, out, err = ev(tmp, 'round(x > 0, 1)', arrays)
+    assert rc == 2 and 'bool' in err, (rc, err)
+
+
 def test_eval_integer_ops(tmp):
     a = RNG.integers(-50, 50, (12, 9)).astype(np.int32)
     b = RNG.integers(1, 7, (12, 9)).astype(np.int32)
