@@ -674,6 +674,48 @@ static void test_tsqr_rsvd_spills_to_disk(void **state)
 	free(a);
 }
 
+/* The fused power iterations read A^T (A X) 64 rows at a time; a region of a
+ * compressed chunk decodes the whole chunk, so they once decoded every
+ * chunk chunk_rows / 64 times (x78 here, x300 for 20,000-row chunks: 26 s
+ * instead of 0.5).  Every pass must read A about once: q + 1 fused passes
+ * (q + 2 if the final sketch is ill-conditioned) plus magnitude()'s first
+ * rows, so at most q + 3 times the data. */
+static void test_tsqr_rsvd_compressed_reads_once_per_pass(void **state)
+{
+	(void)state;
+	int64_t m = 20000, n = 8, q = 2;
+	double *a = test_matrix(m, n, 10.0, 43);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {5000, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	cask_store_t o;
+	cask_store_init(&o, path_of("rsvd_gz.h5"), "/A");
+	o.overwrite = 1;
+	o.gzip = 1;
+	assert_int_equal(cask_store(ctx, 1, &x, &o), 0);
+	cask_array_t *ad = open_ds(ctx, o.path, "/A");
+	double s[2], sref[8];
+	cask_ctx_reset_stats(ctx);
+	/* k + p = n: the sketch spans the whole range, so s is exact. */
+	int rc = cask_svd_randomized(ctx, ad, 2, 6, q, 5, s, NULL, NULL, NULL, NULL);
+	if (rc != 0)
+		fail_msg("rsvd: %s", cask_ctx_message(ctx));
+	cask_stats_t st;
+	cask_ctx_stats(ctx, &st);
+	double bytes = (double)(m * n) * sizeof(double);
+	if ((double)st.bytes_read > (double)(q + 3) * bytes)
+		fail_msg("read %.1f times the data in %lld passes", (double)st.bytes_read / bytes,
+			(long long)q + 1);
+	assert_int_equal(cask_svd(ctx, ad, sref, NULL, NULL, NULL, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(fabs(s[i] - sref[i]) <= 1e-8 * sref[0]);
+	cask_array_destroy(ad);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
 static void test_tsqr_matmul_gram_atb(void **state)
 {
 	(void)state;
@@ -1108,6 +1150,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_svd_randomized),
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
+		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_matmul_dtypes),
 		cmocka_unit_test(test_tsqr_lstsq),
