@@ -183,6 +183,7 @@ out:
 
 typedef struct {
 	cask_ctx_t *ctx;
+	char what[1200]; /* A's dataset, for messages about its sketches */
 	char dir[1024];
 	int nfiles;
 	char files[64][1100];
@@ -238,9 +239,12 @@ static int orth_r(tmp_t *t, cask_array_t *y, const char *what, double *r, cask_a
 	cask__la_txns_t txns = {0};
 	cask__h5out_t *qo = NULL;
 	double *buf = NULL;
-	char path[1100];
+	char path[1100], w[1300];
 	int rc;
-	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = what, .r = r,
+	/* A NaN or Inf of A reaches the sketch: name A's dataset (the rows of
+	 * A Q are A's rows, those of A^T Q its columns). */
+	snprintf(w, sizeof w, "%s, through %s", t->what, what);
+	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = w, .r = r,
 	                           .sink = {.dtype = CASK_FLOAT64}};
 	if (fits(t, rows, cols)) {
 		if ((buf = malloc((size_t)(rows * cols) * sizeof(double))) == NULL)
@@ -412,6 +416,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	    (rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
+	snprintf(t->what, sizeof t->what, "%s", what);
 	int64_t m = x->shape[0], n = x->shape[1], mn = m < n ? m : n;
 	int64_t p = oversample < 0 ? 10 : oversample, q = power_iters < 0 ? 2 : power_iters;
 	if (k < 1 || k > mn) {

@@ -431,6 +431,12 @@ static void test_tsqr_nonfinite_names_dataset(void **state)
 		CASK_EINVAL);
 	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/bad"));
 	assert_non_null(strstr(cask_ctx_message(ctx), "row 333"));
+	/* Without power iterations the NaN is found in the sketch A Omega,
+	 * whose rows are A's: still named after A's dataset. */
+	assert_int_equal(cask_svd_randomized(ctx, x, 2, 1, 0, 5, sv, NULL, NULL, NULL, NULL),
+		CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/bad"));
+	assert_non_null(strstr(cask_ctx_message(ctx), "row 333"));
 	/* A failed run with a Q output leaves no dataset behind. */
 	cask_store_t qs;
 	cask_store_init(&qs, path_of("nan_out.h5"), "/Q");
