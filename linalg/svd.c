@@ -34,8 +34,8 @@
  *    are held in memory: O((m+n) l).
  *
  * Outputs: cask_svd writes all of its datasets in one transaction per
- * file; the randomized SVD commits S and V^T first, then stores U with
- * cask_store (which copies the target file, cheaper while it is small).
+ * file; the randomized SVD stores U (lazy, Q_Y U_B) with S and V^T (in
+ * memory) in one cask_store call, also one transaction per file.
  */
 #include <math.h>
 #include <stdio.h>
@@ -67,21 +67,6 @@ static int write_conv(cask_ctx_t *ctx, cask__h5out_t *o, cask_dtype_t dt, int nd
 	}
 	rc = cask__la_out_write_all(ctx, o, ndim, shape, src);
 	free(conv);
-	return rc;
-}
-
-/* A small output in its own transaction. */
-static int write_small(cask_ctx_t *ctx, const cask_store_t *opt, cask_dtype_t dt, int ndim,
-	const int64_t *shape, const double *data)
-{
-	cask__la_txns_t t = {0};
-	cask__h5out_t *o = NULL;
-	int rc = cask__la_out_create(ctx, &t, opt, dt, ndim, shape, shape, &o);
-	if (rc == 0)
-		rc = write_conv(ctx, o, dt, ndim, shape, data);
-	if (rc == 0)
-		rc = cask__la_out_commit(ctx, &t);
-	cask__la_out_abort(&t);
 	return rc;
 }
 
@@ -398,6 +383,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 {
 	cask_array_t *x = NULL, *om = NULL, *oml = NULL, *y = NULL, *ym = NULL, *qy = NULL;
 	cask_array_t *z = NULL, *qz = NULL, *ubk = NULL, *u = NULL, *uc = NULL;
+	cask_array_t *sa = NULL, *va = NULL, *vc = NULL;
 	double *omb = NULL, *bt = NULL, *ub = NULL, *sb = NULL, *vtb = NULL, *ubkb = NULL;
 	void *work = NULL;
 	char what[1200];
@@ -509,13 +495,12 @@ small_svd:;
 	 * one) in A's float dtype, the other in float64. */
 	cask_dtype_t big_dt = x->dtype == CASK_FLOAT32 ? CASK_FLOAT32 : CASK_FLOAT64;
 	int wide = m < n;
-	if (vt_store != NULL &&
-	    (rc = write_small(ctx, vt_store, wide ? big_dt : CASK_FLOAT64, 2, vsh, vtb)) != 0)
-		goto out;
-	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, ssh, sb)) != 0)
-		goto out;
-	/* U last: cask_store copies the target file, so the small outputs
-	 * are written first. */
+	/* All outputs in one cask_store: one transaction per file, so a
+	 * failed or interrupted store (U is the long one) leaves every target
+	 * as it was, not new S and V^T beside an old or missing U. */
+	cask_array_t *arrs[3];
+	cask_store_t opts[3];
+	int nout = 0;
 	if (u_store != NULL) {
 		for (int64_t r = 0; r < l; r++)
 			for (int64_t c = 0; c < k; c++)
@@ -530,9 +515,27 @@ small_svd:;
 				goto out;
 			ust = uc;
 		}
-		if ((rc = cask_store(ctx, 1, &ust, u_store)) != 0)
-			goto out;
+		arrs[nout] = ust;
+		opts[nout++] = *u_store;
 	}
+	if (s_store != NULL) {
+		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 1, ssh, NULL, sb, &sa)) != 0)
+			goto out;
+		arrs[nout] = sa;
+		opts[nout++] = *s_store;
+	}
+	if (vt_store != NULL) {
+		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 2, vsh, NULL, vtb, &va)) != 0)
+			goto out;
+		if (wide && big_dt == CASK_FLOAT32) {
+			if ((rc = cask_astype(ctx, va, CASK_FLOAT32, &vc)) != 0)
+				goto out;
+		}
+		arrs[nout] = vc != NULL ? vc : va;
+		opts[nout++] = *vt_store;
+	}
+	if (nout > 0)
+		rc = cask_store(ctx, nout, arrs, opts);
 out:
 	cask_array_destroy(x);
 	cask_array_destroy(om);
@@ -545,6 +548,9 @@ out:
 	cask_array_destroy(ubk);
 	cask_array_destroy(u);
 	cask_array_destroy(uc);
+	cask_array_destroy(sa);
+	cask_array_destroy(va);
+	cask_array_destroy(vc);
 	free(omb);
 	free(bt);
 	free(ub);

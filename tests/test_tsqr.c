@@ -722,6 +722,65 @@ static void test_tsqr_rsvd_compressed_reads_once_per_pass(void **state)
 	free(a);
 }
 
+/* The randomized SVD's outputs appear together or not at all: a U that
+ * cannot be stored (it exists, no overwrite) leaves no new S or V^T beside
+ * it (they were once committed first, before U's store failed). */
+static void test_tsqr_rsvd_outputs_atomic(void **state)
+{
+	(void)state;
+	int64_t m = 3000, n = 6;
+	double *a = test_matrix(m, n, 10.0, 47);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {1000, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	char *f = path_of("rsvd_atomic.h5");
+	cask_store_t us, ss, vs;
+	cask_store_init(&us, f, "/U");
+	cask_store_init(&ss, f, "/S");
+	cask_store_init(&vs, f, "/VT");
+	assert_int_equal(cask_svd_randomized(ctx, x, 2, 2, 1, 3, NULL, NULL, &us, NULL, NULL), 0);
+	for (int q = 0; q < 2; q++) {
+		assert_int_equal(cask_svd_randomized(ctx, x, 2, 2, q, 3, NULL, NULL, &us, &ss, &vs),
+			CASK_EEXIST);
+		assert_non_null(strstr(cask_ctx_message(ctx), "/U"));
+		cask_dset_info_t *info = NULL;
+		int64_t nds = 0;
+		assert_int_equal(cask_h5_info(ctx, f, NULL, &info, &nds), 0);
+		assert_int_equal(nds, 1);
+		assert_string_equal(info[0].path, "/U");
+		free(info);
+	}
+	/* With overwrite all three are written, U consistent with S and V^T. */
+	us.overwrite = 1;
+	double s[2], vt[12];
+	assert_int_equal(cask_svd_randomized(ctx, x, 2, 4, 1, 3, s, vt, &us, &ss, &vs), 0);
+	double *u = get(ctx, f, "/U", NULL), *s2 = get(ctx, f, "/S", NULL);
+	double *vt2 = get(ctx, f, "/VT", NULL);
+	assert_memory_equal(s, s2, sizeof s);
+	assert_memory_equal(vt, vt2, sizeof vt);
+	/* U S V^T is the best rank-2 approximation: A - U S V^T is orthogonal
+	 * to U (checked to 1e-10 of ||A||). */
+	double an = fro(m, n, a);
+	for (int j = 0; j < 2; j++)
+		for (int c = 0; c < n; c++) {
+			double d = 0.0;
+			for (int64_t i = 0; i < m; i++) {
+				double r = a[i * n + c];
+				for (int t = 0; t < 2; t++)
+					r -= u[i * 2 + t] * s[t] * vt[t * n + c];
+				d += u[i * 2 + j] * r;
+			}
+			assert_true(fabs(d) <= 1e-10 * an);
+		}
+	free(u);
+	free(s2);
+	free(vt2);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
 static void test_tsqr_matmul_gram_atb(void **state)
 {
 	(void)state;
@@ -1157,6 +1216,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
+		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_matmul_dtypes),
 		cmocka_unit_test(test_tsqr_lstsq),
