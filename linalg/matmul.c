@@ -334,6 +334,7 @@ int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t 
 	if (m == 0 || n == 0 || k == 0)
 		return cask_array_zeros(ctx, res, nd, rs, NULL, out);
 	int64_t sh_a[2] = {1, n}, sh_b[2] = {n, 1};
+	cask__call_begin(ctx); /* b into memory, A^T b's tree: several graphs */
 	if (a->ndim == 1)
 		rc = cask_reshape(ctx, a, 2, sh_a, &a2);
 	else
@@ -364,6 +365,7 @@ out:
 	cask_array_destroy(r);
 	cask_array_destroy(b2);
 	cask_array_destroy(a2);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -789,7 +791,10 @@ int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out)
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
-	return reduce_tn(ctx, a, NULL, a->dtype, out);
+	cask__call_begin(ctx);
+	rc = reduce_tn(ctx, a, NULL, a->dtype, out);
+	cask__call_end(ctx);
+	return rc;
 }
 
 int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
@@ -807,7 +812,9 @@ int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array
 		b2 = cask_array_retain(b);
 	}
 	cask_array_t *r = NULL, *r1 = NULL;
+	cask__call_begin(ctx);
 	rc = reduce_tn(ctx, a, b2, cask_dtype_promote(a->dtype, b->dtype), &r);
+	cask__call_end(ctx);
 	if (rc == 0 && b->ndim == 1) {
 		int64_t sh[1] = {r->shape[0]};
 		rc = cask_reshape(ctx, r, 1, sh, &r1);

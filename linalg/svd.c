@@ -82,6 +82,7 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx);
 	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
 	const char *onames[3] = {"U", "S", "V^T"};
 	if ((rc = cask__la_distinct_outputs(ctx, 3, outs, onames)) != 0 ||
@@ -161,6 +162,7 @@ out:
 	free(sb);
 	free(small);
 	free(tr);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -394,6 +396,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	ctx->msg[0] = '\0';
 	if (t == NULL)
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	cask__call_begin(ctx); /* a dozen graphs: see cask__call_begin */
 	t->ctx = ctx;
 	tmp_dir(t, u_store);
 	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
@@ -561,5 +564,6 @@ out:
 	for (int i = 0; i < t->nfiles; i++)
 		unlink(t->files[i]);
 	free(t);
+	cask__call_end(ctx);
 	return rc;
 }

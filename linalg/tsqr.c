@@ -1017,6 +1017,7 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx);
 	const cask_store_t *outs[2] = {r_store, q_store};
 	const char *onames[2] = {"R", "Q"};
 	if ((rc = cask__la_distinct_outputs(ctx, 2, outs, onames)) != 0 ||
@@ -1058,6 +1059,7 @@ out:
 	cask__la_out_abort(&txns);
 	cask_array_destroy(x);
 	free(rbuf);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -1078,6 +1080,7 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx);
 	if ((rc = cask__la_prepare(ctx, a, "A of least squares", &ax)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
@@ -1128,5 +1131,6 @@ out:
 	cask_array_destroy(ax);
 	cask_array_destroy(b2);
 	cask_array_destroy(bx);
+	cask__call_end(ctx);
 	return rc;
 }

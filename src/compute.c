@@ -1046,6 +1046,7 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 		return cask__error(ctx, CASK_EINVAL, "cask_compute: buffer of %zu bytes is smaller than the %zu-byte result",
 		                   bufsize, need);
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx); /* spilled reductions and the result: several graphs */
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
 	rc = plan_new(ctx, &p);
@@ -1063,6 +1064,7 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 		rc = cask_graph_run(ctx, g);
 	cask_graph_destroy(g);
 	plan_free(p);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -1160,6 +1162,7 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 				                   opts[i].dset, opts[i].path);
 	}
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx); /* spilled reductions and the stores: several graphs */
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
 	cask__h5out_t **outs = calloc((size_t)n, sizeof *outs);
@@ -1207,6 +1210,7 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 	}
 	plan_free(p); /* aborts uncommitted transactions */
 	free(outs);
+	cask__call_end(ctx);
 	return rc;
 }
 

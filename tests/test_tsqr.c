@@ -781,6 +781,51 @@ static void test_tsqr_rsvd_outputs_atomic(void **state)
 	free(a);
 }
 
+/* A block callback that copies its block and asks for cancellation on
+ * its first call (user: the context). */
+static int copy_and_cancel(const cask_block_t *b)
+{
+	static int calls;
+	int64_t count = 1;
+	for (int k = 0; k < b->ndim; k++)
+		count *= b->out_shape[k];
+	memcpy(b->out, b->in[0], (size_t)count * sizeof(double));
+	if (__atomic_fetch_add(&calls, 1, __ATOMIC_SEQ_CST) == 0)
+		cask_ctx_cancel(b->user);
+	return 0;
+}
+
+/* A cancel request made while a call runs stops that call even when it
+ * lands in the last task of one of its graphs: the randomized SVD runs a
+ * dozen graphs, and the first one over A (magnitude: A's first rows, one
+ * task) used to end normally and clear the request, so the call ran to
+ * its end and returned 0 (the command then took seconds to stop after
+ * ^C, or never did). */
+static void test_tsqr_cancel_between_graphs(void **state)
+{
+	(void)state;
+	int64_t m = 4000, n = 5;
+	double *a = test_matrix(m, n, 10.0, 53);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {1000, n};
+	cask_array_t *x = NULL, *y = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	assert_int_equal(cask_map_blocks(ctx, 1, &x, copy_and_cancel, ctx, CASK_FLOAT64, NULL, &y),
+		0);
+	double s[2];
+	cask_store_t ss;
+	cask_store_init(&ss, path_of("cancel_rsvd.h5"), "/S");
+	assert_int_equal(cask_svd_randomized(ctx, y, 2, 2, 1, 3, s, NULL, NULL, &ss, NULL),
+		CASK_ECANCELED);
+	assert_int_equal(access(ss.path, F_OK), -1);
+	/* The request ended with the call it stopped. */
+	assert_int_equal(cask_svd_randomized(ctx, y, 2, 2, 1, 3, s, NULL, NULL, &ss, NULL), 0);
+	cask_array_destroy(x);
+	cask_array_destroy(y);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
 static void test_tsqr_matmul_gram_atb(void **state)
 {
 	(void)state;
@@ -1217,6 +1262,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
 		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),
+		cmocka_unit_test(test_tsqr_cancel_between_graphs),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_matmul_dtypes),
 		cmocka_unit_test(test_tsqr_lstsq),
