@@ -1156,8 +1156,12 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 		snprintf(fn, sizeof fn, "cask_store: opts[%d].chunks", i);
 		if ((rc = cask__check_chunks(ctx, fn, arrays[i]->ndim, opts[i].chunks)) != 0)
 			return rc;
+		/* One file may be spelt two ways ("o.h5", "./o.h5"); "/x" and "x"
+		 * are one dataset. */
 		for (int j = 0; j < i; j++)
-			if (strcmp(opts[i].path, opts[j].path) == 0 && strcmp(opts[i].dset, opts[j].dset) == 0)
+			if (strcmp(opts[i].dset + strspn(opts[i].dset, "/"),
+			           opts[j].dset + strspn(opts[j].dset, "/")) == 0 &&
+			    cask__io_same_file(opts[i].path, opts[j].path))
 				return cask__error(ctx, CASK_EINVAL, "cask_store: dataset '%s' in '%s' is named twice",
 				                   opts[i].dset, opts[i].path);
 	}
@@ -1174,8 +1178,11 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		cask__h5txn_t *txn = NULL;
-		for (int j = 0; j < p->ntxn; j++)
-			if (strcmp(p->txn[j].path, opts[i].path) == 0)
+		/* One transaction per file however it is spelt: two would each
+		 * copy the original and the second commit would drop the first's
+		 * datasets. */
+		for (int j = 0; j < p->ntxn && txn == NULL; j++)
+			if (cask__io_same_file(p->txn[j].path, opts[i].path))
 				txn = p->txn[j].txn;
 		if (txn == NULL) {
 			rc = cask__io_txn_begin(ctx, opts[i].path, &txn);
