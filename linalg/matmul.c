@@ -613,9 +613,19 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 	t.x = x;
 	t.y = y;
 	t.integer = exact_int(res);
+	if (b == NULL && x == NULL && a->ndim != 2) {
+		char an[1200];
+		operand_name(a, an, sizeof an);
+		rc = cask__error(ctx, CASK_ESHAPE, "gram: A^T A needs a 2-d A, got %d-d (%s)", a->ndim,
+			an);
+		goto out;
+	}
 	if (a->ndim != 2 || (b != NULL && b->ndim != 2)) {
-		rc = cask__error(ctx, CASK_ESHAPE, "A^T B: A and B must be 2-d, got %d-d and %d-d",
-			a->ndim, b != NULL ? b->ndim : 2);
+		char text[200];
+		snprintf(text, sizeof text, "A^T B: A and B must be 2-d, got %d-d and %d-d", a->ndim,
+			b != NULL ? b->ndim : 2);
+		rc = b != NULL ? mm_error(ctx, CASK_ESHAPE, a, b, text) :
+			cask__error(ctx, CASK_ESHAPE, "%s", text);
 		goto out;
 	}
 	if (b != NULL && b->shape[0] != a->shape[0]) {

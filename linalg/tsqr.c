@@ -1102,8 +1102,11 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 	}
 	int64_t m = ax->shape[0], n = ax->shape[1];
 	if (bx->shape[0] != m || bx->shape[1] < 1) {
-		rc = cask__error(ctx, CASK_ESHAPE, "lstsq: b has %lld rows, A has %lld",
-			(long long)bx->shape[0], (long long)m);
+		char bw[1200];
+		cask__la_describe(b, bw, sizeof bw);
+		rc = cask__error(ctx, CASK_ESHAPE,
+			"lstsq: b (%s) must have A's %lld rows (A: %s) and at least one column, got %lld x %lld",
+			bw, (long long)m, what, (long long)bx->shape[0], (long long)bx->shape[1]);
 		goto out;
 	}
 	if (n < 1 || m < n) {

@@ -1223,6 +1223,13 @@ static void test_tsqr_errors(void **state)
 	assert_int_equal(cask_compute(ctx, g, gb, sizeof gb), 0);
 	for (int i = 0; i < 9; i++)
 		assert_true(gb[i] == 0.0);
+	/* Shape errors name the datasets (gram of a 1-d array: not "A and B"). */
+	cask_array_t *o = NULL;
+	assert_int_equal(cask_gram(ctx, v, &o), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "A^T A needs a 2-d A, got 1-d"));
+	assert_int_equal(cask_lstsq(ctx, t, x, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "must have A's 20 rows"));
+	assert_non_null(strstr(cask_ctx_message(ctx), "got 5 x 12"));
 	cask_array_t *arr[] = {x, v, t, t2, z, w, p, g};
 	for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
 		cask_array_destroy(arr[i]);
