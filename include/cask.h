@@ -644,8 +644,8 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
  * a fixed shape, so results are bit-identical between runs and thread
  * counts (the block heights follow the memory budget, so the last bits may
  * change with it).  Outputs named by cask_store_t are written transactionally as in
- * cask_store: one transaction per output file and call (the randomized SVD
- * commits its small outputs before U). */
+ * cask_store: one transaction per output file and call, committed at the
+ * end: a call that fails or is interrupted leaves every target as it was. */
 
 /* Tall-skinny QR of the m x n array a (m >= n >= 1) by direct TSQR.
  * r: NULL or caller memory for R (n x n row-major float64, upper

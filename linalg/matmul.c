@@ -334,6 +334,7 @@ int cask_matmul(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t 
 	if (m == 0 || n == 0 || k == 0)
 		return cask_array_zeros(ctx, res, nd, rs, NULL, out);
 	int64_t sh_a[2] = {1, n}, sh_b[2] = {n, 1};
+	cask__call_begin(ctx); /* b into memory, A^T b's tree: several graphs */
 	if (a->ndim == 1)
 		rc = cask_reshape(ctx, a, 2, sh_a, &a2);
 	else
@@ -364,6 +365,7 @@ out:
 	cask_array_destroy(r);
 	cask_array_destroy(b2);
 	cask_array_destroy(a2);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -374,7 +376,10 @@ typedef struct {
 	const double *x;     /* A^T (A X): X, n x k row-major (borrowed) */
 	double *y;           /* A^T (A X): Y = A X (m x k) is stored here if not NULL */
 	int64_t m, n, k, L;
-	int64_t sub;         /* A^T (A X): rows evaluated and multiplied at a time */
+	int64_t sub;         /* A^T (A X): rows multiplied at a time */
+	int64_t arows;       /* rows of A evaluated at a time: sub, or a whole block
+	                      * (L) when evaluating sub rows would re-read what lies
+	                      * under them (a compressed chunk) once per sub-block */
 	int integer;         /* exact int64 products and partials (integer or bool result) */
 	size_t plan_a, plan_b, work, scr;
 	cask__mats_t mats;   /* the reductions inside a and b, computed in memory */
@@ -449,7 +454,7 @@ static int tn_eval(const tn_t *t, cask_task_env_t *env, cask_array_t *x, int64_t
 	return 0;
 }
 
-/* A leaf's task scratch (sized in reduce_tn_x): t->sub rows of A, t->sub
+/* A leaf's task scratch (sized in reduce_tn_x): t->arows rows of A, t->sub
  * rows of B or of Y (when b or x is set), the BLAS work, the evaluation plan. */
 typedef struct {
 	char *a;
@@ -463,7 +468,7 @@ static int leaf_scratch(const tn_t *t, cask_task_env_t *env, leaf_scr_t *ls)
 	if (s == NULL)
 		return cask_task_error(env, CASK_EINTERNAL, "matmul: task scratch unavailable");
 	ls->a = s;
-	s += r64((size_t)(t->sub * t->n) * cask_dtype_size(t->a->dtype));
+	s += r64((size_t)(t->arows * t->n) * cask_dtype_size(t->a->dtype));
 	ls->b = s;
 	if (t->b != NULL || t->x != NULL)
 		s += r64((size_t)(t->sub * t->k) * 8);
@@ -474,19 +479,26 @@ static int leaf_scratch(const tn_t *t, cask_task_env_t *env, leaf_scr_t *ls)
 
 /* A^T (A X) over rows [r0, r0 + rows): t->sub rows at a time are read into
  * a small buffer (it stays in cache for the second product; the task never
- * touches more than a few MiB of fresh memory), Y_s = A_s X, Z += A_s^T Y_s. */
+ * touches more than a few MiB of fresh memory), Y_s = A_s X, Z += A_s^T Y_s.
+ * When t->arows is the block, the block is read at once and the sub-blocks
+ * taken from it. */
 static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t rows, double *out)
 {
 	leaf_scr_t ls;
 	if (leaf_scratch(t, env, &ls) != 0)
 		return CASK_EINTERNAL;
 	int rc = 0;
+	int whole = t->arows > t->sub;
+	size_t rowb = (size_t)t->n * cask_dtype_size(t->a->dtype);
+	if (whole && (rc = tn_eval(t, env, t->a, r0, rows, ls.a, ls.plan, t->plan_a)) != 0)
+		return rc;
 	for (int64_t s0 = 0; s0 < rows && rc == 0; s0 += t->sub) {
 		int64_t sr = rows - s0 < t->sub ? rows - s0 : t->sub;
-		if ((rc = tn_eval(t, env, t->a, r0 + s0, sr, ls.a, ls.plan, t->plan_a)) != 0)
+		const char *as = whole ? ls.a + (size_t)s0 * rowb : ls.a;
+		if (!whole && (rc = tn_eval(t, env, t->a, r0 + s0, sr, ls.a, ls.plan, t->plan_a)) != 0)
 			return rc;
 		double *ys = t->y != NULL ? t->y + (r0 + s0) * t->k : (double *)ls.b;
-		rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, ls.a, t->n, t->x, t->k, 0.0, ys,
+		rc = cask__la_gemm_nn(sr, t->n, t->k, t->a->dtype, as, t->n, t->x, t->k, 0.0, ys,
 			t->k, ls.work);
 		/* X is finite, so a non-finite row of Y is a row of A with a NaN
 		 * or Inf (or with values whose products overflow). */
@@ -496,7 +508,7 @@ static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t row
 					"%s: non-finite value (NaN or Inf) or overflow in row %lld; linear algebra needs finite input",
 					t->what, (long long)(r0 + s0 + i / t->k));
 		if (rc == 0)
-			rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, ls.a, t->n, ys, t->k, out, t->k,
+			rc = cask__la_gemm_tn(sr, t->n, t->k, t->a->dtype, as, t->n, ys, t->k, out, t->k,
 				ls.work);
 	}
 	if (rc != 0)
@@ -601,9 +613,19 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 	t.x = x;
 	t.y = y;
 	t.integer = exact_int(res);
+	if (b == NULL && x == NULL && a->ndim != 2) {
+		char an[1200];
+		operand_name(a, an, sizeof an);
+		rc = cask__error(ctx, CASK_ESHAPE, "gram: A^T A needs a 2-d A, got %d-d (%s)", a->ndim,
+			an);
+		goto out;
+	}
 	if (a->ndim != 2 || (b != NULL && b->ndim != 2)) {
-		rc = cask__error(ctx, CASK_ESHAPE, "A^T B: A and B must be 2-d, got %d-d and %d-d",
-			a->ndim, b != NULL ? b->ndim : 2);
+		char text[200];
+		snprintf(text, sizeof text, "A^T B: A and B must be 2-d, got %d-d and %d-d", a->ndim,
+			b != NULL ? b->ndim : 2);
+		rc = b != NULL ? mm_error(ctx, CASK_ESHAPE, a, b, text) :
+			cask__error(ctx, CASK_ESHAPE, "%s", text);
 		goto out;
 	}
 	if (b != NULL && b->shape[0] != a->shape[0]) {
@@ -670,6 +692,30 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			if (ca[0] < t.sub) /* a block's ragged end: realign on the next block */
 				i = bend - t.sub;
 		}
+		t.arows = t.sub;
+		if (t.x != NULL && t.L > t.sub) {
+			/* A region of sub rows of a compressed chunk decodes the whole
+			 * chunk: sub-blocks read one by one would decode it L / sub
+			 * times (x300 for 20,000-row chunks).  Read whole blocks
+			 * instead when the sub-blocks' staging adds up to more than
+			 * four times what a block costs (its plan and rows). */
+			size_t plan_blk = 0;
+			for (int64_t i = 0; i < nb; i++) {
+				int64_t r0 = i * t.L, rows = t.m - r0 < t.L ? t.m - r0 : t.L;
+				int64_t st[2] = {r0, 0}, ca[2] = {rows, t.n};
+				size_t pa;
+				if ((rc = cask__eval_plan(ctx, &t.mats, 1, &t.a, st, ca, &pa)) != 0)
+					goto out;
+				plan_blk = pa > plan_blk ? pa : plan_blk;
+			}
+			double nsub = (double)((t.L + t.sub - 1) / t.sub);
+			double blk = (double)plan_blk +
+				(double)t.L * (double)t.n * (double)cask_dtype_size(t.a->dtype);
+			if (nsub * (double)t.plan_a > 4.0 * blk) {
+				t.arows = t.L;
+				t.plan_a = plan_blk;
+			}
+		}
 		for (int64_t i = 0; t.x == NULL && i < nb; i++) {
 			int64_t r0 = i * t.L, rows = t.m - r0 < t.L ? t.m - r0 : t.L;
 			int64_t st[2] = {r0, 0}, ca[2] = {rows, t.n}, cb[2] = {rows, t.k};
@@ -685,7 +731,7 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			rc = cask__error(ctx, rc, "%s: A^T B: block too large", t.what);
 			goto out;
 		}
-		t.scr = r64((size_t)(t.sub * t.n) * cask_dtype_size(t.a->dtype)) +
+		t.scr = r64((size_t)(t.arows * t.n) * cask_dtype_size(t.a->dtype)) +
 			(t.b != NULL || t.x != NULL ? r64((size_t)(t.sub * t.k) * sizeof(double)) : 0) +
 			r64(t.work) + (t.plan_a > t.plan_b ? t.plan_a : t.plan_b);
 		int64_t root;
@@ -755,7 +801,10 @@ int cask_gram(cask_ctx_t *ctx, cask_array_t *a, cask_array_t **out)
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
-	return reduce_tn(ctx, a, NULL, a->dtype, out);
+	cask__call_begin(ctx);
+	rc = reduce_tn(ctx, a, NULL, a->dtype, out);
+	cask__call_end(ctx);
+	return rc;
 }
 
 int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array_t **out)
@@ -773,7 +822,9 @@ int cask_matmul_tn(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_array
 		b2 = cask_array_retain(b);
 	}
 	cask_array_t *r = NULL, *r1 = NULL;
+	cask__call_begin(ctx);
 	rc = reduce_tn(ctx, a, b2, cask_dtype_promote(a->dtype, b->dtype), &r);
+	cask__call_end(ctx);
 	if (rc == 0 && b->ndim == 1) {
 		int64_t sh[1] = {r->shape[0]};
 		rc = cask_reshape(ctx, r, 1, sh, &r1);

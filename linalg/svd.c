@@ -34,8 +34,8 @@
  *    are held in memory: O((m+n) l).
  *
  * Outputs: cask_svd writes all of its datasets in one transaction per
- * file; the randomized SVD commits S and V^T first, then stores U with
- * cask_store (which copies the target file, cheaper while it is small).
+ * file; the randomized SVD stores U (lazy, Q_Y U_B) with S and V^T (in
+ * memory) in one cask_store call, also one transaction per file.
  */
 #include <math.h>
 #include <stdio.h>
@@ -70,21 +70,6 @@ static int write_conv(cask_ctx_t *ctx, cask__h5out_t *o, cask_dtype_t dt, int nd
 	return rc;
 }
 
-/* A small output in its own transaction. */
-static int write_small(cask_ctx_t *ctx, const cask_store_t *opt, cask_dtype_t dt, int ndim,
-	const int64_t *shape, const double *data)
-{
-	cask__la_txns_t t = {0};
-	cask__h5out_t *o = NULL;
-	int rc = cask__la_out_create(ctx, &t, opt, dt, ndim, shape, shape, &o);
-	if (rc == 0)
-		rc = write_conv(ctx, o, dt, ndim, shape, data);
-	if (rc == 0)
-		rc = cask__la_out_commit(ctx, &t);
-	cask__la_out_abort(&t);
-	return rc;
-}
-
 int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	const cask_store_t *u_store, const cask_store_t *s_store, const cask_store_t *vt_store)
 {
@@ -97,6 +82,7 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx);
 	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
 	const char *onames[3] = {"U", "S", "V^T"};
 	if ((rc = cask__la_distinct_outputs(ctx, 3, outs, onames)) != 0 ||
@@ -176,6 +162,7 @@ out:
 	free(sb);
 	free(small);
 	free(tr);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -183,6 +170,7 @@ out:
 
 typedef struct {
 	cask_ctx_t *ctx;
+	char what[1200]; /* A's dataset, for messages about its sketches */
 	char dir[1024];
 	int nfiles;
 	char files[64][1100];
@@ -238,9 +226,12 @@ static int orth_r(tmp_t *t, cask_array_t *y, const char *what, double *r, cask_a
 	cask__la_txns_t txns = {0};
 	cask__h5out_t *qo = NULL;
 	double *buf = NULL;
-	char path[1100];
+	char path[1100], w[1300];
 	int rc;
-	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = what, .r = r,
+	/* A NaN or Inf of A reaches the sketch: name A's dataset (the rows of
+	 * A Q are A's rows, those of A^T Q its columns). */
+	snprintf(w, sizeof w, "%s, through %s", t->what, what);
+	cask__la_tsqr_req_t req = {.mode = CASK__LA_Q, .a = y, .what = w, .r = r,
 	                           .sink = {.dtype = CASK_FLOAT64}};
 	if (fits(t, rows, cols)) {
 		if ((buf = malloc((size_t)(rows * cols) * sizeof(double))) == NULL)
@@ -394,6 +385,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 {
 	cask_array_t *x = NULL, *om = NULL, *oml = NULL, *y = NULL, *ym = NULL, *qy = NULL;
 	cask_array_t *z = NULL, *qz = NULL, *ubk = NULL, *u = NULL, *uc = NULL;
+	cask_array_t *sa = NULL, *va = NULL, *vc = NULL;
 	double *omb = NULL, *bt = NULL, *ub = NULL, *sb = NULL, *vtb = NULL, *ubkb = NULL;
 	void *work = NULL;
 	char what[1200];
@@ -404,6 +396,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	ctx->msg[0] = '\0';
 	if (t == NULL)
 		return cask__error(ctx, CASK_ENOMEM, "out of memory");
+	cask__call_begin(ctx); /* a dozen graphs: see cask__call_begin */
 	t->ctx = ctx;
 	tmp_dir(t, u_store);
 	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
@@ -412,6 +405,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	    (rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
+	snprintf(t->what, sizeof t->what, "%s", what);
 	int64_t m = x->shape[0], n = x->shape[1], mn = m < n ? m : n;
 	int64_t p = oversample < 0 ? 10 : oversample, q = power_iters < 0 ? 2 : power_iters;
 	if (k < 1 || k > mn) {
@@ -504,13 +498,12 @@ small_svd:;
 	 * one) in A's float dtype, the other in float64. */
 	cask_dtype_t big_dt = x->dtype == CASK_FLOAT32 ? CASK_FLOAT32 : CASK_FLOAT64;
 	int wide = m < n;
-	if (vt_store != NULL &&
-	    (rc = write_small(ctx, vt_store, wide ? big_dt : CASK_FLOAT64, 2, vsh, vtb)) != 0)
-		goto out;
-	if (s_store != NULL && (rc = write_small(ctx, s_store, CASK_FLOAT64, 1, ssh, sb)) != 0)
-		goto out;
-	/* U last: cask_store copies the target file, so the small outputs
-	 * are written first. */
+	/* All outputs in one cask_store: one transaction per file, so a
+	 * failed or interrupted store (U is the long one) leaves every target
+	 * as it was, not new S and V^T beside an old or missing U. */
+	cask_array_t *arrs[3];
+	cask_store_t opts[3];
+	int nout = 0;
 	if (u_store != NULL) {
 		for (int64_t r = 0; r < l; r++)
 			for (int64_t c = 0; c < k; c++)
@@ -525,9 +518,27 @@ small_svd:;
 				goto out;
 			ust = uc;
 		}
-		if ((rc = cask_store(ctx, 1, &ust, u_store)) != 0)
-			goto out;
+		arrs[nout] = ust;
+		opts[nout++] = *u_store;
 	}
+	if (s_store != NULL) {
+		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 1, ssh, NULL, sb, &sa)) != 0)
+			goto out;
+		arrs[nout] = sa;
+		opts[nout++] = *s_store;
+	}
+	if (vt_store != NULL) {
+		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 2, vsh, NULL, vtb, &va)) != 0)
+			goto out;
+		if (wide && big_dt == CASK_FLOAT32) {
+			if ((rc = cask_astype(ctx, va, CASK_FLOAT32, &vc)) != 0)
+				goto out;
+		}
+		arrs[nout] = vc != NULL ? vc : va;
+		opts[nout++] = *vt_store;
+	}
+	if (nout > 0)
+		rc = cask_store(ctx, nout, arrs, opts);
 out:
 	cask_array_destroy(x);
 	cask_array_destroy(om);
@@ -540,6 +551,9 @@ out:
 	cask_array_destroy(ubk);
 	cask_array_destroy(u);
 	cask_array_destroy(uc);
+	cask_array_destroy(sa);
+	cask_array_destroy(va);
+	cask_array_destroy(vc);
 	free(omb);
 	free(bt);
 	free(ub);
@@ -550,5 +564,6 @@ out:
 	for (int i = 0; i < t->nfiles; i++)
 		unlink(t->files[i]);
 	free(t);
+	cask__call_end(ctx);
 	return rc;
 }

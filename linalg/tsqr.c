@@ -1017,6 +1017,7 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx);
 	const cask_store_t *outs[2] = {r_store, q_store};
 	const char *onames[2] = {"R", "Q"};
 	if ((rc = cask__la_distinct_outputs(ctx, 2, outs, onames)) != 0 ||
@@ -1058,6 +1059,7 @@ out:
 	cask__la_out_abort(&txns);
 	cask_array_destroy(x);
 	free(rbuf);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -1078,6 +1080,7 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 	if (rc != 0)
 		return rc;
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx);
 	if ((rc = cask__la_prepare(ctx, a, "A of least squares", &ax)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
@@ -1099,8 +1102,11 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 	}
 	int64_t m = ax->shape[0], n = ax->shape[1];
 	if (bx->shape[0] != m || bx->shape[1] < 1) {
-		rc = cask__error(ctx, CASK_ESHAPE, "lstsq: b has %lld rows, A has %lld",
-			(long long)bx->shape[0], (long long)m);
+		char bw[1200];
+		cask__la_describe(b, bw, sizeof bw);
+		rc = cask__error(ctx, CASK_ESHAPE,
+			"lstsq: b (%s) must have A's %lld rows (A: %s) and at least one column, got %lld x %lld",
+			bw, (long long)m, what, (long long)bx->shape[0], (long long)bx->shape[1]);
 		goto out;
 	}
 	if (n < 1 || m < n) {
@@ -1128,5 +1134,6 @@ out:
 	cask_array_destroy(ax);
 	cask_array_destroy(b2);
 	cask_array_destroy(bx);
+	cask__call_end(ctx);
 	return rc;
 }

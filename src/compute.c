@@ -1046,6 +1046,7 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 		return cask__error(ctx, CASK_EINVAL, "cask_compute: buffer of %zu bytes is smaller than the %zu-byte result",
 		                   bufsize, need);
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx); /* spilled reductions and the result: several graphs */
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
 	rc = plan_new(ctx, &p);
@@ -1063,6 +1064,7 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 		rc = cask_graph_run(ctx, g);
 	cask_graph_destroy(g);
 	plan_free(p);
+	cask__call_end(ctx);
 	return rc;
 }
 
@@ -1154,12 +1156,17 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 		snprintf(fn, sizeof fn, "cask_store: opts[%d].chunks", i);
 		if ((rc = cask__check_chunks(ctx, fn, arrays[i]->ndim, opts[i].chunks)) != 0)
 			return rc;
+		/* One file may be spelt two ways ("o.h5", "./o.h5"); "/x" and "x"
+		 * are one dataset. */
 		for (int j = 0; j < i; j++)
-			if (strcmp(opts[i].path, opts[j].path) == 0 && strcmp(opts[i].dset, opts[j].dset) == 0)
+			if (strcmp(opts[i].dset + strspn(opts[i].dset, "/"),
+			           opts[j].dset + strspn(opts[j].dset, "/")) == 0 &&
+			    cask__io_same_file(opts[i].path, opts[j].path))
 				return cask__error(ctx, CASK_EINVAL, "cask_store: dataset '%s' in '%s' is named twice",
 				                   opts[i].dset, opts[i].path);
 	}
 	ctx->msg[0] = '\0';
+	cask__call_begin(ctx); /* spilled reductions and the stores: several graphs */
 	plan_t *p = NULL;
 	cask_graph_t *g = NULL;
 	cask__h5out_t **outs = calloc((size_t)n, sizeof *outs);
@@ -1171,8 +1178,11 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		cask__h5txn_t *txn = NULL;
-		for (int j = 0; j < p->ntxn; j++)
-			if (strcmp(p->txn[j].path, opts[i].path) == 0)
+		/* One transaction per file however it is spelt: two would each
+		 * copy the original and the second commit would drop the first's
+		 * datasets. */
+		for (int j = 0; j < p->ntxn && txn == NULL; j++)
+			if (cask__io_same_file(p->txn[j].path, opts[i].path))
 				txn = p->txn[j].txn;
 		if (txn == NULL) {
 			rc = cask__io_txn_begin(ctx, opts[i].path, &txn);
@@ -1207,6 +1217,7 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 	}
 	plan_free(p); /* aborts uncommitted transactions */
 	free(outs);
+	cask__call_end(ctx);
 	return rc;
 }
 

@@ -25,6 +25,9 @@ struct cask_ctx {
 	int allow_external;
 	cask_progress_fn progress;
 	void *progress_user;
+	/* Public calls running on the context (cask__call_begin/end: calls
+	 * nest, e.g. cask_svd_randomized -> cask_store -> cask_graph_run). */
+	int calls;
 	volatile sig_atomic_t cancel;
 	/* statistics (updated by the scheduler under its lock, or atomically) */
 	cask_stats_t stats;
@@ -44,6 +47,24 @@ int cask__verror(cask_ctx_t *ctx, int rc, const char *fmt, va_list ap);
 /* Append text to ctx's message (e.g. the HDF5 error stack). */
 void cask__error_append(cask_ctx_t *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Every public function that may run graphs brackets its work with these
+ * (ctx not NULL).  A cancel request (cask_ctx_cancel) stays set until the
+ * outermost call ends, so one that lands after a graph's last check for it
+ * (in its last task, or between two graphs) stops the call's next graph
+ * instead of being cleared with the graph that ignored it. */
+static inline void cask__call_begin(cask_ctx_t *ctx)
+{
+	ctx->calls++;
+}
+
+static inline void cask__call_end(cask_ctx_t *ctx)
+{
+	if (--ctx->calls <= 0) {
+		ctx->calls = 0;
+		ctx->cancel = 0;
+	}
+}
 
 /* Argument checks at the public entry points (only there: never on a hot
  * path).  cask__null_arg sets "<fn>: NULL <name>" on ctx and returns

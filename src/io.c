@@ -1641,6 +1641,12 @@ static int txn_close_handles(cask__h5txn_t *txn)
 	if (txn->file >= 0) {
 		if (H5Fflush(txn->file, H5F_SCOPE_GLOBAL) < 0)
 			bad = 1;
+		/* A failed flush (a full disk) loses the file anyway: empty it so
+		 * that the close can write what it must.  HDF5 1.10 half-destroys
+		 * a file whose close fails and crashes in its atexit clean-up
+		 * (H5F__close_cb). */
+		if (bad && txn->tmp != NULL && truncate(txn->tmp, 0) != 0)
+			bad = 1;
 		if (H5Fclose(txn->file) < 0)
 			bad = 1;
 		txn->file = -1;
@@ -2224,6 +2230,11 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 		if (e != 0)
 			rc = direct_fail(ctx, txn, e, bad);
 	}
+	/* Failed: the file is discarded; empty it so that it closes on a full
+	 * disk (see txn_close_handles). */
+	if (rc != 0 && truncate(txn->tmp, 0) != 0) {
+		/* best effort */
+	}
 	lock();
 	if (txn_close_handles(txn) != 0 && rc == 0)
 		rc = h5fail(ctx, CASK_EIO, "cannot finish writing '%s' (temporary file '%s')", txn->target, txn->tmp);
@@ -2270,6 +2281,13 @@ void cask__io_txn_abort(cask__h5txn_t *txn)
 		direct_account(txn, -1);
 		cask__dw_abort(txn->dw);
 		txn->dw = NULL;
+	}
+	/* The temporary file is discarded: empty it first, so that closing it
+	 * (HDF5 flushes its metadata) cannot fail for lack of space.  HDF5
+	 * 1.10 half-destroys a file whose close fails on a full disk and then
+	 * crashes in its atexit clean-up (H5F__close_cb). */
+	if (txn->tmp != NULL && truncate(txn->tmp, 0) != 0) {
+		/* best effort: the close below reports nothing anyway */
 	}
 	lock();
 	txn_close_handles(txn);

@@ -712,16 +712,29 @@ static void destroy_pool(void *p)
 	cask__pool_destroy(p);
 }
 
+/* cask_graph_run of a non-NULL ctx and g. */
+static int graph_run(cask_ctx_t *ctx, cask_graph_t *g);
+
 int cask_graph_run(cask_ctx_t *ctx, cask_graph_t *g)
+{
+	int rc = CASK__CHECK_PTRS(ctx, ctx, g);
+	if (rc != 0)
+		return rc;
+	cask__call_begin(ctx);
+	rc = graph_run(ctx, g);
+	/* A cancel request ends with the call it stopped (or that ignored it):
+	 * this graph, or the public call running it. */
+	cask__call_end(ctx);
+	return rc;
+}
+
+static int graph_run(cask_ctx_t *ctx, cask_graph_t *g)
 {
 	int rc = 0;
 	struct run r;
 	memset(&r, 0, sizeof r);
 	int locks = 0;
 	double t0 = now(), io0 = cask__io_seconds ? cask__io_seconds() : 0;
-	rc = CASK__CHECK_PTRS(ctx, ctx, g);
-	if (rc != 0)
-		goto out;
 	ctx->msg[0] = '\0';
 	cask__graph_drop_outputs(g);
 	if (ctx->pool == NULL) {
@@ -822,8 +835,6 @@ out:
 		ctx->stats.wall_seconds += now() - t0;
 		if (cask__io_seconds)
 			ctx->stats.io_seconds += cask__io_seconds() - io0;
-		/* A cancel request ends with the call it stopped (or that ignored it). */
-		ctx->cancel = 0;
 	}
 	if (locks >= 2)
 		pthread_cond_destroy(&r.cv);

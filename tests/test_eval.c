@@ -539,6 +539,46 @@ static void test_eval_budget_respected(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* Two outputs of one cask_store in one file spelt two ways ("f.h5" and
+ * "./f.h5") share its transaction: with one each, both copied the
+ * original and the second commit dropped the first one's dataset (the
+ * call returned 0).  The same dataset named both ways is refused. */
+static void test_eval_store_one_file_two_spellings(void **state)
+{
+	(void)state;
+	const char *p1 = "test_eval_spell.h5", *p2 = "./test_eval_spell.h5";
+	unlink(p1);
+	cask_ctx_t *ctx = new_ctx(16 << 20, 2);
+	int64_t shape[1] = {1000};
+	cask_array_t *a, *b, *ra, *rb;
+	OK(cask_array_indices(ctx, CASK_INT32, 1, shape, NULL, 0, 1, &a));
+	OK(cask_array_indices(ctx, CASK_INT32, 1, shape, NULL, 7, 2, &b));
+	cask_array_t *outs[2] = {a, b};
+	cask_store_t o[2];
+	cask_store_init(&o[0], p1, "/a");
+	cask_store_init(&o[1], p2, "/b");
+	OK(cask_store(ctx, 2, outs, o));
+	OK(cask_array_open(ctx, p1, "/a", NULL, &ra));
+	OK(cask_array_open(ctx, p1, "/b", NULL, &rb));
+	int32_t got[1000];
+	OK(cask_compute(ctx, ra, got, sizeof got));
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(got[i], i);
+	OK(cask_compute(ctx, rb, got, sizeof got));
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(got[i], 7 + 2 * i);
+	cask_store_init(&o[0], p1, "/c");
+	cask_store_init(&o[1], p2, "c");
+	assert_int_equal(cask_store(ctx, 2, outs, o), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "named twice"));
+	cask_array_destroy(a);
+	cask_array_destroy(b);
+	cask_array_destroy(ra);
+	cask_array_destroy(rb);
+	cask_ctx_destroy(ctx);
+	unlink(p1);
+}
+
 static void test_eval_store_roundtrip(void **state)
 {
 	(void)state;
@@ -1214,6 +1254,7 @@ int main(void)
 		cmocka_unit_test(test_eval_budget_too_small),
 		cmocka_unit_test(test_eval_budget_respected),
 		cmocka_unit_test(test_eval_store_roundtrip),
+		cmocka_unit_test(test_eval_store_one_file_two_spellings),
 		cmocka_unit_test(test_eval_rank32_and_overflow),
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_grouped_tasks),

@@ -431,6 +431,12 @@ static void test_tsqr_nonfinite_names_dataset(void **state)
 		CASK_EINVAL);
 	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/bad"));
 	assert_non_null(strstr(cask_ctx_message(ctx), "row 333"));
+	/* Without power iterations the NaN is found in the sketch A Omega,
+	 * whose rows are A's: still named after A's dataset. */
+	assert_int_equal(cask_svd_randomized(ctx, x, 2, 1, 0, 5, sv, NULL, NULL, NULL, NULL),
+		CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/bad"));
+	assert_non_null(strstr(cask_ctx_message(ctx), "row 333"));
 	/* A failed run with a Q output leaves no dataset behind. */
 	cask_store_t qs;
 	cask_store_init(&qs, path_of("nan_out.h5"), "/Q");
@@ -670,6 +676,152 @@ static void test_tsqr_rsvd_spills_to_disk(void **state)
 		assert_null(strstr(de->d_name, ".cask-rsvd-"));
 	closedir(d);
 	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
+/* The fused power iterations read A^T (A X) 64 rows at a time; a region of a
+ * compressed chunk decodes the whole chunk, so they once decoded every
+ * chunk chunk_rows / 64 times (x78 here, x300 for 20,000-row chunks: 26 s
+ * instead of 0.5).  Every pass must read A about once: q + 1 fused passes
+ * (q + 2 if the final sketch is ill-conditioned) plus magnitude()'s first
+ * rows, so at most q + 3 times the data. */
+static void test_tsqr_rsvd_compressed_reads_once_per_pass(void **state)
+{
+	(void)state;
+	int64_t m = 20000, n = 8, q = 2;
+	double *a = test_matrix(m, n, 10.0, 43);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {5000, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	cask_store_t o;
+	cask_store_init(&o, path_of("rsvd_gz.h5"), "/A");
+	o.overwrite = 1;
+	o.gzip = 1;
+	assert_int_equal(cask_store(ctx, 1, &x, &o), 0);
+	cask_array_t *ad = open_ds(ctx, o.path, "/A");
+	double s[2], sref[8];
+	cask_ctx_reset_stats(ctx);
+	/* k + p = n: the sketch spans the whole range, so s is exact. */
+	int rc = cask_svd_randomized(ctx, ad, 2, 6, q, 5, s, NULL, NULL, NULL, NULL);
+	if (rc != 0)
+		fail_msg("rsvd: %s", cask_ctx_message(ctx));
+	cask_stats_t st;
+	cask_ctx_stats(ctx, &st);
+	double bytes = (double)(m * n) * sizeof(double);
+	if ((double)st.bytes_read > (double)(q + 3) * bytes)
+		fail_msg("read %.1f times the data in %lld passes", (double)st.bytes_read / bytes,
+			(long long)q + 1);
+	assert_int_equal(cask_svd(ctx, ad, sref, NULL, NULL, NULL, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(fabs(s[i] - sref[i]) <= 1e-8 * sref[0]);
+	cask_array_destroy(ad);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
+/* The randomized SVD's outputs appear together or not at all: a U that
+ * cannot be stored (it exists, no overwrite) leaves no new S or V^T beside
+ * it (they were once committed first, before U's store failed). */
+static void test_tsqr_rsvd_outputs_atomic(void **state)
+{
+	(void)state;
+	int64_t m = 3000, n = 6;
+	double *a = test_matrix(m, n, 10.0, 47);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {1000, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	char *f = path_of("rsvd_atomic.h5");
+	cask_store_t us, ss, vs;
+	cask_store_init(&us, f, "/U");
+	cask_store_init(&ss, f, "/S");
+	cask_store_init(&vs, f, "/VT");
+	assert_int_equal(cask_svd_randomized(ctx, x, 2, 2, 1, 3, NULL, NULL, &us, NULL, NULL), 0);
+	for (int q = 0; q < 2; q++) {
+		assert_int_equal(cask_svd_randomized(ctx, x, 2, 2, q, 3, NULL, NULL, &us, &ss, &vs),
+			CASK_EEXIST);
+		assert_non_null(strstr(cask_ctx_message(ctx), "/U"));
+		cask_dset_info_t *info = NULL;
+		int64_t nds = 0;
+		assert_int_equal(cask_h5_info(ctx, f, NULL, &info, &nds), 0);
+		assert_int_equal(nds, 1);
+		assert_string_equal(info[0].path, "/U");
+		free(info);
+	}
+	/* With overwrite all three are written, U consistent with S and V^T. */
+	us.overwrite = 1;
+	double s[2], vt[12];
+	assert_int_equal(cask_svd_randomized(ctx, x, 2, 4, 1, 3, s, vt, &us, &ss, &vs), 0);
+	double *u = get(ctx, f, "/U", NULL), *s2 = get(ctx, f, "/S", NULL);
+	double *vt2 = get(ctx, f, "/VT", NULL);
+	assert_memory_equal(s, s2, sizeof s);
+	assert_memory_equal(vt, vt2, sizeof vt);
+	/* U S V^T is the best rank-2 approximation: A - U S V^T is orthogonal
+	 * to U (checked to 1e-10 of ||A||). */
+	double an = fro(m, n, a);
+	for (int j = 0; j < 2; j++)
+		for (int c = 0; c < n; c++) {
+			double d = 0.0;
+			for (int64_t i = 0; i < m; i++) {
+				double r = a[i * n + c];
+				for (int t = 0; t < 2; t++)
+					r -= u[i * 2 + t] * s[t] * vt[t * n + c];
+				d += u[i * 2 + j] * r;
+			}
+			assert_true(fabs(d) <= 1e-10 * an);
+		}
+	free(u);
+	free(s2);
+	free(vt2);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
+/* A block callback that copies its block and asks for cancellation on
+ * its first call (user: the context). */
+static int copy_and_cancel(const cask_block_t *b)
+{
+	static int calls;
+	int64_t count = 1;
+	for (int k = 0; k < b->ndim; k++)
+		count *= b->out_shape[k];
+	memcpy(b->out, b->in[0], (size_t)count * sizeof(double));
+	if (__atomic_fetch_add(&calls, 1, __ATOMIC_SEQ_CST) == 0)
+		cask_ctx_cancel(b->user);
+	return 0;
+}
+
+/* A cancel request made while a call runs stops that call even when it
+ * lands in the last task of one of its graphs: the randomized SVD runs a
+ * dozen graphs, and the first one over A (magnitude: A's first rows, one
+ * task) used to end normally and clear the request, so the call ran to
+ * its end and returned 0 (the command then took seconds to stop after
+ * ^C, or never did). */
+static void test_tsqr_cancel_between_graphs(void **state)
+{
+	(void)state;
+	int64_t m = 4000, n = 5;
+	double *a = test_matrix(m, n, 10.0, 53);
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {1000, n};
+	cask_array_t *x = NULL, *y = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	assert_int_equal(cask_map_blocks(ctx, 1, &x, copy_and_cancel, ctx, CASK_FLOAT64, NULL, &y),
+		0);
+	double s[2];
+	cask_store_t ss;
+	cask_store_init(&ss, path_of("cancel_rsvd.h5"), "/S");
+	assert_int_equal(cask_svd_randomized(ctx, y, 2, 2, 1, 3, s, NULL, NULL, &ss, NULL),
+		CASK_ECANCELED);
+	assert_int_equal(access(ss.path, F_OK), -1);
+	/* The request ended with the call it stopped. */
+	assert_int_equal(cask_svd_randomized(ctx, y, 2, 2, 1, 3, s, NULL, NULL, &ss, NULL), 0);
+	cask_array_destroy(x);
+	cask_array_destroy(y);
 	cask_ctx_destroy(ctx);
 	free(a);
 }
@@ -1071,6 +1223,13 @@ static void test_tsqr_errors(void **state)
 	assert_int_equal(cask_compute(ctx, g, gb, sizeof gb), 0);
 	for (int i = 0; i < 9; i++)
 		assert_true(gb[i] == 0.0);
+	/* Shape errors name the datasets (gram of a 1-d array: not "A and B"). */
+	cask_array_t *o = NULL;
+	assert_int_equal(cask_gram(ctx, v, &o), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "A^T A needs a 2-d A, got 1-d"));
+	assert_int_equal(cask_lstsq(ctx, t, x, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "must have A's 20 rows"));
+	assert_non_null(strstr(cask_ctx_message(ctx), "got 5 x 12"));
 	cask_array_t *arr[] = {x, v, t, t2, z, w, p, g};
 	for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
 		cask_array_destroy(arr[i]);
@@ -1108,6 +1267,9 @@ int main(void)
 		cmocka_unit_test(test_tsqr_svd_randomized),
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
+		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
+		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),
+		cmocka_unit_test(test_tsqr_cancel_between_graphs),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_matmul_dtypes),
 		cmocka_unit_test(test_tsqr_lstsq),

@@ -356,3 +356,48 @@ def test_crash_disk_full(tmp):
             assert np.array_equal(f['keep'][()], keep)
     finally:
         subprocess.run(['umount', mnt], capture_output=True)
+
+
+def test_crash_disk_full_linalg(tmp):
+    """qr, svd and svd -k fill an 8 MiB tmpfs with a 16 MiB factor (written
+    with direct chunk writes): a clear ENOSPC error naming the file, the
+    target untouched, no temporary file, and no crash: HDF5 1.10 once
+    crashed at exit (H5F__close_cb) after the aborted temporary file failed
+    to close on the full disk, which the supervisor reported as a corrupt
+    input."""
+    mnt = os.path.join(tmp, 'mnt')
+    why = mount_tmpfs(mnt, '8M')
+    if why:
+        print('  SKIP: cannot mount a tmpfs (%s); disk-full behaviour not tested' % why)
+        return
+    supp = os.path.join(tmp, 'lsan.supp')
+    with open(supp, 'w') as f:
+        f.write('leak:libhdf5_serial.so\n')
+    try:
+        inp = os.path.join(tmp, 'a.h5')
+        with h5py.File(inp, 'w') as f:
+            f.create_dataset('A', data=np.random.default_rng(5).standard_normal((100000, 20)),
+                             chunks=(25000, 20))
+        in_hash = sha(inp)
+        out = os.path.join(mnt, 'o.h5')
+        with h5py.File(out, 'w') as f:
+            f.create_dataset('keep', data=np.arange(100.0))
+        before = sha(out)
+        cmds = [['qr', inp + ':/A', '--r', out + ':/R', '--q', out + ':/Q'],
+                ['svd', inp + ':/A', '--s', out + ':/S', '--u', out + ':/U'],
+                ['svd', inp + ':/A', '-k', '3', '--s', out + ':/S', '--u', out + ':/U',
+                 '--memory', '32M']]
+        for cmd in cmds:
+            for sup in ('0', '1'):
+                e = {'LSAN_OPTIONS': 'suppressions=%s:print_suppressions=0' % supp,
+                     'CASK_NO_SUPERVISOR': sup, 'CASK_FSYNC': '1'}
+                rc, o, err = run(*cmd, extra_env=e)
+                what = '%s (no supervisor: %s)' % (' '.join(cmd[:3]), sup)
+                assert rc == 1, (what, rc, err)
+                assert 'No space left on device' in err and mnt in err, (what, err)
+                assert 'crashed' not in err, (what, err)
+                assert sha(out) == before, what
+                assert sorted(os.listdir(mnt)) == ['o.h5'], (what, os.listdir(mnt))
+        assert sha(inp) == in_hash
+    finally:
+        subprocess.run(['umount', mnt], capture_output=True)
