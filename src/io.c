@@ -1800,7 +1800,7 @@ static int prepare_name(cask_ctx_t *ctx, hid_t file, const char *path, const cha
 			goto out;
 		}
 		if (end == len && li.type == H5L_TYPE_SOFT && !overwrite) {
-			rc = cask__error(ctx, CASK_EEXIST, "'%s' already exists in '%s' (a soft link; use --overwrite)",
+			rc = cask__error(ctx, CASK_EEXIST, "'%s' already exists in '%s' (a soft link; overwrite is off)",
 			                 dset, path);
 			goto out;
 		}
@@ -1820,7 +1820,7 @@ static int prepare_name(cask_ctx_t *ctx, hid_t file, const char *path, const cha
 			continue;
 		}
 		if (!overwrite) {
-			rc = cask__error(ctx, CASK_EEXIST, "dataset '%s' already exists in '%s' (use --overwrite)",
+			rc = cask__error(ctx, CASK_EEXIST, "dataset '%s' already exists in '%s' (overwrite is off)",
 			                 dset, path);
 			goto out;
 		}

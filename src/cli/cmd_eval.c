@@ -305,6 +305,11 @@ int cli_cmd_eval(int argc, char **argv)
 		binds[i].name = names[i];
 	}
 	rc = cli_build(ctx, tree, binds, a.ninputs, &result, &berr);
+	if (rc < 0 && berr.rc == CASK_ECANCELED) {
+		/* interrupted while a product's operand was computed */
+		ret = cli_lib_error(ctx, berr.rc, "%s", src);
+		goto out;
+	}
 	if (rc < 0) {
 		expr_error(src, berr.col, berr.msg);
 		ret = cli_exit_status(berr.exit_code);

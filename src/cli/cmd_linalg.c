@@ -359,27 +359,30 @@ int cli_cmd_lstsq(int argc, char **argv)
 	if (open_input("lstsq", ctx, pos[0], &x, &ret) != 0 ||
 	    open_input("lstsq", ctx, pos[1], &b, &ret) != 0)
 		goto out;
+	/* Shapes of the data (not of the command line): exit 1, as qr and svd. */
 	if (cask_array_ndim(x) != 2) {
-		ret = cli_usage_error("lstsq", "%s: A must be 2-d, not %d-d", pos[0],
-		                      cask_array_ndim(x));
+		cli_error("%s: A must be 2-d, not %d-d", pos[0], cask_array_ndim(x));
+		ret = CLI_EXIT_RUNTIME;
 		goto out;
 	}
 	if (cask_array_ndim(b) < 1 || cask_array_ndim(b) > 2) {
-		ret = cli_usage_error("lstsq", "%s: b must be 1-d or 2-d, not %d-d", pos[1],
-		                      cask_array_ndim(b));
+		cli_error("%s: b must be 1-d or 2-d, not %d-d", pos[1], cask_array_ndim(b));
+		ret = CLI_EXIT_RUNTIME;
 		goto out;
 	}
 	int64_t m = cask_array_shape(x)[0], n = cask_array_shape(x)[1];
 	int64_t nrhs = cask_array_ndim(b) == 2 ? cask_array_shape(b)[1] : 1;
 	if (n < 1 || m < n) {
-		ret = cli_usage_error("lstsq", "%s: least squares by QR needs a tall A (m >= n >= 1), "
-		                      "got %" PRId64 " x %" PRId64, pos[0], m, n);
+		cli_error("%s: least squares by QR needs a tall A (m >= n >= 1), "
+		          "got %" PRId64 " x %" PRId64, pos[0], m, n);
+		ret = CLI_EXIT_RUNTIME;
 		goto out;
 	}
 	if (cask_array_shape(b)[0] != m || nrhs < 1) {
-		ret = cli_usage_error("lstsq", "%s: b must have A's %" PRId64 " rows and at least one "
-		                      "column, got %" PRId64 " rows and %" PRId64 " columns", pos[1], m,
-		                      cask_array_shape(b)[0], nrhs);
+		cli_error("%s: b must have A's %" PRId64 " rows and at least one "
+		          "column, got %" PRId64 " rows and %" PRId64 " columns", pos[1], m,
+		          cask_array_shape(b)[0], nrhs);
+		ret = CLI_EXIT_RUNTIME;
 		goto out;
 	}
 	sol = calloc((size_t)(n * nrhs > 0 ? n * nrhs : 1), sizeof *sol);

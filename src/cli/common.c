@@ -733,9 +733,14 @@ int cli_lib_error(cask_ctx_t *ctx, int rc, const char *what, ...)
 	/* A library message that already starts with the name is not prefixed
 	 * twice; an empty name is no prefix. */
 	size_t hl = strlen(head);
+	/* The library's "overwrite is off" is the command's --overwrite. */
+	const char *off = rc == CASK_EEXIST ? strstr(msg, "overwrite is off") : NULL;
+	int ml = off != NULL ? (int)(off - msg) : (int)strlen(msg);
+	const char *tail = off != NULL ? off + strlen("overwrite is off") : "";
+	const char *hint = off != NULL ? "use --overwrite" : "";
 	if (hl == 0 || (strncmp(msg, head, hl) == 0 && msg[hl] == ':'))
-		fprintf(stderr, "cask: error: %s\n", msg);
+		fprintf(stderr, "cask: error: %.*s%s%s\n", ml, msg, hint, tail);
 	else
-		fprintf(stderr, "cask: error: %s: %s\n", head, msg);
+		fprintf(stderr, "cask: error: %s: %.*s%s%s\n", head, ml, msg, hint, tail);
 	return CLI_EXIT_RUNTIME;
 }

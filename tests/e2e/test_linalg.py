@@ -300,6 +300,13 @@ def test_lstsq(tmp):
     assert err.startswith('cask: error: %s:/bad: non-finite' % f), err
     with h5py.File(o, 'r') as h:
         assert 'xbad' not in h
+    # Shapes of the data are runtime errors (exit 1), as qr's wide A is.
+    write(f, 'W', np.ones((3, 5)))
+    write(f, 'c3', np.ones((4, 2, 2)))
+    for args, what in (((f + ':/W', f + ':/W'), 'tall A'), ((f + ':/A', f + ':/W'), "A's"),
+                       ((f + ':/A', f + ':/c3'), '1-d or 2-d'), ((f + ':/c3', f + ':/b'), '2-d')):
+        rc, _, err = run('lstsq', *args, '-o', o + ':/xs')
+        assert rc == 1 and what in err and 'Try' not in err, (args, rc, err)
 
 
 def test_lstsq_rank_deficient(tmp):
