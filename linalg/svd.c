@@ -401,8 +401,15 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	tmp_dir(t, u_store);
 	const cask_store_t *outs[3] = {u_store, s_store, vt_store};
 	const char *onames[3] = {"U", "S", "V^T"};
-	if ((rc = cask__la_distinct_outputs(ctx, 3, outs, onames)) != 0 ||
-	    (rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
+	if ((rc = cask__la_distinct_outputs(ctx, 3, outs, onames)) != 0)
+		goto out;
+	/* The outputs are created after the passes over A: refuse one that
+	 * cannot be (it exists, its directory is read-only) before them. */
+	for (int i = 0; i < 3; i++)
+		if (outs[i] != NULL && outs[i]->path != NULL && outs[i]->dset != NULL &&
+		    (rc = cask__io_preflight(ctx, outs[i]->path, outs[i]->dset, outs[i]->overwrite)) != 0)
+			goto out;
+	if ((rc = cask__la_prepare(ctx, a, "the matrix of the randomized SVD", &x)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
 	snprintf(t->what, sizeof t->what, "%s", what);

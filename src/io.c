@@ -2158,6 +2158,47 @@ static int canon_path(const char *path, char *out, size_t len)
 	return 0;
 }
 
+int cask__io_preflight(cask_ctx_t *ctx, const char *path, const char *dset, int overwrite)
+{
+	int rc = 0, exists = 0;
+	char dir[PATH_MAX];
+	struct stat lst;
+	char *real = NULL;
+	if ((rc = check_regular(ctx, path, &exists)) != 0)
+		return rc;
+	/* A symlinked target is written next to the file it points to. */
+	if (exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+		real = realpath(path, NULL);
+	cask__io_tmp_dir(real != NULL ? real : path, dir, sizeof dir);
+	free(real);
+	if (access(dir, W_OK | X_OK) != 0)
+		return cask__error(ctx, errno == ENOENT || errno == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
+		                   "cannot create a temporary file next to '%s': %s", path, strerror(errno));
+	if (!exists)
+		return 0;
+	lock();
+	htri_t is = H5Fis_hdf5(path);
+	H5Eclear2(H5E_DEFAULT);
+	if (is <= 0) {
+		rc = cask__error(ctx, CASK_EIO, "cannot write to '%s': it exists and is not an HDF5 file "
+		                 "(left untouched)", path);
+	} else if (!overwrite) {
+		hid_t fapl = make_fapl();
+		hid_t f = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
+		if (f < 0)
+			rc = h5fail(ctx, CASK_EIO, "cannot open '%s'", path);
+		else
+			rc = prepare_name(ctx, f, path, dset, 0);
+		if (f >= 0)
+			H5Fclose(f);
+		if (fapl >= 0)
+			H5Pclose(fapl);
+		H5Eclear2(H5E_DEFAULT);
+	}
+	unlock();
+	return rc;
+}
+
 int cask__io_same_file(const char *a, const char *b)
 {
 	struct stat sa, sb;

@@ -92,6 +92,11 @@ int cask__io_scratch_open(cask_ctx_t *ctx, const cask__h5out_t *o, int *fd);
 /* The directory for temporary files near path (its directory), or $TMPDIR
  * or /tmp when path is NULL, into dir (len bytes). */
 void cask__io_tmp_dir(const char *path, char *dir, size_t len);
+/* Whether a store of dset into path can start: path is a regular file or
+ * absent, its directory writable, and (without overwrite) dset absent from
+ * it.  For calls whose outputs are created only after long work; the
+ * store itself checks again.  0 or an error code with a message. */
+int cask__io_preflight(cask_ctx_t *ctx, const char *path, const char *dset, int overwrite);
 /* Whether paths a and b name the same file, spelt differently or not
  * ("o.h5", "./o.h5", a symlink to it): the same device and inode when both
  * exist, else the same canonical directory and name. */

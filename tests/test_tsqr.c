@@ -741,9 +741,14 @@ static void test_tsqr_rsvd_outputs_atomic(void **state)
 	cask_store_init(&vs, f, "/VT");
 	assert_int_equal(cask_svd_randomized(ctx, x, 2, 2, 1, 3, NULL, NULL, &us, NULL, NULL), 0);
 	for (int q = 0; q < 2; q++) {
+		cask_stats_t st0, st1;
+		cask_ctx_stats(ctx, &st0);
 		assert_int_equal(cask_svd_randomized(ctx, x, 2, 2, q, 3, NULL, NULL, &us, &ss, &vs),
 			CASK_EEXIST);
 		assert_non_null(strstr(cask_ctx_message(ctx), "/U"));
+		/* refused before the passes over A (their outputs come last) */
+		cask_ctx_stats(ctx, &st1);
+		assert_int_equal(st1.tasks_run, st0.tasks_run);
 		cask_dset_info_t *info = NULL;
 		int64_t nds = 0;
 		assert_int_equal(cask_h5_info(ctx, f, NULL, &info, &nds), 0);

@@ -90,10 +90,12 @@ static int open_input(const char *cmd, cask_ctx_t *ctx, const char *ref, cask_ar
 }
 
 /* A library failure, prefixed with what (the input) unless the message is
- * about an output that exists: that one names the output itself. */
+ * about an output (it exists, or no file can be made next to it): that
+ * one names the output itself. */
 static int lib_fail(cask_ctx_t *ctx, int rc, const char *what)
 {
-	if (rc == CASK_EEXIST)
+	/* Errors of an output name the output, not the input. */
+	if (rc == CASK_EEXIST || strstr(cask_ctx_message(ctx), "temporary file next to '") != NULL)
 		return cli_lib_error(ctx, rc, "%s", "");
 	return cli_lib_error(ctx, rc, "%s", what);
 }
