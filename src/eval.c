@@ -186,12 +186,20 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 			src += (lo[k] - cst[k]) * cs[k] * (int64_t)es;
 			dst += (lo[k] - start[k]) * os[k] * (int64_t)es;
 		}
+		int64_t off[CASK_MAX_DIMS];
+		for (int k = 0; k < nd; k++)
+			off[k] = lo[k] - cst[k];
+		/* A part of a chunk in the decoded-chunk cache: copied from there
+		 * (TSQR's leaves cut filtered chunks in tenths). */
+		if (!single && cask__io_cache_copy(a->u.h5.h, cst, off, cnt, dst, os))
+			goto next;
 		int rc = cask__io_read_chunk(e->ctx, a->u.h5.h, cst, tmp, scr, sb);
 		if (rc != 0 || single) {
 			e->used = mark;
 			return rc;
 		}
 		cask__copy_nd(nd, cnt, es, src, cs, dst, os);
+	next:;
 		int k = nd - 1;
 		for (; k >= 0; k--) {
 			if (++ci[k] <= c1[k])

@@ -594,6 +594,11 @@ struct cask__h5in {
 	 * a doubly linked list from the most recently used (lru_head) to the
 	 * least (lru_tail), which a full cache replaces. */
 	pthread_mutex_t cmu;
+	/* Chunks being decoded by a thread that will put them (single flight:
+	 * the other readers of the chunk wait on ccv instead of decoding it). */
+	pthread_cond_t ccv;
+	int64_t inflight[8];
+	int ninflight;
 	int ccap, cused, lru_head, lru_tail;
 	struct cent { int64_t lin; void *data; int prev, next; } *cent;
 	int32_t *chash;
@@ -848,6 +853,7 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 	nd = NULL;
 	in->file = in->ds = in->fspace = in->memtype = -1;
 	pthread_mutex_init(&in->cmu, NULL);
+	pthread_cond_init(&in->ccv, NULL);
 
 	lock();
 	locked = 1;
@@ -1039,6 +1045,49 @@ out:
 	return rc;
 }
 
+size_t cask__io_cache_ensure(cask__h5in_t *in, int nchunks)
+{
+	if (in == NULL || nchunks < 1 || in->ccap > 0 || !in->direct_ok || in->nfilters == 0 ||
+	    in->meta.chunk_bytes == 0)
+		return 0;
+	uint64_t hmask = 1;
+	while (hmask < 2 * (uint64_t)nchunks)
+		hmask <<= 1;
+	struct cent *cent = calloc((size_t)nchunks, sizeof *cent);
+	int32_t *chash = calloc(hmask, sizeof *chash);
+	if (cent == NULL || chash == NULL) {
+		free(cent);
+		free(chash);
+		return 0; /* no cache: slower, not wrong */
+	}
+	size_t b = (size_t)nchunks * in->meta.chunk_bytes;
+	in->cent = cent;
+	in->chash = chash;
+	in->hmask = hmask - 1;
+	in->cused = 0;
+	in->lru_head = in->lru_tail = -1;
+	in->ccap = nchunks;
+	in->cache += b;
+	atomic_fetch_add(&cache_open_bytes, b);
+	return b;
+}
+
+void cask__io_cache_drop(cask__h5in_t *in, size_t bytes)
+{
+	if (in == NULL || bytes == 0)
+		return;
+	for (int i = 0; i < in->cused; i++)
+		free(in->cent[i].data);
+	free(in->cent);
+	free(in->chash);
+	in->cent = NULL;
+	in->chash = NULL;
+	in->ccap = in->cused = 0;
+	in->lru_head = in->lru_tail = -1;
+	in->cache -= bytes;
+	atomic_fetch_sub(&cache_open_bytes, bytes);
+}
+
 void cask__io_close(cask__h5in_t *in)
 {
 	if (in == NULL)
@@ -1052,6 +1101,7 @@ void cask__io_close(cask__h5in_t *in)
 	free(in->cent);
 	free(in->chash);
 	pthread_mutex_destroy(&in->cmu);
+	pthread_cond_destroy(&in->ccv);
 	free(in->clin);
 	free(in->caddr);
 	free(in->csize);
@@ -2694,17 +2744,95 @@ static void lru_push_front(cask__h5in_t *in, int e)
 }
 
 /* Copy chunk lin from the decoded-chunk cache into buf: 1 if it was there. */
-static int cache_get(cask__h5in_t *in, int64_t lin, void *buf)
+static int cache_get(cask__h5in_t *in, int64_t lin, void *buf, int *claimed)
 {
+	int e;
+	*claimed = 0;
 	pthread_mutex_lock(&in->cmu);
-	int e = cache_find(in, lin);
+	for (;;) {
+		e = cache_find(in, lin);
+		if (e >= 0) {
+			memcpy(buf, in->cent[e].data, in->meta.chunk_bytes);
+			lru_unlink(in, e);
+			lru_push_front(in, e);
+			break;
+		}
+		int busy = 0;
+		for (int i = 0; i < in->ninflight && !busy; i++)
+			busy = in->inflight[i] == lin;
+		if (!busy) {
+			if (in->ninflight < (int)(sizeof in->inflight / sizeof in->inflight[0])) {
+				in->inflight[in->ninflight++] = lin;
+				*claimed = 1;
+			}
+			break;
+		}
+		pthread_cond_wait(&in->ccv, &in->cmu); /* another thread decodes it */
+	}
+	pthread_mutex_unlock(&in->cmu);
+	return e >= 0;
+}
+
+int cask__io_cache_copy(cask__h5in_t *in, const int64_t *chunk_start, const int64_t *off,
+                        const int64_t *cnt, void *dst, const int64_t *dstrides)
+{
+	if (in->ccap <= 0)
+		return 0;
+	int nd = in->meta.ndim;
+	int64_t cs[CASK_MAX_DIMS], skip = 0;
+	cs[nd - 1] = 1;
+	for (int k = nd - 2; k >= 0; k--)
+		cs[k] = cs[k + 1] * in->meta.chunks[k + 1];
+	for (int k = 0; k < nd; k++)
+		skip += off[k] * cs[k];
+	for (int k = 0; k < nd; k++)
+		if (cnt[k] <= 0)
+			return 1;
+	pthread_mutex_lock(&in->cmu);
+	int e = cache_find(in, chunk_lin(in, chunk_start));
 	if (e >= 0) {
-		memcpy(buf, in->cent[e].data, in->meta.chunk_bytes);
+		/* Line by line along the last axis (contiguous in the chunk). */
+		const char *src = (const char *)in->cent[e].data + skip * (int64_t)in->elsize;
+		int64_t idx[CASK_MAX_DIMS] = { 0 };
+		size_t es = in->elsize;
+		for (;;) {
+			int64_t so = 0, d = 0;
+			for (int k = 0; k < nd - 1; k++) {
+				so += idx[k] * cs[k];
+				d += idx[k] * dstrides[k];
+			}
+			if (dstrides[nd - 1] == 1) {
+				memcpy((char *)dst + d * (int64_t)es, src + so * (int64_t)es, (size_t)cnt[nd - 1] * es);
+			} else {
+				for (int64_t i = 0; i < cnt[nd - 1]; i++)
+					memcpy((char *)dst + (d + i * dstrides[nd - 1]) * (int64_t)es,
+					       src + (so + i) * (int64_t)es, es);
+			}
+			int k = nd - 2;
+			while (k >= 0 && ++idx[k] == cnt[k])
+				idx[k--] = 0;
+			if (k < 0)
+				break;
+		}
 		lru_unlink(in, e);
 		lru_push_front(in, e);
 	}
 	pthread_mutex_unlock(&in->cmu);
 	return e >= 0;
+}
+
+/* The decode of chunk lin that cache_get gave this thread is over (put in
+ * the cache, or failed): wake the threads waiting for it. */
+static void cache_unclaim(cask__h5in_t *in, int64_t lin)
+{
+	pthread_mutex_lock(&in->cmu);
+	for (int i = 0; i < in->ninflight; i++)
+		if (in->inflight[i] == lin) {
+			in->inflight[i] = in->inflight[--in->ninflight];
+			break;
+		}
+	pthread_cond_broadcast(&in->ccv);
+	pthread_mutex_unlock(&in->cmu);
 }
 
 /* Keep a copy of decoded chunk lin: in a new entry while fewer than ccap
@@ -2838,7 +2966,7 @@ void cask__io_unmap_chunk(cask__map_t *m)
 int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
                         void *scratch, size_t scratch_bytes)
 {
-	int rc = 0, locked = 0, fallback = 0;
+	int rc = 0, locked = 0, fallback = 0, claimed = 0;
 	int nd = in->meta.ndim;
 	hsize_t off[CASK_MAX_DIMS];
 	char c[256];
@@ -2854,7 +2982,7 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		fallback = 1;
 		goto out;
 	}
-	if (in->ccap > 0 && cache_get(in, chunk_lin(in, chunk_start), buf))
+	if (in->ccap > 0 && cache_get(in, chunk_lin(in, chunk_start), buf, &claimed))
 		goto out; /* not read from the file: bytes_read unchanged */
 	if (scratch_bytes < cask__io_chunk_scratch_bytes(in)) {
 		rc = cask__error(ctx, CASK_EINVAL, "chunk read of '%s' in '%s': scratch of %zu bytes is below %zu",
@@ -2987,6 +3115,8 @@ decoded:
 out:
 	if (locked)
 		unlock();
+	if (claimed)
+		cache_unclaim(in, chunk_lin(in, chunk_start));
 	cask__io_unmap_chunk(&smap);
 	if (rc == 0 && fallback)
 		rc = read_chunk_fallback(ctx, in, chunk_start, buf);

@@ -109,6 +109,20 @@ double cask__io_seconds(void);
 /* Bytes held by the chunk caches of open inputs and the staging buffers of
  * direct writes to open outputs (the scheduler counts them in the budget). */
 size_t cask__io_cache_bytes(void);
+/* Give in, when its chunks are filtered, read directly and it has no cache
+ * yet (cask_ctx_set_io), a decoded-chunk cache of nchunks chunks, counted
+ * in cask__io_cache_bytes like one set at open: for callers whose regions
+ * cut chunks, which would otherwise decode a chunk once per region.
+ * Returns the bytes added (0: nothing done), to give back to
+ * cask__io_cache_drop once the caller's graphs have run.  Not while a
+ * graph reads in. */
+size_t cask__io_cache_ensure(cask__h5in_t *in, int nchunks);
+void cask__io_cache_drop(cask__h5in_t *in, size_t bytes);
+/* When the chunk at chunk_start is in in's decoded-chunk cache, copy its
+ * part off + [0, cnt) (offsets within the chunk) to dst (element strides
+ * dstrides) and return 1; else 0 (read it with cask__io_read_chunk). */
+int cask__io_cache_copy(cask__h5in_t *in, const int64_t *chunk_start, const int64_t *off,
+                        const int64_t *cnt, void *dst, const int64_t *dstrides);
 
 /* ---------------------------------------------------------------- direct chunk I/O
  * (issue 6).  Whole stored chunks move through H5Dread_chunk/H5Dwrite_chunk

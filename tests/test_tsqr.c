@@ -722,6 +722,63 @@ static void test_tsqr_rsvd_compressed_reads_once_per_pass(void **state)
 	free(a);
 }
 
+/* TSQR's leaves cut a gzip'd A's chunks (200,000-row chunks in halves at
+ * n = 8): each chunk is decoded once per pass (it was once per leaf, with a
+ * whole-chunk decode for each), and R is bit for bit the R of the same
+ * data stored unfiltered. */
+static void test_tsqr_compressed_chunks_decoded_once(void **state)
+{
+	(void)state;
+	int64_t m = 400000, n = 8;
+	double *a = test_matrix(m, n, 100.0, 53);
+	cask_ctx_t *ctx = new_ctx((size_t)256 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {200000, n};
+	cask_array_t *x = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	cask_store_t o;
+	cask_store_init(&o, path_of("tsqr_gz.h5"), "/A");
+	o.overwrite = 1;
+	o.gzip = 1;
+	assert_int_equal(cask_store(ctx, 1, &x, &o), 0);
+	cask_store_init(&o, path_of("tsqr_gz.h5"), "/raw");
+	assert_int_equal(cask_store(ctx, 1, &x, &o), 0);
+	cask_array_t *az = open_ds(ctx, o.path, "/A"), *ar = open_ds(ctx, o.path, "/raw");
+	double rz[64], rr[64];
+	double bytes = (double)(m * n) * sizeof(double);
+	for (int pass = 0; pass < 2; pass++) {
+		cask_stats_t st;
+		cask_ctx_reset_stats(ctx);
+		cask_store_t qs;
+		cask_store_init(&qs, path_of("tsqr_gz_q.h5"), "/Q");
+		qs.overwrite = 1;
+		int rc = cask_tsqr(ctx, az, rz, NULL, pass == 1 ? &qs : NULL);
+		if (rc != 0)
+			fail_msg("tsqr: %s", cask_ctx_message(ctx));
+		cask_ctx_stats(ctx, &st);
+		if ((double)st.bytes_read > (pass + 1) * 1.01 * bytes)
+			fail_msg("read %.2f times the data in %d pass(es)", (double)st.bytes_read / bytes,
+				pass + 1);
+		assert_int_equal(cask_tsqr(ctx, ar, rr, NULL, NULL), 0);
+		assert_memory_equal(rz, rr, sizeof rz);
+	}
+	/* Q R = A to working precision. */
+	double *q = get(ctx, path_of("tsqr_gz_q.h5"), "/Q", NULL), err = 0.0;
+	for (int64_t i = 0; i < m; i++)
+		for (int64_t j = 0; j < n; j++) {
+			double v = 0.0;
+			for (int64_t k = 0; k <= j; k++)
+				v += q[i * n + k] * rz[k * n + j];
+			err = fmax(err, fabs(v - a[i * n + j]));
+		}
+	assert_true(err <= 1e-12 * 100.0 * sqrt((double)m));
+	free(q);
+	cask_array_destroy(az);
+	cask_array_destroy(ar);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+}
+
 /* The randomized SVD's outputs appear together or not at all: a U that
  * cannot be stored (it exists, no overwrite) leaves no new S or V^T beside
  * it (they were once committed first, before U's store failed). */
@@ -1274,6 +1331,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
 		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),
+		cmocka_unit_test(test_tsqr_compressed_chunks_decoded_once),
 		cmocka_unit_test(test_tsqr_cancel_between_graphs),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_matmul_dtypes),
