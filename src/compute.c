@@ -20,6 +20,7 @@
  * only; a task's working set (scratch + output) is declared up front so
  * the scheduler admits it under the budget.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1033,6 +1034,42 @@ static int plan_new(cask_ctx_t *ctx, plan_t **out)
 
 /* ------------------------------------------------------------ public */
 
+/* The HDF5 input with the largest stored chunk under a, into *best. */
+static void largest_chunk(const cask_array_t *a, const cask_array_t **best, int depth)
+{
+	if (depth > 10000)
+		return;
+	if (a->kind == N_H5) {
+		if (*best == NULL || a->u.h5.meta.chunk_bytes > (*best)->u.h5.meta.chunk_bytes)
+			*best = a;
+		return;
+	}
+	for (int i = 0; i < a->nin; i++)
+		largest_chunk(a->in[i], best, depth + 1);
+}
+
+/* After a CASK_EBUDGET of a run over the n arrays: name the input whose
+ * stored chunks are the likely cause (a task reads whole chunks of a
+ * filtered or chunk-aligned input), when one chunk is over a quarter of
+ * the budget. */
+static void budget_hint(cask_ctx_t *ctx, int n, cask_array_t *const *arrays)
+{
+	const cask_array_t *best = NULL;
+	for (int i = 0; i < n; i++)
+		largest_chunk(arrays[i], &best, 0);
+	if (best == NULL || best->u.h5.meta.chunk_bytes <= cask_ctx_memory(ctx) / 4)
+		return;
+	const cask__h5meta_t *m = &best->u.h5.meta;
+	char ch[160];
+	size_t k = 0;
+	for (int d = 0; d < m->ndim && k < sizeof ch - 24; d++)
+		k += (size_t)snprintf(ch + k, sizeof ch - k, "%s%" PRId64, d ? ", " : "", m->chunks[d]);
+	cask__error_append(ctx, "; a stored chunk of '%s' in '%s' (chunks (%s)) is %.1f MiB: raise "
+	                   "the budget, or store the input with smaller chunks",
+	                   cask__io_in_dset(best->u.h5.h), cask__io_in_path(best->u.h5.h), ch,
+	                   (double)m->chunk_bytes / (1024.0 * 1024.0));
+}
+
 int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 {
 	int rc = CASK__CHECK_PTRS(ctx, ctx, a);
@@ -1062,6 +1099,8 @@ int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)
 	}
 	if (rc == 0)
 		rc = cask_graph_run(ctx, g);
+	if (rc == CASK_EBUDGET)
+		budget_hint(ctx, 1, &a);
 	cask_graph_destroy(g);
 	plan_free(p);
 	cask__call_end(ctx);
@@ -1208,6 +1247,8 @@ int cask_store(cask_ctx_t *ctx, int n, cask_array_t *const *arrays, const cask_s
 		rc = build(ctx, p, g, n, arrays, opts, outs, 0);
 	if (rc == 0)
 		rc = cask_graph_run(ctx, g);
+	if (rc == CASK_EBUDGET)
+		budget_hint(ctx, n, arrays);
 	cask_graph_destroy(g);
 	if (rc == 0) {
 		for (int j = 0; j < p->ntxn && rc == 0; j++) {

@@ -822,6 +822,11 @@ def test_memory_budget_option(tmp):
                         *extra, env=env)
         assert rc == 0, (extra, err)
         assert np.allclose(read(out, '/s'), want, rtol=1e-12, atol=1e-12)
+    # A budget below a stored chunk: the error names the input and its chunks.
+    big = {'x': (RNG.standard_normal((2000, 100)), (1000, 100))}
+    for expr, extra in (('sum(x * 2)', ()), ('x * 2', ('-o', os.path.join(tmp, 'b.h5:/y')))):
+        rc, _, err = ev(tmp, expr, big, '--memory', '1M', *extra)
+        assert rc == 1 and 'budget' in err and "'/x'" in err and '(1000, 100)' in err, err
 
 
 def test_sigint_leaves_no_partial_output(tmp):
