@@ -682,13 +682,16 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 		/* A^T (A X) reads sub-row regions of the blocks (planned one by
 		 * one: the caller keeps m x k in memory, so m is moderate). */
 		t.sub = t.x != NULL ? (t.L < ATA_SUB ? t.L : ATA_SUB) : t.L;
+		size_t sub_exact = 0; /* what the sub-blocks' reads really stage */
 		for (int64_t i = 0; t.x != NULL && i < t.m; i += t.sub) {
 			int64_t b0 = i / t.L * t.L, bend = b0 + t.L < t.m ? b0 + t.L : t.m;
 			int64_t st[2] = {i, 0}, ca[2] = {bend - i < t.sub ? bend - i : t.sub, t.n};
-			size_t pa;
-			if ((rc = cask__eval_plan(ctx, &t.mats, 1, &t.a, st, ca, &pa)) != 0)
+			size_t pa, pe;
+			if ((rc = cask__eval_plan(ctx, &t.mats, 1, &t.a, st, ca, &pa)) != 0 ||
+			    (rc = cask__eval_plan_ex(ctx, &t.mats, 1, &t.a, st, ca, 0, &pe)) != 0)
 				goto out;
 			t.plan_a = pa > t.plan_a ? pa : t.plan_a;
+			sub_exact = pe > sub_exact ? pe : sub_exact;
 			if (ca[0] < t.sub) /* a block's ragged end: realign on the next block */
 				i = bend - t.sub;
 		}
@@ -711,7 +714,10 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			double nsub = (double)((t.L + t.sub - 1) / t.sub);
 			double blk = (double)plan_blk +
 				(double)t.L * (double)t.n * (double)cask_dtype_size(t.a->dtype);
-			if (nsub * (double)t.plan_a > 4.0 * blk) {
+			/* Exact plans: an unfiltered chunk cut by sub-blocks is read as
+			 * hyperslabs with no staging (W6b: whole blocks there took 88 ->
+			 * 208 MiB of RSS for nothing). */
+			if (nsub * (double)sub_exact > 4.0 * blk) {
 				t.arows = t.L;
 				t.plan_a = plan_blk;
 			}
