@@ -599,6 +599,7 @@ struct cask__h5in {
 	pthread_cond_t ccv;
 	int64_t inflight[8];
 	int ninflight;
+	int64_t nchunks;            /* chunks in the dataset's grid */
 	int ccap, cused, lru_head, lru_tail;
 	struct cent { int64_t lin; void *data; int prev, next; } *cent;
 	int32_t *chash;
@@ -1011,6 +1012,11 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 			in->hmask <<= 1;
 		in->hmask -= 1;
 		in->lru_head = in->lru_tail = -1;
+		int64_t grid[CASK_MAX_DIMS];
+		chunk_grid(m.ndim, m.shape, m.chunks, grid);
+		in->nchunks = 1;
+		for (int k = 0; k < m.ndim; k++)
+			in->nchunks *= grid[k];
 		in->cent = calloc((size_t)in->ccap, sizeof *in->cent);
 		in->chash = calloc(in->hmask + 1, sizeof *in->chash);
 		if (in->cent == NULL || in->chash == NULL) {
@@ -1061,6 +1067,11 @@ size_t cask__io_cache_ensure(cask__h5in_t *in, int nchunks)
 		return 0; /* no cache: slower, not wrong */
 	}
 	size_t b = (size_t)nchunks * in->meta.chunk_bytes;
+	int64_t grid[CASK_MAX_DIMS];
+	chunk_grid(in->meta.ndim, in->meta.shape, in->meta.chunks, grid);
+	in->nchunks = 1;
+	for (int k = 0; k < in->meta.ndim; k++)
+		in->nchunks *= grid[k];
 	in->cent = cent;
 	in->chash = chash;
 	in->hmask = hmask - 1;
@@ -2744,10 +2755,27 @@ static void lru_push_front(cask__h5in_t *in, int e)
 }
 
 /* Copy chunk lin from the decoded-chunk cache into buf: 1 if it was there. */
-static int cache_get(cask__h5in_t *in, int64_t lin, void *buf, int *claimed)
+/* 1 if chunk lin is being decoded by a thread (cmu held). */
+static int cache_busy(const cask__h5in_t *in, int64_t lin)
+{
+	for (int i = 0; i < in->ninflight; i++)
+		if (in->inflight[i] == lin)
+			return 1;
+	return 0;
+}
+
+/* Copy chunk lin from the cache into buf: 1.  Else 0, with *claimed set
+ * when this thread is now the one to decode it (and put it), or, when
+ * another thread decodes lin and the next chunk (lin + 1, the next a
+ * reader in order wants) is neither cached nor being decoded, *pf = lin +
+ * 1 claimed for this thread to decode meanwhile (then ask again for lin);
+ * otherwise it waits for lin. */
+static int cache_get(cask__h5in_t *in, int64_t lin, void *buf, int *claimed, int64_t *pf)
 {
 	int e;
+	const int cap = (int)(sizeof in->inflight / sizeof in->inflight[0]);
 	*claimed = 0;
+	*pf = -1;
 	pthread_mutex_lock(&in->cmu);
 	for (;;) {
 		e = cache_find(in, lin);
@@ -2757,20 +2785,38 @@ static int cache_get(cask__h5in_t *in, int64_t lin, void *buf, int *claimed)
 			lru_push_front(in, e);
 			break;
 		}
-		int busy = 0;
-		for (int i = 0; i < in->ninflight && !busy; i++)
-			busy = in->inflight[i] == lin;
-		if (!busy) {
-			if (in->ninflight < (int)(sizeof in->inflight / sizeof in->inflight[0])) {
+		if (!cache_busy(in, lin)) {
+			if (in->ninflight < cap) {
 				in->inflight[in->ninflight++] = lin;
 				*claimed = 1;
 			}
+			break;
+		}
+		int64_t nx = lin + 1;
+		if (nx < in->nchunks && in->ccap >= 2 && in->ninflight < cap && !cache_busy(in, nx) &&
+		    cache_find(in, nx) < 0) {
+			in->inflight[in->ninflight++] = nx;
+			*pf = nx;
 			break;
 		}
 		pthread_cond_wait(&in->ccv, &in->cmu); /* another thread decodes it */
 	}
 	pthread_mutex_unlock(&in->cmu);
 	return e >= 0;
+}
+
+/* The decode of chunk lin that cache_get gave this thread is over (put in
+ * the cache, or failed): wake the threads waiting for it. */
+static void cache_unclaim(cask__h5in_t *in, int64_t lin)
+{
+	pthread_mutex_lock(&in->cmu);
+	for (int i = 0; i < in->ninflight; i++)
+		if (in->inflight[i] == lin) {
+			in->inflight[i] = in->inflight[--in->ninflight];
+			break;
+		}
+	pthread_cond_broadcast(&in->ccv);
+	pthread_mutex_unlock(&in->cmu);
 }
 
 int cask__io_cache_copy(cask__h5in_t *in, const int64_t *chunk_start, const int64_t *off,
@@ -2819,20 +2865,6 @@ int cask__io_cache_copy(cask__h5in_t *in, const int64_t *chunk_start, const int6
 	}
 	pthread_mutex_unlock(&in->cmu);
 	return e >= 0;
-}
-
-/* The decode of chunk lin that cache_get gave this thread is over (put in
- * the cache, or failed): wake the threads waiting for it. */
-static void cache_unclaim(cask__h5in_t *in, int64_t lin)
-{
-	pthread_mutex_lock(&in->cmu);
-	for (int i = 0; i < in->ninflight; i++)
-		if (in->inflight[i] == lin) {
-			in->inflight[i] = in->inflight[--in->ninflight];
-			break;
-		}
-	pthread_cond_broadcast(&in->ccv);
-	pthread_mutex_unlock(&in->cmu);
 }
 
 /* Keep a copy of decoded chunk lin: in a new entry while fewer than ccap
@@ -2963,8 +2995,39 @@ void cask__io_unmap_chunk(cask__map_t *m)
 	m->len = 0;
 }
 
+static int read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
+                      void *scratch, size_t scratch_bytes, int use_cache);
+
 int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
                         void *scratch, size_t scratch_bytes)
+{
+	return read_chunk(ctx, in, chunk_start, buf, scratch, scratch_bytes, 1);
+}
+
+/* Decode chunk number lin into buf for the cache while the chunk this
+ * thread wants is decoded by another (cache_get's *pf).  A failure is
+ * not this read's: its message is dropped, and the chunk's own read will
+ * report it. */
+static void prefetch_chunk(cask_ctx_t *ctx, cask__h5in_t *in, int64_t lin, void *buf,
+                           void *scratch, size_t scratch_bytes)
+{
+	int64_t grid[CASK_MAX_DIMS], st[CASK_MAX_DIMS], l = lin;
+	char msg[sizeof ctx->msg];
+	chunk_grid(in->meta.ndim, in->meta.shape, in->meta.chunks, grid);
+	for (int k = in->meta.ndim - 1; k >= 0; k--) {
+		st[k] = l % grid[k] * in->meta.chunks[k];
+		l /= grid[k];
+	}
+	memcpy(msg, ctx->msg, sizeof msg);
+	if (read_chunk(ctx, in, st, buf, scratch, scratch_bytes, 0) != 0)
+		memcpy(ctx->msg, msg, sizeof msg);
+	cache_unclaim(in, lin);
+}
+
+/* cask__io_read_chunk; use_cache 0: decode (and put) without looking the
+ * chunk up, for prefetch_chunk, which claimed it. */
+static int read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_start, void *buf,
+                      void *scratch, size_t scratch_bytes, int use_cache)
 {
 	int rc = 0, locked = 0, fallback = 0, claimed = 0;
 	int nd = in->meta.ndim;
@@ -2982,8 +3045,18 @@ int cask__io_read_chunk(cask_ctx_t *ctx, cask__h5in_t *in, const int64_t *chunk_
 		fallback = 1;
 		goto out;
 	}
-	if (in->ccap > 0 && cache_get(in, chunk_lin(in, chunk_start), buf, &claimed))
-		goto out; /* not read from the file: bytes_read unchanged */
+	if (in->ccap > 0 && use_cache) {
+		int64_t lin = chunk_lin(in, chunk_start), pf;
+		for (;;) {
+			if (cache_get(in, lin, buf, &claimed, &pf))
+				goto out; /* not read from the file: bytes_read unchanged */
+			if (pf < 0)
+				break;
+			/* Another thread decodes lin: decode the next chunk meanwhile,
+			 * so two chunks are decoded at once, not one after the other. */
+			prefetch_chunk(ctx, in, pf, buf, scratch, scratch_bytes);
+		}
+	}
 	if (scratch_bytes < cask__io_chunk_scratch_bytes(in)) {
 		rc = cask__error(ctx, CASK_EINVAL, "chunk read of '%s' in '%s': scratch of %zu bytes is below %zu",
 		                 in->dset, in->path, scratch_bytes, cask__io_chunk_scratch_bytes(in));
