@@ -9,6 +9,7 @@
  * an odometer (an index per axis on the stack: no recursion, no allocation,
  * any nd up to CASK_MAX_DIMS) and each inner row is copied by memcpy when its
  * stride is 1, or by a loop specialised for element sizes 1, 2, 4 and 8.
+ * cask_k_copy_nd: the strided copy between two views (both strided).
  */
 #include <stdint.h>
 #include <string.h>
@@ -103,6 +104,43 @@ void cask_k_gather(int nd, const int64_t *counts, size_t es, const void *src,
 			off -= str[k] * cnt[k] * (int64_t)es;
 			idx[k] = 0;
 			k--;
+		}
+		if (k < 0)
+			break;
+	}
+}
+
+void cask_k_copy_nd(int nd, const int64_t *counts, size_t es, const void *src,
+                    const int64_t *ss, void *dst, const int64_t *ds)
+{
+	if (nd == 0) {
+		memcpy(dst, src, es);
+		return;
+	}
+	for (int k = 0; k < nd; k++)
+		if (counts[k] == 0)
+			return;
+	int64_t idx[CASK_MAX_DIMS] = {0};
+	const char *s = src;
+	char *d = dst;
+	int64_t n = counts[nd - 1], sl = ss[nd - 1], dl = ds[nd - 1];
+	for (;;) {
+		if (sl == 1 && dl == 1) {
+			memcpy(d, s, (size_t)n * es);
+		} else {
+			for (int64_t i = 0; i < n; i++)
+				memcpy(d + i * dl * (int64_t)es, s + i * sl * (int64_t)es, es);
+		}
+		int k = nd - 2;
+		for (; k >= 0; k--) {
+			idx[k]++;
+			s += ss[k] * (int64_t)es;
+			d += ds[k] * (int64_t)es;
+			if (idx[k] < counts[k])
+				break;
+			s -= ss[k] * counts[k] * (int64_t)es;
+			d -= ds[k] * counts[k] * (int64_t)es;
+			idx[k] = 0;
 		}
 		if (k < 0)
 			break;

@@ -60,8 +60,8 @@ cask_k_unary_fn cask_k_unary(cask_op_t op, cask_dtype_t t);
 int cask_k_any_negative(int64_t n, cask_dtype_t t, const void *a, int64_t sa);
 
 /* Cast n elements: dst[i] = (dt) src[i*ss].  Any pair of dtypes.  Float to
- * int truncates toward zero; NaN, inf or out-of-range float to int gives 0
- * (C would be undefined; NumPy's result is unspecified).  To bool: != 0
+ * int truncates toward zero; NaN, inf or out-of-range float to int gives
+ * NumPy's x86-64 result (C would be undefined; see cast.c).  To bool: != 0
  * (NaN is true).  Int to float rounds to nearest. */
 void cask_k_cast(int64_t n, cask_dtype_t st, const void *src, int64_t ss, cask_dtype_t dt,
                  void *dst);
@@ -77,6 +77,11 @@ void cask_k_where(int64_t n, size_t es, const uint8_t *c, int64_t sc, const void
  * negative).  nd 0 copies one element. */
 void cask_k_gather(int nd, const int64_t *counts, size_t es, const void *src,
                    const int64_t *strides, void *dst);
+
+/* Strided n-d copy: dst[sum i_k*ds_k] = src[sum i_k*ss_k] (element strides,
+ * element size es; nd 0 copies one element). */
+void cask_k_copy_nd(int nd, const int64_t *counts, size_t es, const void *src,
+                    const int64_t *ss, void *dst, const int64_t *ds);
 
 /* ---------------------------------------------------------------- random */
 

@@ -73,7 +73,6 @@ typedef struct {
 	cask__mats_t mats;
 	int ncache;                   /* inputs given a chunk cache for the run */
 	cask__h5in_t *cache_in[16];
-	size_t cache_bytes[16];
 } eng_t;
 
 /* Offsets (doubles) of a root output. */
@@ -772,30 +771,14 @@ static int plan_sizes(eng_t *e)
 	return 0;
 }
 
-/* The distinct HDF5 inputs under a, into ins (at most 16). */
-static void h5_inputs(const cask_array_t *a, const cask_array_t **ins, int *n, int depth)
-{
-	if (depth > 10000 || *n >= 16)
-		return;
-	if (a->kind == N_H5) {
-		for (int i = 0; i < *n; i++)
-			if (ins[i]->u.h5.h == a->u.h5.h)
-				return;
-		ins[(*n)++] = a;
-		return;
-	}
-	for (int i = 0; i < a->nin; i++)
-		h5_inputs(a->in[i], ins, n, depth + 1);
-}
-
 /* Leaves cut A's chunks (W5: 100,000-row chunks in tenths) and a region of
  * a filtered chunk is read by decoding the whole chunk: a gzip'd A was
  * decoded ten times over (R only of 1e6 x 64: 4.8 GiB decoded for 0.5 GiB,
  * 23 thread-s instead of 2.5).  So each filtered input gets a cache of
  * decoded chunks for the run, one per thread (two to four: leaves run in
- * order, and a chunk is decoded by one thread while the others wait for
- * it, io.c), while they take at most a third of the budget (a leaf task
- * takes at most another third).  The leaf height is chosen as before: R's
+ * order, and a thread decodes a chunk, or the next one while another
+ * decodes that, io.c), while they take at most a third of the budget (a
+ * leaf task takes at most another third).  The leaf height is chosen as before: R's
  * bits do not depend on the cache. */
 static void cache_inputs(eng_t *e)
 {
@@ -803,9 +786,9 @@ static void cache_inputs(eng_t *e)
 	int n = 0, t = cask_ctx_threads(e->ctx);
 	size_t third = cask_ctx_memory(e->ctx) / 3, used = 0;
 	t = t < 2 ? 2 : t > 4 ? 4 : t;
-	h5_inputs(e->req->a, ins, &n, 0);
+	cask__array_h5_leaves(e->req->a, ins, &n, 16);
 	if (e->req->b != NULL)
-		h5_inputs(e->req->b, ins, &n, 0);
+		cask__array_h5_leaves(e->req->b, ins, &n, 16);
 	for (int i = 0; i < n; i++) {
 		const cask__h5meta_t *m = &ins[i]->u.h5.meta;
 		size_t b = (size_t)t * m->chunk_bytes;
@@ -819,8 +802,7 @@ static void cache_inputs(eng_t *e)
 		if (b == 0)
 			continue;
 		used += b;
-		e->cache_in[e->ncache] = ins[i]->u.h5.h;
-		e->cache_bytes[e->ncache++] = b;
+		e->cache_in[e->ncache++] = ins[i]->u.h5.h;
 	}
 }
 
@@ -923,7 +905,7 @@ out:
 	if (e.spill_fd >= 0)
 		close(e.spill_fd);
 	for (int i = 0; i < e.ncache; i++)
-		cask__io_cache_drop(e.cache_in[i], e.cache_bytes[i]);
+		cask__io_cache_drop(e.cache_in[i]);
 	return rc;
 }
 
@@ -1022,23 +1004,11 @@ static int has_reduce(const cask_array_t *a, int depth)
 	return 0;
 }
 
-static const cask_array_t *find_h5(const cask_array_t *a, int depth)
-{
-	if (a->kind == N_H5)
-		return a;
-	if (depth > 10000)
-		return NULL;
-	for (int i = 0; i < a->nin; i++) {
-		const cask_array_t *h = find_h5(a->in[i], depth + 1);
-		if (h != NULL)
-			return h;
-	}
-	return NULL;
-}
-
 void cask__la_describe(const cask_array_t *a, char *buf, size_t len)
 {
-	const cask_array_t *h = find_h5(a, 0);
+	const cask_array_t *h = NULL;
+	int n = 0;
+	cask__array_h5_leaves(a, &h, &n, 1);
 	if (h != NULL)
 		snprintf(buf, len, "%s:%s", cask__io_in_path(h->u.h5.h), cask__io_in_dset(h->u.h5.h));
 	else

@@ -84,6 +84,27 @@ void cask_array_destroy(cask_array_t *a)
 	free(a);
 }
 
+static void h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap,
+                      int depth)
+{
+	if (depth > 10000 || *n >= cap)
+		return;
+	if (a->kind == N_H5) {
+		for (int i = 0; i < *n; i++)
+			if (list[i]->u.h5.h == a->u.h5.h)
+				return;
+		list[(*n)++] = a;
+		return;
+	}
+	for (int i = 0; i < a->nin; i++)
+		h5_leaves(a->in[i], list, n, cap, depth + 1);
+}
+
+void cask__array_h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap)
+{
+	h5_leaves(a, list, n, cap, 0);
+}
+
 /* The getters cannot carry a message: on a NULL array they return the
  * values cask.h documents (CASK_EINVAL, NULL, CASK_NDTYPES). */
 int cask_array_ndim(const cask_array_t *a) { return a != NULL ? a->ndim : CASK_EINVAL; }

@@ -90,6 +90,9 @@ struct cask_array {
 /* Allocate a node with refcount 1 (inputs retained). */
 int cask__array_new(cask_ctx_t *ctx, cask__kind_t kind, cask_dtype_t dtype, int ndim,
                     const int64_t *shape, int nin, cask_array_t *const *in, cask_array_t **out);
+/* The distinct HDF5 inputs (N_H5 nodes, distinct by open handle) under a,
+ * appended depth-first to list[*n .. cap); the walk stops at cap. */
+void cask__array_h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap);
 /* Entry check of a public call taking a list of n arrays (named name in the
  * message; the caller checks n itself): the list, when n > 0, and every
  * entry non-NULL.  0 or CASK_EINVAL with "<fn>: NULL <name>[i]" on ctx. */

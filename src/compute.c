@@ -217,7 +217,7 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 		char *dst = s->buf;
 		for (int k = 0; k < s->ndim; k++)
 			dst += start[k] * fs[k] * (int64_t)es;
-		cask__copy_nd(s->ndim, count, es, outs[0], cs, dst, fs);
+		cask_k_copy_nd(s->ndim, count, es, outs[0], cs, dst, fs);
 	}
 	for (int r = 0; r < s->nroots; r++) {
 		cask__h5out_t *o = s->outs != NULL ? s->outs[r] : NULL;
@@ -244,7 +244,7 @@ static int eval_body(stage_t *s, cask_ctx_t *ctx, int64_t index, const void *con
 					a2 *= count[k];
 				}
 				memset(full, 0, cask__io_out_chunk_bytes(o));
-				cask__copy_nd(s->ndim, count, es, outs[r], os, full, cs);
+				cask_k_copy_nd(s->ndim, count, es, outs[r], os, full, cs);
 				src = full;
 			}
 			rc = cask__io_write_chunk(ctx, o, start, src, wscr, s->wscratch);
@@ -397,7 +397,7 @@ static int finish_block(const stage_t *s, const int64_t *kn, int64_t b, const vo
 	}
 	for (int k = 0; k < *nd; k++)
 		dst += rst[k] * rs[k] * (int64_t)es;
-	cask__copy_nd(*nd, rct, es, tmp, cs, dst, rs);
+	cask_k_copy_nd(*nd, rct, es, tmp, cs, dst, rs);
 	return 0;
 }
 
@@ -1034,29 +1034,19 @@ static int plan_new(cask_ctx_t *ctx, plan_t **out)
 
 /* ------------------------------------------------------------ public */
 
-/* The HDF5 input with the largest stored chunk under a, into *best. */
-static void largest_chunk(const cask_array_t *a, const cask_array_t **best, int depth)
-{
-	if (depth > 10000)
-		return;
-	if (a->kind == N_H5) {
-		if (*best == NULL || a->u.h5.meta.chunk_bytes > (*best)->u.h5.meta.chunk_bytes)
-			*best = a;
-		return;
-	}
-	for (int i = 0; i < a->nin; i++)
-		largest_chunk(a->in[i], best, depth + 1);
-}
-
 /* After a CASK_EBUDGET of a run over the n arrays: name the input whose
  * stored chunks are the likely cause (a task reads whole chunks of a
  * filtered or chunk-aligned input), when one chunk is over a quarter of
  * the budget. */
 static void budget_hint(cask_ctx_t *ctx, int n, cask_array_t *const *arrays)
 {
-	const cask_array_t *best = NULL;
+	const cask_array_t *ins[64], *best = NULL;
+	int nin = 0;
 	for (int i = 0; i < n; i++)
-		largest_chunk(arrays[i], &best, 0);
+		cask__array_h5_leaves(arrays[i], ins, &nin, 64);
+	for (int i = 0; i < nin; i++)
+		if (best == NULL || ins[i]->u.h5.meta.chunk_bytes > best->u.h5.meta.chunk_bytes)
+			best = ins[i];
 	if (best == NULL || best->u.h5.meta.chunk_bytes <= cask_ctx_memory(ctx) / 4)
 		return;
 	const cask__h5meta_t *m = &best->u.h5.meta;

@@ -82,43 +82,6 @@ static void c_strides(int nd, const int64_t *count, int64_t *s)
 	}
 }
 
-void cask__copy_nd(int nd, const int64_t *counts, size_t es, const void *src,
-                   const int64_t *ss, void *dst, const int64_t *ds)
-{
-	if (nd == 0) {
-		memcpy(dst, src, es);
-		return;
-	}
-	for (int k = 0; k < nd; k++)
-		if (counts[k] == 0)
-			return;
-	int64_t idx[CASK_MAX_DIMS] = {0};
-	const char *s = src;
-	char *d = dst;
-	int64_t n = counts[nd - 1], sl = ss[nd - 1], dl = ds[nd - 1];
-	for (;;) {
-		if (sl == 1 && dl == 1) {
-			memcpy(d, s, (size_t)n * es);
-		} else {
-			for (int64_t i = 0; i < n; i++)
-				memcpy(d + i * dl * (int64_t)es, s + i * sl * (int64_t)es, es);
-		}
-		int k = nd - 2;
-		for (; k >= 0; k--) {
-			idx[k]++;
-			s += ss[k] * (int64_t)es;
-			d += ds[k] * (int64_t)es;
-			if (idx[k] < counts[k])
-				break;
-			s -= ss[k] * counts[k] * (int64_t)es;
-			d -= ds[k] * counts[k] * (int64_t)es;
-			idx[k] = 0;
-		}
-		if (k < 0)
-			break;
-	}
-}
-
 static int eval(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t *count,
                 const int64_t *step, void *out);
 
@@ -198,7 +161,7 @@ static int eval_h5_chunks(ev_t *e, cask_array_t *a, const int64_t *start, const 
 			e->used = mark;
 			return rc;
 		}
-		cask__copy_nd(nd, cnt, es, src, cs, dst, os);
+		cask_k_copy_nd(nd, cnt, es, src, cs, dst, os);
 	next:;
 		int k = nd - 1;
 		for (; k >= 0; k--) {
@@ -534,7 +497,7 @@ static int eval_concat(ev_t *e, cask_array_t *a, const int64_t *start, const int
 				if (rc == 0 && !e->dry) {
 					int64_t ts[CASK_MAX_DIMS];
 					c_strides(nd, bc, ts);
-					cask__copy_nd(nd, bc, es, tmp, ts, dst, os);
+					cask_k_copy_nd(nd, bc, es, tmp, ts, dst, os);
 				}
 				e->used = used;
 			}

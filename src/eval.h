@@ -53,10 +53,6 @@ int cask__eval_roots(cask_ctx_t *ctx, const cask__mats_t *mats, int n,
 int cask__eval_map(cask_ctx_t *ctx, cask_array_t *a, const int64_t *start, const int64_t *count,
                    const void **ptr, cask__map_t *m);
 
-/* Strided n-d copy: dst[sum i_k*ds_k] = src[sum i_k*ss_k] (element strides,
- * element size es). */
-void cask__copy_nd(int nd, const int64_t *counts, size_t es, const void *src,
-                   const int64_t *ss, void *dst, const int64_t *ds);
 
 /* ---- the evaluator as seen by N_MAP nodes (overlap.c, linalg) */
 

@@ -60,6 +60,7 @@
 
 #include "ctx.h"
 #include "filters.h"
+#include "kernels.h"
 #include "io_direct.h"
 
 /* ---------------------------------------------------------------- locking */
@@ -831,6 +832,8 @@ static int in_setup_direct(cask_ctx_t *ctx, cask__h5in_t *in, hid_t dcpl, hid_t 
 	return 0;
 }
 
+static int cache_init(cask__h5in_t *in, int n);
+
 int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow_external,
                   cask__h5in_t **out, cask__h5meta_t *meta)
 {
@@ -1006,23 +1009,9 @@ int cask__io_open(cask_ctx_t *ctx, const char *path, const char *dset, int allow
 	if (in->direct_ok && in->nfilters > 0 && m.chunk_bytes > 0)
 		in->ccap = (int)(ctx->chunk_cache / m.chunk_bytes < 65536 ?
 		                 ctx->chunk_cache / m.chunk_bytes : 65536);
-	if (in->ccap > 0) {
-		in->hmask = 1;
-		while (in->hmask < 2 * (uint64_t)in->ccap)
-			in->hmask <<= 1;
-		in->hmask -= 1;
-		in->lru_head = in->lru_tail = -1;
-		int64_t grid[CASK_MAX_DIMS];
-		chunk_grid(m.ndim, m.shape, m.chunks, grid);
-		in->nchunks = 1;
-		for (int k = 0; k < m.ndim; k++)
-			in->nchunks *= grid[k];
-		in->cent = calloc((size_t)in->ccap, sizeof *in->cent);
-		in->chash = calloc(in->hmask + 1, sizeof *in->chash);
-		if (in->cent == NULL || in->chash == NULL) {
-			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
-			goto out;
-		}
+	if (in->ccap > 0 && cache_init(in, in->ccap) != 0) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
 	}
 	atomic_fetch_add(&cache_open_bytes, in->cache);
 	*meta = m;
@@ -1051,42 +1040,50 @@ out:
 	return rc;
 }
 
-size_t cask__io_cache_ensure(cask__h5in_t *in, int nchunks)
+/* Empty decoded-chunk cache of n entries for in (in->meta set, chunked);
+ * 0, or -1 when out of memory (nothing allocated). */
+static int cache_init(cask__h5in_t *in, int n)
 {
-	if (in == NULL || nchunks < 1 || in->ccap > 0 || !in->direct_ok || in->nfilters == 0 ||
-	    in->meta.chunk_bytes == 0)
-		return 0;
-	uint64_t hmask = 1;
-	while (hmask < 2 * (uint64_t)nchunks)
-		hmask <<= 1;
-	struct cent *cent = calloc((size_t)nchunks, sizeof *cent);
-	int32_t *chash = calloc(hmask, sizeof *chash);
+	int64_t grid[CASK_MAX_DIMS];
+	uint64_t slots = 1;
+	while (slots < 2 * (uint64_t)n)
+		slots <<= 1;
+	struct cent *cent = calloc((size_t)n, sizeof *cent);
+	int32_t *chash = calloc(slots, sizeof *chash);
 	if (cent == NULL || chash == NULL) {
 		free(cent);
 		free(chash);
-		return 0; /* no cache: slower, not wrong */
+		return -1;
 	}
-	size_t b = (size_t)nchunks * in->meta.chunk_bytes;
-	int64_t grid[CASK_MAX_DIMS];
 	chunk_grid(in->meta.ndim, in->meta.shape, in->meta.chunks, grid);
 	in->nchunks = 1;
 	for (int k = 0; k < in->meta.ndim; k++)
 		in->nchunks *= grid[k];
 	in->cent = cent;
 	in->chash = chash;
-	in->hmask = hmask - 1;
+	in->hmask = slots - 1;
 	in->cused = 0;
 	in->lru_head = in->lru_tail = -1;
-	in->ccap = nchunks;
+	in->ccap = n;
+	return 0;
+}
+
+size_t cask__io_cache_ensure(cask__h5in_t *in, int nchunks)
+{
+	if (in == NULL || nchunks < 1 || in->ccap > 0 || !in->direct_ok || in->nfilters == 0 ||
+	    in->meta.chunk_bytes == 0 || cache_init(in, nchunks) != 0)
+		return 0; /* no cache: slower, not wrong */
+	size_t b = (size_t)nchunks * in->meta.chunk_bytes;
 	in->cache += b;
 	atomic_fetch_add(&cache_open_bytes, b);
 	return b;
 }
 
-void cask__io_cache_drop(cask__h5in_t *in, size_t bytes)
+void cask__io_cache_drop(cask__h5in_t *in)
 {
-	if (in == NULL || bytes == 0)
+	if (in == NULL || in->ccap == 0)
 		return;
+	size_t b = (size_t)in->ccap * in->meta.chunk_bytes;
 	for (int i = 0; i < in->cused; i++)
 		free(in->cent[i].data);
 	free(in->cent);
@@ -1095,8 +1092,8 @@ void cask__io_cache_drop(cask__h5in_t *in, size_t bytes)
 	in->chash = NULL;
 	in->ccap = in->cused = 0;
 	in->lru_head = in->lru_tail = -1;
-	in->cache -= bytes;
-	atomic_fetch_sub(&cache_open_bytes, bytes);
+	in->cache -= b;
+	atomic_fetch_sub(&cache_open_bytes, b);
 }
 
 void cask__io_close(cask__h5in_t *in)
@@ -1235,10 +1232,10 @@ static herr_t read_pieces(cask__h5in_t *in, const int64_t *start, const int64_t 
 	int nd = m->ndim;
 	size_t es = in->elsize;
 	int64_t c0[CASK_MAX_DIMS], c1[CASK_MAX_DIMS], ci[CASK_MAX_DIMS];
-	size_t dstride[CASK_MAX_DIMS];
-	dstride[nd - 1] = es;
+	int64_t dstride[CASK_MAX_DIMS], bstride[CASK_MAX_DIMS];
+	dstride[nd - 1] = 1;
 	for (int k = nd - 2; k >= 0; k--)
-		dstride[k] = dstride[k + 1] * (size_t)count[k + 1];
+		dstride[k] = dstride[k + 1] * count[k + 1];
 	for (int k = 0; k < nd; k++) {
 		c0[k] = start[k] / m->chunks[k];
 		c1[k] = (start[k] + count[k] - 1) / m->chunks[k];
@@ -1277,20 +1274,14 @@ static herr_t read_pieces(cask__h5in_t *in, const int64_t *start, const int64_t 
 				H5Sclose(ms);
 			if (e < 0)
 				return e;
-			/* Copy the slab's lines (last axis) into place. */
-			int64_t li[CASK_MAX_DIMS] = { 0 }, nline = 1;
-			for (int k = 0; k < nd - 1; k++)
-				nline *= sc[k];
-			size_t lb = (size_t)sc[nd - 1] * es;
-			const char *src = bounce;
-			for (int64_t l = 0; l < nline; l++, src += lb) {
-				size_t off = (size_t)(ps[nd - 1] - start[nd - 1]) * es;
-				for (int k = 0; k < nd - 1; k++)
-					off += (size_t)(ss[k] + li[k] - start[k]) * dstride[k];
-				memcpy(buf + off, src, lb);
-				for (int k = nd - 2; k >= 0 && ++li[k] == sc[k]; k--)
-					li[k] = 0;
-			}
+			/* The slab (C order in bounce) into place. */
+			size_t off = 0;
+			bstride[nd - 1] = 1;
+			for (int k = nd - 2; k >= 0; k--)
+				bstride[k] = bstride[k + 1] * sc[k + 1];
+			for (int k = 0; k < nd; k++)
+				off += (size_t)((ss[k] - start[k]) * dstride[k]);
+			cask_k_copy_nd(nd, sc, es, bounce, bstride, buf + off * es, dstride);
 		}
 		int k = nd - 1;
 		while (k >= 0 && ci[k] == c1[k]) {
@@ -1715,6 +1706,20 @@ static int txn_close_handles(cask__h5txn_t *txn)
 	return bad ? -1 : 0;
 }
 
+/* An existing output target must be an HDF5 file (it is copied, then
+ * written): 0, or CASK_EIO naming it. */
+static int check_hdf5_target(cask_ctx_t *ctx, const char *path)
+{
+	lock();
+	htri_t is = H5Fis_hdf5(path);
+	H5Eclear2(H5E_DEFAULT);
+	unlock();
+	if (is <= 0)
+		return cask__error(ctx, CASK_EIO, "cannot write to '%s': it exists and is not an HDF5 file "
+		                   "(left untouched)", path);
+	return 0;
+}
+
 int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 {
 	int rc = 0, exists = 0, fd = -1, src = -1, locked = 0;
@@ -1741,15 +1746,8 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 	}
 	txn->file = -1;
 	if (exists) {
-		lock();
-		htri_t is = H5Fis_hdf5(path);
-		H5Eclear2(H5E_DEFAULT);
-		unlock();
-		if (is <= 0) {
-			rc = cask__error(ctx, CASK_EIO, "cannot write to '%s': it exists and is not an HDF5 file "
-			                 "(left untouched)", path);
+		if ((rc = check_hdf5_target(ctx, path)) != 0)
 			goto out;
-		}
 		src = open(path, O_RDONLY | O_CLOEXEC);
 		if (src < 0 || fstat(src, &st) != 0) {
 			rc = cask__error(ctx, CASK_EIO, "cannot open '%s': %s", path, strerror(errno));
@@ -2235,27 +2233,20 @@ int cask__io_preflight(cask_ctx_t *ctx, const char *path, const char *dset, int 
 	if (access(dir, W_OK | X_OK) != 0)
 		return cask__error(ctx, errno == ENOENT || errno == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
 		                   "cannot create a temporary file next to '%s': %s", path, strerror(errno));
-	if (!exists)
-		return 0;
+	if (!exists || (rc = check_hdf5_target(ctx, path)) != 0 || overwrite)
+		return rc;
 	lock();
-	htri_t is = H5Fis_hdf5(path);
+	hid_t fapl = make_fapl();
+	hid_t f = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	if (f < 0)
+		rc = h5fail(ctx, CASK_EIO, "cannot open '%s'", path);
+	else
+		rc = prepare_name(ctx, f, path, dset, 0);
+	if (f >= 0)
+		H5Fclose(f);
+	if (fapl >= 0)
+		H5Pclose(fapl);
 	H5Eclear2(H5E_DEFAULT);
-	if (is <= 0) {
-		rc = cask__error(ctx, CASK_EIO, "cannot write to '%s': it exists and is not an HDF5 file "
-		                 "(left untouched)", path);
-	} else if (!overwrite) {
-		hid_t fapl = make_fapl();
-		hid_t f = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-		if (f < 0)
-			rc = h5fail(ctx, CASK_EIO, "cannot open '%s'", path);
-		else
-			rc = prepare_name(ctx, f, path, dset, 0);
-		if (f >= 0)
-			H5Fclose(f);
-		if (fapl >= 0)
-			H5Pclose(fapl);
-		H5Eclear2(H5E_DEFAULT);
-	}
 	unlock();
 	return rc;
 }
@@ -2754,7 +2745,6 @@ static void lru_push_front(cask__h5in_t *in, int e)
 		in->lru_tail = e;
 }
 
-/* Copy chunk lin from the decoded-chunk cache into buf: 1 if it was there. */
 /* 1 if chunk lin is being decoded by a thread (cmu held). */
 static int cache_busy(const cask__h5in_t *in, int64_t lin)
 {
@@ -2837,29 +2827,9 @@ int cask__io_cache_copy(cask__h5in_t *in, const int64_t *chunk_start, const int6
 	pthread_mutex_lock(&in->cmu);
 	int e = cache_find(in, chunk_lin(in, chunk_start));
 	if (e >= 0) {
-		/* Line by line along the last axis (contiguous in the chunk). */
-		const char *src = (const char *)in->cent[e].data + skip * (int64_t)in->elsize;
-		int64_t idx[CASK_MAX_DIMS] = { 0 };
-		size_t es = in->elsize;
-		for (;;) {
-			int64_t so = 0, d = 0;
-			for (int k = 0; k < nd - 1; k++) {
-				so += idx[k] * cs[k];
-				d += idx[k] * dstrides[k];
-			}
-			if (dstrides[nd - 1] == 1) {
-				memcpy((char *)dst + d * (int64_t)es, src + so * (int64_t)es, (size_t)cnt[nd - 1] * es);
-			} else {
-				for (int64_t i = 0; i < cnt[nd - 1]; i++)
-					memcpy((char *)dst + (d + i * dstrides[nd - 1]) * (int64_t)es,
-					       src + (so + i) * (int64_t)es, es);
-			}
-			int k = nd - 2;
-			while (k >= 0 && ++idx[k] == cnt[k])
-				idx[k--] = 0;
-			if (k < 0)
-				break;
-		}
+		cask_k_copy_nd(nd, cnt, in->elsize,
+		               (const char *)in->cent[e].data + skip * (int64_t)in->elsize, cs, dst,
+		               dstrides);
 		lru_unlink(in, e);
 		lru_push_front(in, e);
 	}

@@ -113,11 +113,11 @@ size_t cask__io_cache_bytes(void);
  * yet (cask_ctx_set_io), a decoded-chunk cache of nchunks chunks, counted
  * in cask__io_cache_bytes like one set at open: for callers whose regions
  * cut chunks, which would otherwise decode a chunk once per region.
- * Returns the bytes added (0: nothing done), to give back to
- * cask__io_cache_drop once the caller's graphs have run.  Not while a
- * graph reads in. */
+ * Returns the bytes added (0: nothing done).  The caller that got bytes
+ * hands the cache back with cask__io_cache_drop once its graphs have run.
+ * Neither while a graph reads in. */
 size_t cask__io_cache_ensure(cask__h5in_t *in, int nchunks);
-void cask__io_cache_drop(cask__h5in_t *in, size_t bytes);
+void cask__io_cache_drop(cask__h5in_t *in);
 /* When the chunk at chunk_start is in in's decoded-chunk cache, copy its
  * part off + [0, cnt) (offsets within the chunk) to dst (element strides
  * dstrides) and return 1; else 0 (read it with cask__io_read_chunk). */

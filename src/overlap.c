@@ -163,7 +163,7 @@ static void copy_region_part(int nd, size_t es, const void *Y, const int64_t *y0
 		if (cnt[k] <= 0)
 			return;
 	}
-	cask__copy_nd(nd, cnt, es, src, ss, dst, os);
+	cask_k_copy_nd(nd, cnt, es, src, ss, dst, os);
 }
 
 /* Region indices i (per axis) whose global index start + i*step lies in
@@ -512,7 +512,7 @@ static int build_block(cask__ev_t *e, cask_array_t *src, const pad_t *p, void *P
 			rc = cask__ev_region(e, src, bs, bn, ones, T);
 			if (rc == 0) {
 				c_strides(nd, bn, ts);
-				cask__copy_nd(nd, bn, es, T, ts, dst, ws);
+				cask_k_copy_nd(nd, bn, es, T, ts, dst, ws);
 			}
 			cask__ev_release(e, pm);
 		}
