@@ -117,7 +117,7 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
 	cask_dtype_t bdt = big_buf != NULL ? CASK_FLOAT64 : x->dtype;
 	int64_t kk[2] = {k, k}, k1[1] = {k};
 	if (big_store != NULL) {
-		int64_t shape[2] = {m, k}, ch[2] = {x->chunks[0], k};
+		int64_t shape[2] = {m, k}, ch[2] = {cask__array_row_chunk(x), k};
 		if (wide) {
 			shape[0] = k;
 			shape[1] = n;

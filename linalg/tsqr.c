@@ -575,7 +575,7 @@ static int choose_blocks(eng_t *e)
 		L = e->req->leaf_rows;
 	} else {
 		/* Whole chunks up to sb rows, else parts of a chunk. */
-		int64_t c0 = e->req->a->chunks[0];
+		int64_t c0 = cask__array_row_chunk(e->req->a);
 		L = c0;
 		if (L < sb)
 			L = c0 * ((sb + c0 - 1) / c0);
@@ -1067,7 +1067,7 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
 		r = rbuf;
 	}
 	cask_dtype_t qdt = x->dtype;
-	int64_t rshape[2] = {n, n}, qshape[2] = {m, n}, qch[2] = {x->chunks[0], n};
+	int64_t rshape[2] = {n, n}, qshape[2] = {m, n}, qch[2] = {cask__array_row_chunk(x), n};
 	if (r_store != NULL &&
 	    (rc = cask__la_out_create(ctx, &txns, r_store, CASK_FLOAT64, 2, rshape, rshape, &ro)))
 		goto out;

@@ -100,6 +100,14 @@ static void h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, 
 		h5_leaves(a->in[i], list, n, cap, depth + 1);
 }
 
+int64_t cask__array_row_chunk(const cask_array_t *a)
+{
+	if (a->kind == N_H5 && a->u.h5.meta.chunked && a->ndim > 0)
+		return a->u.h5.meta.chunks[0] < a->shape[0] ? a->u.h5.meta.chunks[0]
+		       : (a->shape[0] > 0 ? a->shape[0] : 1);
+	return a->ndim > 0 ? a->chunks[0] : 1;
+}
+
 void cask__array_h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap)
 {
 	h5_leaves(a, list, n, cap, 0);
@@ -258,7 +266,17 @@ int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
 	}
 	a->u.h5.h = h;
 	a->u.h5.meta = meta;
-	if (meta.chunked) {
+	if (meta.chunked && !meta.filtered && meta.chunk_bytes > ctx->budget / 4) {
+		/* A stored chunk no task could hold with its output: unfiltered
+		 * chunks read in parts, so cut each into blocks as a contiguous
+		 * dataset is, over the chunk's extents (C order: a block is a
+		 * run of whole rows of the chunk where it can be). */
+		int64_t ext[CASK_MAX_DIMS];
+		for (int k = 0; k < a->ndim; k++)
+			ext[k] = meta.chunks[k] < a->shape[k] ? meta.chunks[k] : a->shape[k];
+		cask__default_chunks(a->ndim, ext, cask_dtype_size(a->dtype), default_target(ctx),
+		                     a->chunks);
+	} else if (meta.chunked) {
 		for (int k = 0; k < a->ndim; k++)
 			a->chunks[k] = meta.chunks[k] < a->shape[k] ? meta.chunks[k] : (a->shape[k] > 0 ? a->shape[k] : 1);
 	} else {

@@ -93,6 +93,10 @@ int cask__array_new(cask_ctx_t *ctx, cask__kind_t kind, cask_dtype_t dtype, int 
 /* The distinct HDF5 inputs (N_H5 nodes, distinct by open handle) under a,
  * appended depth-first to list[*n .. cap); the walk stops at cap. */
 void cask__array_h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap);
+/* Extent on axis 0 of a's stored chunks when a is an opened chunked
+ * dataset (its block grid may cut them: cask_array_open), else of a's
+ * blocks.  Linear algebra keeps the input's row chunks for its factors. */
+int64_t cask__array_row_chunk(const cask_array_t *a);
 /* Entry check of a public call taking a list of n arrays (named name in the
  * message; the caller checks n itself): the list, when n > 0, and every
  * entry non-NULL.  0 or CASK_EINVAL with "<fn>: NULL <name>[i]" on ctx. */

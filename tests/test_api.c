@@ -511,6 +511,47 @@ static void test_api_reduce_axes(void **state)
 	cask_array_destroy(y);
 }
 
+/* A stored chunk over a quarter of the budget: unfiltered, the block grid
+ * cuts it (read in parts) and a reduction runs within the budget; gzip'd,
+ * it must be decoded whole, so the grid stays and the budget refuses. */
+static void test_api_open_big_chunks(void **state)
+{
+	fix_t *f = *state;
+	cask_ctx_t *ctx = f->ctx;
+	int64_t shape[2] = {512, 512};
+	cask_array_t *src = NULL, *y = NULL, *s = NULL;
+	cask_store_t o;
+	double sum = 0.0;
+
+	assert_int_equal(cask_array_indices(ctx, CASK_FLOAT64, 2, shape, shape, 0.0, 1.0, &src), 0);
+	cask_store_init(&o, IN_FILE, "/big");
+	o.overwrite = 1;
+	assert_int_equal(cask_store(ctx, 1, &src, &o), 0);
+	cask_store_init(&o, IN_FILE, "/bigz");
+	o.overwrite = 1;
+	o.gzip = 1;
+	assert_int_equal(cask_store(ctx, 1, &src, &o), 0);
+	cask_array_destroy(src);
+	assert_int_equal(cask_ctx_set_memory(ctx, (size_t)4 << 20), 0); /* chunk: 2 MiB */
+
+	assert_int_equal(cask_array_open(ctx, IN_FILE, "/big", NULL, &y), 0);
+	assert_true(cask_array_chunks(y)[0] < 512);
+	assert_int_equal(cask_reduce(ctx, CASK_SUM, y, 0, NULL, 0, 0, &s), 0);
+	assert_int_equal(cask_compute(ctx, s, &sum, sizeof sum), 0);
+	assert_true(sum == 262143.0 * 262144.0 / 2.0); /* exact in float64 */
+	cask_array_destroy(s);
+	cask_array_destroy(y);
+
+	assert_int_equal(cask_array_open(ctx, IN_FILE, "/bigz", NULL, &y), 0);
+	assert_int_equal(cask_array_chunks(y)[0], 512);
+	assert_int_equal(cask_array_chunks(y)[1], 512);
+	assert_int_equal(cask_reduce(ctx, CASK_SUM, y, 0, NULL, 0, 0, &s), 0);
+	assert_int_equal(cask_compute(ctx, s, &sum, sizeof sum), CASK_EBUDGET);
+	assert_non_null(strstr(cask_ctx_message(ctx), "(512, 512)"));
+	cask_array_destroy(s);
+	cask_array_destroy(y);
+}
+
 /* Chunk extents: 0 keeps the default of the axis, negative is refused. */
 static void test_api_chunks(void **state)
 {
@@ -583,6 +624,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_compute_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_reduce_axes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_open_big_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_reshape, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

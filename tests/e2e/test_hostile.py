@@ -469,11 +469,19 @@ def test_hostile_memory_budget(tmp):
     rc, out, err = run('eval', *i, 'sum(x)', env={'CASK_MEMORY': '1K'})
     check_clean(rc, err, ('CASK_MEMORY=1K',))
     assert rc in (1, 2) and 'cask: error: ' in err, (rc, err)
-    # 64 KiB budget, one chunk is 2 MiB: cannot run, must say so.
-    check_error('eval', *i, 'x + 1', '-o', os.path.join(tmp, 'o.h5') + ':/y',
+    # 64 KiB budget, one compressed chunk is 2 MiB: cannot run, must say so.
+    z = os.path.join(tmp, 'z.h5')
+    with h5py.File(z, 'w') as f:
+        f.create_dataset('x', data=np.ones((512, 512)), chunks=(512, 512), compression='gzip')
+    check_error('eval', '-i', 'x=%s:/x' % z, 'x + 1', '-o', os.path.join(tmp, 'o.h5') + ':/y',
                 '--memory', '64K', words=['memory'])
     assert not os.path.exists(os.path.join(tmp, 'o.h5')) or 'y' not in h5py.File(
         os.path.join(tmp, 'o.h5'), 'r')
+    # The same chunk unfiltered is read in parts: it runs, in the budget.
+    rc, out, err = run('eval', *i, 'x + 1', '-o', os.path.join(tmp, 'o.h5') + ':/y',
+                       '--memory', '64K')
+    assert rc == 0, err
+    assert np.array_equal(h5py.File(os.path.join(tmp, 'o.h5'), 'r')['y'][()], np.ones((512, 512)) + 1)
 
 
 # ----------------------------------------------------------------- external data
