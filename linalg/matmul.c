@@ -726,9 +726,11 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			int64_t r0 = i * t.L, rows = t.m - r0 < t.L ? t.m - r0 : t.L;
 			int64_t st[2] = {r0, 0}, ca[2] = {rows, t.n}, cb[2] = {rows, t.k};
 			size_t pa, pb = 0;
-			if ((rc = cask__eval_plan(ctx, &t.mats, 1, &t.a, st, ca, &pa)) != 0 ||
+			/* Exact plans: these are the very regions the leaves read (an
+			 * unfiltered chunk cut by a block stages nothing). */
+			if ((rc = cask__eval_plan_ex(ctx, &t.mats, 1, &t.a, st, ca, 0, &pa)) != 0 ||
 			    (t.b != NULL &&
-			     (rc = cask__eval_plan(ctx, &t.mats, 1, &t.b, st, cb, &pb)) != 0))
+			     (rc = cask__eval_plan_ex(ctx, &t.mats, 1, &t.b, st, cb, 0, &pb)) != 0))
 				goto out;
 			t.plan_a = pa > t.plan_a ? pa : t.plan_a;
 			t.plan_b = pb > t.plan_b ? pb : t.plan_b;

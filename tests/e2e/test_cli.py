@@ -842,6 +842,43 @@ def test_memory_budget_option(tmp):
         assert rc == 1 and 'budget' in err and "'/x'" in err and '(1000, 100)' in err, err
 
 
+def test_budget_below_unfiltered_chunk(tmp):
+    """One unfiltered stored chunk of 3.8 MiB under a 1 MiB budget: every
+    command reads it in parts (ragged last blocks too) and gives numpy's
+    and scipy's results; the factors keep the stored row chunks."""
+    import scipy.ndimage
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((10001, 50))
+    img = rng.random((700, 700)).astype('f4')
+    src = os.path.join(tmp, 'in.h5')
+    with h5py.File(src, 'w') as f:
+        f.create_dataset('A', data=a, chunks=a.shape)
+        f.create_dataset('img', data=img, chunks=img.shape)
+    out = os.path.join(tmp, 'o.h5')
+    mem = ('--memory', '1M', '--overwrite')
+    rc, _, err = run('eval', '-i', 'A=%s:/A' % src, 'A.T @ A', '-o', out + ':/G', *mem)
+    assert rc == 0, err
+    assert np.allclose(read(out, '/G'), a.T @ a, rtol=1e-12, atol=1e-9)
+    rc, _, err = run('eval', '-i', 'A=%s:/A' % src, 'A[::-1, 3:] * 2', '-o', out + ':/r', *mem)
+    assert rc == 0, err
+    assert np.array_equal(read(out, '/r'), a[::-1, 3:] * 2)
+    rc, _, err = run('qr', src + ':/A', '--q', out + ':/Q', '--r', out + ':/R', *mem)
+    assert rc == 0, err
+    q, r = read(out, '/Q'), read(out, '/R')
+    assert np.abs(q @ r - a).max() < 1e-12 * np.abs(a).max() * 100
+    with h5py.File(out, 'r') as f:
+        assert f['Q'].chunks == (10001, 50), f['Q'].chunks
+    rc, _, err = run('svd', src + ':/A', '--s', out + ':/S', '-k', '3', *mem)
+    assert rc == 0, err
+    rc, _, err = run('svd', src + ':/A', '--s', out + ':/S5', '-k', '3', '--memory', '512M',
+                     '--overwrite')
+    assert rc == 0, err
+    assert np.allclose(read(out, '/S'), read(out, '/S5'), rtol=1e-12)
+    rc, _, err = run('filter', 'gaussian', src + ':/img', '-o', out + ':/g', '--sigma', '2', *mem)
+    assert rc == 0, err
+    assert np.allclose(read(out, '/g'), scipy.ndimage.gaussian_filter(img, 2), rtol=1e-5, atol=1e-6)
+
+
 def test_sigint_leaves_no_partial_output(tmp):
     path = os.path.join(tmp, 'big.h5')
     write_inputs(path, {'other': np.arange(10)})
