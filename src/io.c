@@ -1676,6 +1676,15 @@ static void txn_free(cask__h5txn_t *txn)
 	free(txn);
 }
 
+/* Empty txn's temporary file, which is being discarded, so that closing it
+ * (HDF5 flushes its metadata) cannot fail for lack of space: HDF5 1.10
+ * half-destroys a file whose close fails on a full disk and then crashes in
+ * its atexit clean-up (H5F__close_cb).  0, or -1 if it could not be. */
+static int txn_empty_tmp(const cask__h5txn_t *txn)
+{
+	return txn->tmp != NULL && truncate(txn->tmp, 0) != 0 ? -1 : 0;
+}
+
 /* Lock held.  Close every dataset of txn and the file. 0 or -1. */
 static int txn_close_handles(cask__h5txn_t *txn)
 {
@@ -1693,11 +1702,8 @@ static int txn_close_handles(cask__h5txn_t *txn)
 	if (txn->file >= 0) {
 		if (H5Fflush(txn->file, H5F_SCOPE_GLOBAL) < 0)
 			bad = 1;
-		/* A failed flush (a full disk) loses the file anyway: empty it so
-		 * that the close can write what it must.  HDF5 1.10 half-destroys
-		 * a file whose close fails and crashes in its atexit clean-up
-		 * (H5F__close_cb). */
-		if (bad && txn->tmp != NULL && truncate(txn->tmp, 0) != 0)
+		/* A failed flush (a full disk) loses the file anyway. */
+		if (bad && txn_empty_tmp(txn) != 0)
 			bad = 1;
 		if (H5Fclose(txn->file) < 0)
 			bad = 1;
@@ -2323,11 +2329,8 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 		if (e != 0)
 			rc = direct_fail(ctx, txn, e, bad);
 	}
-	/* Failed: the file is discarded; empty it so that it closes on a full
-	 * disk (see txn_close_handles). */
-	if (rc != 0 && truncate(txn->tmp, 0) != 0) {
-		/* best effort */
-	}
+	if (rc != 0)
+		(void)txn_empty_tmp(txn); /* failed: discarded (best effort) */
 	lock();
 	if (txn_close_handles(txn) != 0 && rc == 0)
 		rc = h5fail(ctx, CASK_EIO, "cannot finish writing '%s' (temporary file '%s')", txn->target, txn->tmp);
@@ -2375,13 +2378,7 @@ void cask__io_txn_abort(cask__h5txn_t *txn)
 		cask__dw_abort(txn->dw);
 		txn->dw = NULL;
 	}
-	/* The temporary file is discarded: empty it first, so that closing it
-	 * (HDF5 flushes its metadata) cannot fail for lack of space.  HDF5
-	 * 1.10 half-destroys a file whose close fails on a full disk and then
-	 * crashes in its atexit clean-up (H5F__close_cb). */
-	if (txn->tmp != NULL && truncate(txn->tmp, 0) != 0) {
-		/* best effort: the close below reports nothing anyway */
-	}
+	(void)txn_empty_tmp(txn); /* best effort: the close reports nothing anyway */
 	lock();
 	txn_close_handles(txn);
 	H5Eclear2(H5E_DEFAULT);
