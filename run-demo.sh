@@ -44,5 +44,22 @@ run $cask create demo-out/vol.h5:/v --shape 64,192,192 --chunks 32,96,96 --dtype
 	--seed 3 --overwrite
 run $cask filter median demo-out/vol.h5:/v -o demo-out/vol.h5:/med --size 3 --overwrite --stats
 run $cask eval -i v=demo-out/vol.h5:/v -i m=demo-out/vol.h5:/med 'std(m) / std(v)'
+# 8. Linear algebra.  Tall-skinny QR of the readings (check: Q R gives them back to
+#    rounding); a least-squares fit of sensor 0 from the other 149 (prints the residual
+#    norm and the rank); a rank-20 approximation of the photograph by randomized SVD,
+#    rebuilt with @ and exported (demo-out/rank20.png), with its relative error.
+run $cask qr data/sample.h5:/readings --q demo-out/la.h5:/Q --r demo-out/la.h5:/R --overwrite
+run $cask eval -i q=demo-out/la.h5:/Q -i r=demo-out/la.h5:/R -i x=data/sample.h5:/readings \
+	'max(abs(q @ r - x)) / max(abs(x))'
+run $cask eval -i z=demo-out/demo.h5:/zscore 'z[:, 1:]' -o demo-out/la.h5:/A --overwrite
+run $cask eval -i z=demo-out/demo.h5:/zscore 'z[:, 0]' -o demo-out/la.h5:/b --overwrite
+run $cask lstsq demo-out/la.h5:/A demo-out/la.h5:/b -o demo-out/la.h5:/coef --overwrite
+run $cask svd data/astronaut.h5:/gray -k 20 --seed 1 --u demo-out/la.h5:/U --s demo-out/la.h5:/S \
+	--vt demo-out/la.h5:/Vt --overwrite
+run $cask eval -i u=demo-out/la.h5:/U -i s=demo-out/la.h5:/S -i vt=demo-out/la.h5:/Vt \
+	'clip((u * s) @ vt, 0, 255)' -o demo-out/la.h5:/rank20 --overwrite
+run $cask eval -i g=data/astronaut.h5:/gray -i a=demo-out/la.h5:/rank20 \
+	'sqrt(sum((g - a) ** 2) / sum((g * 1.0) ** 2))'
+run $cask export demo-out/la.h5:/rank20 demo-out/rank20.png --overwrite
 echo
 echo "demo done: results in demo-out/ (PNG images: demo-out/*.png)"
