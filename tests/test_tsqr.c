@@ -648,6 +648,56 @@ static void test_tsqr_rsvd_exact_rank(void **state)
 	free(vt);
 }
 
+/* The fused power iterations divide X by a magnitude of A taken from its
+ * first 64 rows.  First rows of zeros, or far smaller than the rest, made
+ * A^T (A X) overflow ("non-finite value" of a finite A) or underflow to
+ * zero (S = 0 and success); the pass now notices and finds max |A| in one
+ * more pass.  And an oversampling near INT64_MAX overflowed k + p (a
+ * "negative extent"); the sketch is cut to min(m, n) as for any large p. */
+static void test_tsqr_rsvd_unrepresentative_first_rows(void **state)
+{
+	(void)state;
+	int64_t m = 600, n = 20, k = 3;
+	double sv[20];
+	for (int i = 0; i < n; i++)
+		sv[i] = pow(0.5, i);
+	double *a = test_matrix_s(m, n, sv, 0, 77), *b = malloc((size_t)(m * n) * 8);
+	assert_non_null(b);
+	const double scale[][2] = {{0.0, 1e200}, {0.0, 1e-200}, {1e-300, 1e5}, {1e-3, 1e200}};
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {100, n};
+	for (size_t c = 0; c < sizeof scale / sizeof scale[0]; c++) {
+		for (int64_t i = 0; i < m * n; i++)
+			b[i] = a[i] * scale[c][i / n < 64 ? 0 : 1];
+		double *sref = ref_s(m, n, b), s[3];
+		cask_array_t *x = NULL;
+		assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, b, &x), 0);
+		int rc = cask_svd_randomized(ctx, x, k, -1, -1, 7, s, NULL, NULL, NULL, NULL);
+		if (rc != 0)
+			fail_msg("head x %g, rest x %g: %s", scale[c][0], scale[c][1],
+				cask_ctx_message(ctx));
+		for (int i = 0; i < k; i++)
+			if (!(fabs(s[i] - sref[i]) <= 1e-8 * sref[i]))
+				fail_msg("head x %g, rest x %g: s[%d] = %.17g, exact %.17g", scale[c][0],
+					scale[c][1], i, s[i], sref[i]);
+		cask_array_destroy(x);
+		free(sref);
+	}
+	cask_array_t *x = NULL;
+	double s[3], *sref = ref_s(m, n, a);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	int rc = cask_svd_randomized(ctx, x, k, INT64_MAX, 1, 7, s, NULL, NULL, NULL, NULL);
+	if (rc != 0)
+		fail_msg("oversample INT64_MAX: %s", cask_ctx_message(ctx));
+	for (int i = 0; i < k; i++)
+		assert_true(fabs(s[i] - sref[i]) <= 1e-12 * sref[0]);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(sref);
+	free(a);
+	free(b);
+}
+
 static void test_tsqr_rsvd_spills_to_disk(void **state)
 {
 	(void)state;
@@ -1328,6 +1378,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_svd_wide),
 		cmocka_unit_test(test_tsqr_svd_randomized),
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
+		cmocka_unit_test(test_tsqr_rsvd_unrepresentative_first_rows),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
 		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),
