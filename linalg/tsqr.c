@@ -1112,6 +1112,11 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 	if ((rc = cask__la_prepare(ctx, a, "A of least squares", &ax)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
+	if (b->ndim < 1 || b->ndim > 2) {
+		rc = cask__error(ctx, CASK_ESHAPE, "b of least squares must be 1-d or 2-d, not %d-d",
+			b->ndim);
+		goto out;
+	}
 	if (b->ndim == 1) {
 		int64_t sh[2] = {b->shape[0], 1};
 		if ((rc = cask_reshape(ctx, b, 2, sh, &b2)) != 0)

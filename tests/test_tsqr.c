@@ -1342,6 +1342,19 @@ static void test_tsqr_errors(void **state)
 	assert_int_equal(cask_lstsq(ctx, t, x, r, NULL), CASK_ESHAPE);
 	assert_non_null(strstr(cask_ctx_message(ctx), "must have A's 20 rows"));
 	assert_non_null(strstr(cask_ctx_message(ctx), "got 5 x 12"));
+	/* b of any rank but 1 or 2: so the message says (was "must be a 2-d
+	 * array, not 0-d", though a 1-d b is fine). */
+	cask_array_t *b0 = NULL, *b3 = NULL;
+	int64_t s3[3] = {20, 1, 1};
+	cask_scalar_t one = {.dtype = CASK_FLOAT64, .v.f = 1.0};
+	assert_int_equal(cask_array_scalar(ctx, one, 0, &b0), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 3, s3, NULL, buf, &b3), 0);
+	assert_int_equal(cask_lstsq(ctx, t, b0, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "must be 1-d or 2-d, not 0-d"));
+	assert_int_equal(cask_lstsq(ctx, t, b3, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "must be 1-d or 2-d, not 3-d"));
+	cask_array_destroy(b0);
+	cask_array_destroy(b3);
 	cask_array_t *arr[] = {x, v, t, t2, z, w, p, g};
 	for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
 		cask_array_destroy(arr[i]);
