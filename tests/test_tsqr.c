@@ -652,8 +652,9 @@ static void test_tsqr_rsvd_exact_rank(void **state)
  * first 64 rows.  First rows of zeros, or far smaller than the rest, made
  * A^T (A X) overflow ("non-finite value" of a finite A) or underflow to
  * zero (S = 0 and success); the pass now notices and finds max |A| in one
- * more pass.  And an oversampling near INT64_MAX overflowed k + p (a
- * "negative extent"); the sketch is cut to min(m, n) as for any large p. */
+ * more pass.  An oversampling near INT64_MAX overflowed k + p (a "negative
+ * extent"); the sketch is cut to min(m, n) as for any large p.  A finite A
+ * whose s_1 exceeds the largest double gave S = Inf with success. */
 static void test_tsqr_rsvd_unrepresentative_first_rows(void **state)
 {
 	(void)state;
@@ -663,7 +664,11 @@ static void test_tsqr_rsvd_unrepresentative_first_rows(void **state)
 		sv[i] = pow(0.5, i);
 	double *a = test_matrix_s(m, n, sv, 0, 77), *b = malloc((size_t)(m * n) * 8);
 	assert_non_null(b);
-	const double scale[][2] = {{0.0, 1e200}, {0.0, 1e-200}, {1e-300, 1e5}, {1e-3, 1e200}};
+	/* (The last two: |A| m n beyond the largest double, or |A| subnormal:
+	 * no scaling makes A^T (A X) representable, so the 2 + 2q-pass form
+	 * runs; it failed, or gave S = 0.) */
+	const double scale[][2] = {{0.0, 1e200}, {0.0, 1e-200}, {1e-300, 1e5}, {1e-3, 1e200},
+		{1e307, 1e307}, {1e-310, 1e-310}};
 	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
 	int64_t shape[2] = {m, n}, ch[2] = {100, n};
 	for (size_t c = 0; c < sizeof scale / sizeof scale[0]; c++) {
@@ -677,14 +682,28 @@ static void test_tsqr_rsvd_unrepresentative_first_rows(void **state)
 			fail_msg("head x %g, rest x %g: %s", scale[c][0], scale[c][1],
 				cask_ctx_message(ctx));
 		for (int i = 0; i < k; i++)
-			if (!(fabs(s[i] - sref[i]) <= 1e-8 * sref[i]))
+			if (!(fabs(s[i] - sref[i]) <= (scale[c][1] < 1e-300 ? 1e-6 : 1e-8) * sref[i]))
 				fail_msg("head x %g, rest x %g: s[%d] = %.17g, exact %.17g", scale[c][0],
 					scale[c][1], i, s[i], sref[i]);
 		cask_array_destroy(x);
 		free(sref);
 	}
+	/* s_1 beyond the largest double, A finite: an error naming the
+	 * overflow, not Inf in S with success (exact and randomized). */
+	for (int64_t i = 0; i < m * n; i++) {
+		b[i] = a[i] * 1e308 * 4.0; /* s_1 = 4e308 */
+		assert_true(isfinite(b[i]));
+	}
 	cask_array_t *x = NULL;
-	double s[3], *sref = ref_s(m, n, a);
+	double s[3];
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, b, &x), 0);
+	assert_int_equal(cask_svd(ctx, x, s, NULL, NULL, NULL, NULL), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "overflow"));
+	assert_int_equal(cask_svd_randomized(ctx, x, k, -1, -1, 7, s, NULL, NULL, NULL, NULL),
+		CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "overflow"));
+	cask_array_destroy(x);
+	double *sref = ref_s(m, n, a);
 	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
 	int rc = cask_svd_randomized(ctx, x, k, INT64_MAX, 1, 7, s, NULL, NULL, NULL, NULL);
 	if (rc != 0)
