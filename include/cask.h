@@ -674,7 +674,8 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
  * (A A^T)^q A Omega, as in their Alg. 4.4; a is streamed q + 1 times (one
  * pass per A^T A product, the last also giving B = Q^T A) when the m x (k+p)
  * sketch fits a quarter of the budget and q >= 1 (q + 2 times if that
- * sketch is ill-conditioned, cond > 1e3), else 2 + 2q times.
+ * sketch is ill-conditioned, cond > 1e3, and once more when A's first rows
+ * misjudge its magnitude by many orders), else 2 + 2q times.
  * s: NULL or k doubles; vt: NULL or k x n doubles; stores as cask_svd
  * (U: m x k).  Requires 1 <= k <= min(m, n); m x (k+p) intermediates live
  * in memory when they fit a quarter of the budget, else in temporary HDF5

@@ -37,6 +37,7 @@
  * file; the randomized SVD stores U (lazy, Q_Y U_B) with S and V^T (in
  * memory) in one cask_store call, also one transaction per file.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,14 @@ static int orth(tmp_t *t, cask_array_t *y, const char *what, cask_array_t **out)
 	return orth_r(t, y, what, NULL, out);
 }
 
+/* A power of two near x > 0, at least 2^-1019: X / sigma must stay finite
+ * (1 / 2^-1019 is 2^1019, so Gaussian entries up to 2^4 fit). */
+static double pow2_near(double x)
+{
+	int e = ilogb(x);
+	return ldexp(1.0, e < DBL_MIN_EXP + 2 ? DBL_MIN_EXP + 2 : e);
+}
+
 /* A power of two near the magnitude of x's entries, from its first rows
  * (1 when they are all zero): the fused passes scale X by its inverse, so
  * A^T (A X) stays near |A| instead of |A|^2, which leaves the range of
@@ -285,7 +294,7 @@ static int magnitude(tmp_t *t, cask_array_t *x, double *out)
 	    (rc = cask_compute(ctx, hd, buf, (size_t)(rows * n) * sizeof(double))) == 0)
 		for (int64_t i = 0; i < rows * n; i++)
 			mx = fabs(buf[i]) > mx ? fabs(buf[i]) : mx;
-	*out = mx > 0.0 && isfinite(mx) ? ldexp(1.0, ilogb(mx)) : 1.0;
+	*out = mx > 0.0 && isfinite(mx) ? pow2_near(mx) : 1.0;
 	cask_array_destroy(head);
 	cask_array_destroy(hd);
 	free(buf);
@@ -299,14 +308,105 @@ static void scale_x(double *xb, size_t count, double sigma)
 		xb[i] /= sigma;
 }
 
+/* max |A| (float64), by one more pass over A. */
+static int max_abs(cask_ctx_t *ctx, cask_array_t *x, double *out)
+{
+	cask_array_t *ab = NULL, *mx = NULL, *m64 = NULL;
+	int rc;
+	if ((rc = cask_unary(ctx, CASK_ABS, x, &ab)) == 0 &&
+	    (rc = cask_reduce(ctx, CASK_MAX, ab, 0, NULL, 0, 0, &mx)) == 0 &&
+	    (rc = cask_astype(ctx, mx, CASK_FLOAT64, &m64)) == 0)
+		rc = cask_compute(ctx, m64, out, sizeof *out);
+	cask_array_destroy(ab);
+	cask_array_destroy(mx);
+	cask_array_destroy(m64);
+	return rc;
+}
+
+/* The first power iteration's Z = A^T (A X), X = Omega / *sigma, *sigma
+ * from magnitude(); om (n x l) is Omega and is not changed.  A's first
+ * rows can misjudge |A| by hundreds of orders of magnitude (zero rows, or
+ * rows far smaller or larger than the rest): the pass then overflows (a
+ * row of Y = A X, or Z, non-finite) or underflows (Z = 0 of a nonzero A,
+ * or digits lost to subnormals: for a Gaussian Omega, ||Z|| ~ ||A||^2 /
+ * sigma >= max|A|^2 / sigma >= sigma, so max |Z| far below sigma means the
+ * pass lost it).  In those cases *sigma becomes max |A|, found by one more
+ * pass, and Z is computed again.  A NaN or Inf of A itself is reported as
+ * the pass reported it.  Returns 1 (nothing in *out) when Z (or the norms
+ * of its columns) is out of the range of doubles even so (|A| m n beyond the largest double, or |A|
+ * subnormal): the caller then runs the 2 + 2q-pass form, whose products
+ * do not square A. */
+static int first_ata(tmp_t *t, cask_array_t *x, int64_t l, const double *om, double *sigma,
+	cask_array_t **out)
+{
+	cask_ctx_t *ctx = t->ctx;
+	size_t count = (size_t)(x->shape[1] * l);
+	cask_array_t *z = NULL;
+	double *xs = malloc(count * sizeof(double)), *zb = malloc(count * sizeof(double));
+	char *msg = NULL;
+	int rc = 0;
+	if (xs == NULL || zb == NULL) {
+		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int attempt = 0;; attempt++) {
+		double mx = 0.0, zmax = 0.0;
+		int finite = 1;
+		memcpy(xs, om, count * sizeof(double));
+		scale_x(xs, count, *sigma);
+		rc = cask__la_ata_x(ctx, x, xs, l, NULL, &z);
+		if (rc == 0 && (rc = cask_compute(ctx, z, zb, count * sizeof(double))) != 0)
+			goto out;
+		if (rc != 0 && rc != CASK_EINVAL)
+			goto out;
+		for (size_t i = 0; rc == 0 && i < count; i++) {
+			finite &= isfinite(zb[i]) != 0;
+			zmax = fabs(zb[i]) > zmax ? fabs(zb[i]) : zmax;
+		}
+		/* (its TSQR takes column norms: sqrt(n) max |Z| must be finite too) */
+		int in_range = finite && zmax <= DBL_MAX / 4 / sqrt((double)x->shape[1]);
+		if (rc == 0 && in_range && (attempt == 1 || zmax >= ldexp(*sigma, -60)))
+			goto out;
+		if (attempt == 1) {
+			rc = 1;
+			goto out;
+		}
+		/* Overflow or underflow (or a non-finite A: max_abs tells which). */
+		if (rc != 0 && (msg = strdup(ctx->msg)) == NULL) {
+			rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
+			goto out;
+		}
+		cask_array_destroy(z);
+		z = NULL;
+		int rc0 = rc;
+		if ((rc = max_abs(ctx, x, &mx)) != 0)
+			goto out;
+		if (!isfinite(mx) && rc0 != 0) {
+			rc = cask__error(ctx, rc0, "%s", msg);
+			goto out;
+		}
+		*sigma = mx > 0.0 && isfinite(mx) ? pow2_near(mx) : 1.0;
+	}
+out:
+	if (rc == 0)
+		*out = z;
+	else
+		cask_array_destroy(z);
+	free(xs);
+	free(zb);
+	free(msg);
+	return rc;
+}
+
 /* The power iterations in q + 1 passes over A (see the top of the file):
  * X = Omega; q times X = orth(A^T (A X)); then Y = A X and W = A^T Y in one
  * pass, QY R = Y, and B^T = W R^-1 when R is well conditioned, else
  * B^T = A^T QY (one more pass).  xb (n x l) holds Omega on entry; *qy and
  * *bt (n x l, an in-memory array) are returned.  Every X enters a pass
- * divided by sigma ~ |A| (magnitude; refined after the first pass from R
- * of A^T A X, ~ ||A||^2 / sigma): the spans, QY and W R^-1 do not change,
- * but nothing squares |A|. */
+ * divided by sigma ~ |A| (magnitude, checked by first_ata; refined after
+ * the first pass from R of A^T A X, ~ ||A||^2 / sigma): the spans, QY and
+ * W R^-1 do not change, but nothing squares |A|.  Returns 1 (nothing
+ * in *qy, *bt; xb still Omega) when first_ata does. */
 static int power_fused(tmp_t *t, cask_array_t *x, int64_t l, int64_t q, double *xb,
 	cask_array_t **qy, cask_array_t **bt)
 {
@@ -325,15 +425,19 @@ static int power_fused(tmp_t *t, cask_array_t *x, int64_t l, int64_t q, double *
 	if ((rc = magnitude(t, x, &sigma)) != 0)
 		goto out;
 	for (int64_t it = 0; it < q && rc == 0; it++) {
-		scale_x(xb, (size_t)(n * l), sigma);
-		if ((rc = cask__la_ata_x(ctx, x, xb, l, NULL, &z)) == 0 &&
-		    (rc = orth_r(t, z, "the sketch A^T A Q", rb, &qz)) == 0)
+		if (it == 0) {
+			rc = first_ata(t, x, l, xb, &sigma, &z);
+		} else {
+			scale_x(xb, (size_t)(n * l), sigma);
+			rc = cask__la_ata_x(ctx, x, xb, l, NULL, &z);
+		}
+		if (rc == 0 && (rc = orth_r(t, z, "the sketch A^T A Q", rb, &qz)) == 0)
 			rc = cask_compute(ctx, qz, xb, xbytes);
 		double rmax = 0.0;
 		for (int64_t i = 0; rc == 0 && it == 0 && i < l; i++)
 			rmax = fabs(rb[i * l + i]) > rmax ? fabs(rb[i * l + i]) : rmax;
 		if (rmax > 0.0 && isfinite(rmax))
-			sigma = ldexp(1.0, ilogb(sqrt(rmax) * sqrt(sigma)));
+			sigma = pow2_near(sqrt(rmax) * sqrt(sigma));
 		cask_array_destroy(z);
 		cask_array_destroy(qz);
 		z = qz = NULL;
@@ -421,7 +525,7 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 			(long long)k, (long long)mn);
 		goto out;
 	}
-	int64_t l = k + p < mn ? k + p : mn;
+	int64_t l = p < mn - k ? k + p : mn; /* (k + p overflows for p near INT64_MAX) */
 	if ((double)n * (double)l * 8.0 * 3 > (double)cask_ctx_memory(ctx)) {
 		rc = cask__error(ctx, CASK_EBUDGET,
 			"%s: randomized SVD holds n x (k + p) = %lld x %lld matrices in memory; raise --memory",
@@ -442,9 +546,12 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 	if (q >= 1 && fits(t, m, l)) {
 		/* q + 1 (or q + 2) passes over A instead of 2 + 2q. */
 		rc = power_fused(t, x, l, q, omb, &qy, &z);
-		if (rc != 0)
-			goto out;
-		goto small_svd;
+		if (rc != 1) {
+			if (rc != 0)
+				goto out;
+			goto small_svd;
+		}
+		rc = 0; /* A^T A X out of range: the 2 + 2q-pass form, omb still Omega */
 	}
 	rc = cask__la_owned_array(ctx, n, l, omb, &om);
 	omb = NULL;
@@ -496,6 +603,13 @@ small_svd:;
 			(long long)n);
 		goto out;
 	}
+	for (int64_t i = 0; i < k; i++)
+		if (!isfinite(sb[i])) { /* ||B|| beyond the largest double, B finite */
+			rc = cask__error(ctx, CASK_EINVAL,
+				"%s: overflow: the largest singular value exceeds the largest double "
+				"(scale the matrix down)", what);
+			goto out;
+		}
 	if (s != NULL)
 		memcpy(s, sb, (size_t)k * sizeof(double));
 	if (vt != NULL)

@@ -369,6 +369,13 @@ static int root_task(void *user, int64_t index, const void *const *inputs, const
 	if (rc != 0)
 		return cask_task_error(env, rc, "%s: LAPACK failed on the %lld x %lld R factor (%s)",
 			e->req->what, (long long)n, (long long)n, cask_strerror(rc));
+	/* A finite R can still have s_1 = ||R|| beyond the largest double
+	 * (dgesdd scales R, then returns Inf): an error, not Inf in S. */
+	for (int64_t i = 0; e->mode == CASK__LA_SVD && i < n; i++)
+		if (!isfinite(o[l.s + i]))
+			return cask_task_error(env, CASK_EINVAL,
+				"%s: overflow: the largest singular value exceeds the largest double "
+				"(scale the matrix down)", e->req->what);
 	if (e->mode == CASK__LA_LSTSQ)
 		return root_lstsq(e, rh, o, &l, s, env);
 	return 0;
@@ -1112,6 +1119,11 @@ int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcon
 	if ((rc = cask__la_prepare(ctx, a, "A of least squares", &ax)) != 0)
 		goto out;
 	cask__la_describe(a, what, sizeof what);
+	if (b->ndim < 1 || b->ndim > 2) {
+		rc = cask__error(ctx, CASK_ESHAPE, "b of least squares must be 1-d or 2-d, not %d-d",
+			b->ndim);
+		goto out;
+	}
 	if (b->ndim == 1) {
 		int64_t sh[2] = {b->shape[0], 1};
 		if ((rc = cask_reshape(ctx, b, 2, sh, &b2)) != 0)

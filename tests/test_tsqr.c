@@ -648,6 +648,75 @@ static void test_tsqr_rsvd_exact_rank(void **state)
 	free(vt);
 }
 
+/* The fused power iterations divide X by a magnitude of A taken from its
+ * first 64 rows.  First rows of zeros, or far smaller than the rest, made
+ * A^T (A X) overflow ("non-finite value" of a finite A) or underflow to
+ * zero (S = 0 and success); the pass now notices and finds max |A| in one
+ * more pass.  An oversampling near INT64_MAX overflowed k + p (a "negative
+ * extent"); the sketch is cut to min(m, n) as for any large p.  A finite A
+ * whose s_1 exceeds the largest double gave S = Inf with success. */
+static void test_tsqr_rsvd_unrepresentative_first_rows(void **state)
+{
+	(void)state;
+	int64_t m = 600, n = 20, k = 3;
+	double sv[20];
+	for (int i = 0; i < n; i++)
+		sv[i] = pow(0.5, i);
+	double *a = test_matrix_s(m, n, sv, 0, 77), *b = malloc((size_t)(m * n) * 8);
+	assert_non_null(b);
+	/* (The last two: |A| m n beyond the largest double, or |A| subnormal:
+	 * no scaling makes A^T (A X) representable, so the 2 + 2q-pass form
+	 * runs; it failed, or gave S = 0.) */
+	const double scale[][2] = {{0.0, 1e200}, {0.0, 1e-200}, {1e-300, 1e5}, {1e-3, 1e200},
+		{1e307, 1e307}, {1e-310, 1e-310}};
+	cask_ctx_t *ctx = new_ctx((size_t)64 << 20, 2);
+	int64_t shape[2] = {m, n}, ch[2] = {100, n};
+	for (size_t c = 0; c < sizeof scale / sizeof scale[0]; c++) {
+		for (int64_t i = 0; i < m * n; i++)
+			b[i] = a[i] * scale[c][i / n < 64 ? 0 : 1];
+		double *sref = ref_s(m, n, b), s[3];
+		cask_array_t *x = NULL;
+		assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, b, &x), 0);
+		int rc = cask_svd_randomized(ctx, x, k, -1, -1, 7, s, NULL, NULL, NULL, NULL);
+		if (rc != 0)
+			fail_msg("head x %g, rest x %g: %s", scale[c][0], scale[c][1],
+				cask_ctx_message(ctx));
+		for (int i = 0; i < k; i++)
+			if (!(fabs(s[i] - sref[i]) <= (scale[c][1] < 1e-300 ? 1e-6 : 1e-8) * sref[i]))
+				fail_msg("head x %g, rest x %g: s[%d] = %.17g, exact %.17g", scale[c][0],
+					scale[c][1], i, s[i], sref[i]);
+		cask_array_destroy(x);
+		free(sref);
+	}
+	/* s_1 beyond the largest double, A finite: an error naming the
+	 * overflow, not Inf in S with success (exact and randomized). */
+	for (int64_t i = 0; i < m * n; i++) {
+		b[i] = a[i] * 1e308 * 4.0; /* s_1 = 4e308 */
+		assert_true(isfinite(b[i]));
+	}
+	cask_array_t *x = NULL;
+	double s[3];
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, b, &x), 0);
+	assert_int_equal(cask_svd(ctx, x, s, NULL, NULL, NULL, NULL), CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "overflow"));
+	assert_int_equal(cask_svd_randomized(ctx, x, k, -1, -1, 7, s, NULL, NULL, NULL, NULL),
+		CASK_EINVAL);
+	assert_non_null(strstr(cask_ctx_message(ctx), "overflow"));
+	cask_array_destroy(x);
+	double *sref = ref_s(m, n, a);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	int rc = cask_svd_randomized(ctx, x, k, INT64_MAX, 1, 7, s, NULL, NULL, NULL, NULL);
+	if (rc != 0)
+		fail_msg("oversample INT64_MAX: %s", cask_ctx_message(ctx));
+	for (int i = 0; i < k; i++)
+		assert_true(fabs(s[i] - sref[i]) <= 1e-12 * sref[0]);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(sref);
+	free(a);
+	free(b);
+}
+
 static void test_tsqr_rsvd_spills_to_disk(void **state)
 {
 	(void)state;
@@ -1292,6 +1361,19 @@ static void test_tsqr_errors(void **state)
 	assert_int_equal(cask_lstsq(ctx, t, x, r, NULL), CASK_ESHAPE);
 	assert_non_null(strstr(cask_ctx_message(ctx), "must have A's 20 rows"));
 	assert_non_null(strstr(cask_ctx_message(ctx), "got 5 x 12"));
+	/* b of any rank but 1 or 2: so the message says (was "must be a 2-d
+	 * array, not 0-d", though a 1-d b is fine). */
+	cask_array_t *b0 = NULL, *b3 = NULL;
+	int64_t s3[3] = {20, 1, 1};
+	cask_scalar_t one = {.dtype = CASK_FLOAT64, .v.f = 1.0};
+	assert_int_equal(cask_array_scalar(ctx, one, 0, &b0), 0);
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 3, s3, NULL, buf, &b3), 0);
+	assert_int_equal(cask_lstsq(ctx, t, b0, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "must be 1-d or 2-d, not 0-d"));
+	assert_int_equal(cask_lstsq(ctx, t, b3, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "must be 1-d or 2-d, not 3-d"));
+	cask_array_destroy(b0);
+	cask_array_destroy(b3);
 	cask_array_t *arr[] = {x, v, t, t2, z, w, p, g};
 	for (size_t i = 0; i < sizeof arr / sizeof *arr; i++)
 		cask_array_destroy(arr[i]);
@@ -1328,6 +1410,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_svd_wide),
 		cmocka_unit_test(test_tsqr_svd_randomized),
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
+		cmocka_unit_test(test_tsqr_rsvd_unrepresentative_first_rows),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
 		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),

@@ -279,8 +279,13 @@ int cli_cmd_svd(int argc, char **argv)
 	}
 	if (!g.quiet) {
 		cli_progress_done();
-		fprintf(stderr, "cask: wrote %s:%s%s%s%s%s\n", s.path, s.dset, us ? ", " : "",
-		        us ? u.dset : "", vs ? ", " : "", vs ? vt.dset : "");
+		/* each output with its file: U and V^T may go to other files than S */
+		fprintf(stderr, "cask: wrote %s:%s", s.path, s.dset);
+		if (us != NULL)
+			fprintf(stderr, ", %s:%s", u.path, u.dset);
+		if (vs != NULL)
+			fprintf(stderr, ", %s:%s", vt.path, vt.dset);
+		fputc('\n', stderr);
 	}
 out:
 	cask_array_destroy(x);

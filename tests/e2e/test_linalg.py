@@ -740,3 +740,18 @@ def test_column_chunks_cut_by_leaves(tmp):
        '10,10,28')
     w, _, _ = read(o, 'W')
     assert np.array_equal(w, v[3:37, 5:45, 1:29])
+
+
+def test_svd_reports_each_output_with_its_file(tmp):
+    """`cask svd` names every output with its own file: U and V^T in other
+    files than S were reported as S's file ('wrote s.h5:/S, /U, /VT')."""
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', tall(300, 5))
+    s, u = os.path.join(tmp, 's.h5'), os.path.join(tmp, 'u.h5')
+    for extra in ((), ('-k', 2)):
+        rc, _, err = run('svd', f + ':/A', '--s', s + ':/S', '--u', u + ':/g/U', '--vt',
+                         s + ':/VT', '--overwrite', *extra)
+        assert rc == 0, err
+        assert 'wrote %s:/S, %s:/g/U, %s:/VT' % (s, u, s) in err, err
+    with h5py.File(u, 'r') as h:
+        assert h['g/U'].shape == (300, 2)
