@@ -49,8 +49,8 @@
  * gaussian path (cask_k_nd_apply_f32) computes in float: see ndimage.h.
  * Known deviations: NaN inputs in min/max (scipy's ring algorithm treats
  * NaN order-dependently); the sign of zero in medians;
- * 32/64-bit integer outputs of gaussian_gradient_magnitude and sums whose
- * products exceed 2^53; BOOL output is not supported.
+ * 64-bit integer values beyond 2^53 (rounded in the double arithmetic, e.g.
+ * sums whose products exceed 2^53); BOOL output is not supported.
  */
 #include "ndimage.h"
 
@@ -402,11 +402,53 @@ static double wrap_as(cask_dtype_t t, double v)
 	case CASK_UINT16:
 	case CASK_INT32:
 	case CASK_UINT32:
-		return cask_k_nd_quantize(t, (double)(int32_t)(uint32_t)(uint64_t)(int64_t)v);
+		return cask_k_nd_quantize(t, (double)(int32_t)(uint32_t)(uint64_t)cvt64(v));
 	case CASK_FLOAT32:
 		return (double)(float)v;
 	default:
 		return v;
+	}
+}
+
+/* v * v as NumPy's wrapping `*=` in dtype t (ggm's squares), v a value of t.
+ * The product is formed in 64-bit integers: in double, the square of a
+ * 32-bit value loses its low bits before the wrap (a uint32 square reaches
+ * 2^64). 64-bit values beyond 2^53 are already rounded (see the header). */
+static double square_as(cask_dtype_t t, double v)
+{
+	uint64_t u;
+
+	switch (t) {
+	case CASK_BOOL:
+	case CASK_UINT8:
+	case CASK_INT8:
+	case CASK_INT16:
+	case CASK_UINT16:
+	case CASK_INT32:
+	case CASK_UINT32:
+		u = (uint64_t)cvt64(v);
+		return wrap_as(t, (double)(int32_t)(uint32_t)(u * u));
+	case CASK_INT64:
+		u = (uint64_t)cvt64(v);
+		return (double)(int64_t)(u * u);
+	case CASK_UINT64:
+		u = cvtu64(v);
+		return (double)(u * u);
+	default:
+		return wrap_as(t, v * v);
+	}
+}
+
+/* a + b as NumPy's wrapping `+=` in dtype t, a and b values of t. */
+static double add_as(cask_dtype_t t, double a, double b)
+{
+	switch (t) {
+	case CASK_INT64:
+		return (double)(int64_t)((uint64_t)cvt64(a) + (uint64_t)cvt64(b));
+	case CASK_UINT64:
+		return (double)(cvtu64(a) + cvtu64(b));
+	default:
+		return wrap_as(t, a + b);
 	}
 }
 
@@ -1898,8 +1940,8 @@ void cask_k_nd_apply(const cask_k_nd_spec_t *f, cask_dtype_t odt, const int64_t 
 			for (i = 0; i < l.nout; i++) {
 				double v = tr[i];
 				if (f->kind == CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE)
-					v = wrap_as(odt, v * v);
-				r.acc[i] = t == 0 ? v : wrap_as(odt, r.acc[i] + v);
+					v = square_as(odt, v);
+				r.acc[i] = t == 0 ? v : add_as(odt, r.acc[i], v);
 			}
 		}
 		if (f->kind == CASK_K_ND_GAUSSIAN_GRADIENT_MAGNITUDE)

@@ -314,6 +314,8 @@ int cask_array_full(cask_ctx_t *ctx, cask_dtype_t dtype, int ndim, const int64_t
 	if (rc == 0)
 		rc = check_dtype(ctx, dtype);
 	if (rc == 0)
+		rc = check_dtype(ctx, value.dtype); /* scalar_to_bytes reads the union by it */
+	if (rc == 0)
 		rc = cask__array_new(ctx, N_FULL, dtype, ndim, shape, 0, NULL, &a);
 	if (rc != 0)
 		return rc;
@@ -1076,6 +1078,9 @@ int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *i
 			nreal++;
 		else if (idx[i].kind == CASK_INDEX_ELLIPSIS)
 			nell++;
+		else if (idx[i].kind != CASK_INDEX_NEWAXIS)
+			return cask__error(ctx, CASK_EINVAL, "cask_index: idx[%d] has unknown kind %d",
+			                   i, (int)idx[i].kind);
 	}
 	if (nell > 1)
 		return cask__error(ctx, CASK_EINVAL, "an index can only have a single ellipsis ('...')");

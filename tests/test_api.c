@@ -610,6 +610,26 @@ static void test_api_reshape(void **state)
 	assert_null(y);
 }
 
+/* Enumerations out of range are refused, not read as another value: a
+ * scalar's dtype selects the union member cask_array_full reads, an index
+ * kind how the index is applied. */
+static void test_api_bad_enums(void **state)
+{
+	fix_t *f = *state;
+	cask_ctx_t *ctx = f->ctx;
+	cask_array_t *y = NULL;
+	int64_t shape[2] = {2, 3};
+	cask_scalar_t v = {.dtype = (cask_dtype_t)55, .v.i = 1};
+	cask_index_t ix[1] = {{.kind = (cask_index_kind_t)9, .step = 1}};
+
+	assert_int_equal(cask_array_full(ctx, CASK_INT8, 2, shape, NULL, v, &y), CASK_ETYPE);
+	assert_null(y);
+	assert_int_equal(cask_array_scalar(ctx, v, 0, &y), CASK_ETYPE);
+	assert_null(y);
+	EXPECT_PREFIX(ctx, cask_index(ctx, f->a, 1, ix, &y), "cask_index: idx[0] has unknown kind 9");
+	assert_null(y);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_open_big_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_reshape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_bad_enums, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

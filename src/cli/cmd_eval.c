@@ -177,8 +177,10 @@ static void expr_error(const char *src, int col, const char *msg)
 	cli_expr_caret(stderr, src, col);
 }
 
-/* Compute a (small) result and print it. */
-static int print_result(cask_ctx_t *ctx, cask_array_t *a)
+/* Compute a (small) result and print it.  A failure names the inputs
+ * (ninputs strings NAME=PATH:/DSET): an error in the data, such as an
+ * integer to a negative power, has no file of its own in its message. */
+static int print_result(cask_ctx_t *ctx, cask_array_t *a, int ninputs, const char *const *inputs)
 {
 	int64_t n = cask_array_size(a);
 	cask_dtype_t t = cask_array_dtype(a);
@@ -192,7 +194,18 @@ static int print_result(cask_ctx_t *ctx, cask_array_t *a)
 	}
 	rc = cask_compute(ctx, a, buf, bytes);
 	if (rc < 0) {
-		ret = cli_lib_error(ctx, rc, "evaluation failed");
+		char names[512];
+		size_t len = 0;
+		int i;
+
+		names[0] = '\0';
+		for (i = 0; i < ninputs && len < sizeof names; i++) {
+			int w = snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+			                 inputs[i]);
+			len += w > 0 ? (size_t)w : 0;
+		}
+		ret = cli_lib_error(ctx, rc, ninputs ? "evaluation failed (inputs %s)" :
+		                                       "evaluation failed", names);
 		goto out;
 	}
 	cli_progress_done();
@@ -340,7 +353,7 @@ int cli_cmd_eval(int argc, char **argv)
 			                      shape, PRINT_LIMIT);
 			goto out;
 		}
-		ret = print_result(ctx, result);
+		ret = print_result(ctx, result, a.ninputs, a.inputs);
 	} else {
 		cask_store_t so;
 		int ndim = cask_array_ndim(result);

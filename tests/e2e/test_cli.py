@@ -264,11 +264,14 @@ def test_python_int_literals_numpy2(tmp):
                       ('2**64', 'outside the range of int64 and uint64')]:
         rc, out, err = ev(tmp, expr, arrays)
         assert rc == 2 and msg in err and out == '', (expr, rc, out, err)
-    # A negative exponent in the data: NumPy's ValueError at run time.
+    # A negative exponent in the data: NumPy's ValueError at run time; the
+    # message names the inputs (the library's own names no file).
+    in_path = os.path.join(tmp, 'in.h5')
     for expr in ['2 ** q', 'qp ** q', 'power(qp, q)']:
         rc, out, err = ev(tmp, expr, arrays)
         assert rc == 1 and 'Integers to negative integer powers are not allowed.' in err \
             and out == '', (expr, rc, out, err)
+        assert 'q=%s:/q' % in_path in err, (expr, err)
     # Literal-only arithmetic is Python's: an int to a negative power is a float.
     for expr, want in [('2 ** -1', '0.5\n'), ('2 ** 64 - 1', '18446744073709551615\n'),
                        ('-2**63 // -1', '9223372036854775808\n'), ('10**20 // 10**19', '10\n')]:

@@ -222,6 +222,25 @@ def test_eval_filter_volume(tmp):
         assert word in se, (e, se)
 
 
+def test_eval_ggm_wide_integers(tmp):
+    """gaussian_gradient_magnitude on 32/64-bit integers squares with NumPy's
+    wrapping *= in the dtype: a uint32 square reaches 2^64, so it must be
+    formed in integers (in double its low bits were lost before the wrap)."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    cases = [('u4', image((11, 13), 'u4')), ('i4', image((11, 13), 'i4')),
+             ('i8', RNG.integers(-2**40, 2**40, size=(11, 13)))]
+    for dt, x in cases:
+        write(inp, dt, x, chunks=(3, 5))
+        for mode in ('reflect', 'wrap'):
+            ds = '/%s_%s' % (dt, mode)
+            rc, _, se = run('eval', '-i', 'x=%s:/%s' % (inp, dt),
+                            'gaussian_gradient_magnitude(x, sigma=1.0, mode="%s")' % mode,
+                            '-o', out + ':' + ds)
+            assert rc == 0, se
+            close(read(out, ds), ndi.gaussian_gradient_magnitude(x, 1.0, mode=mode),
+                  'ggm %s %s' % (dt, mode))
+
+
 def scaled(x, bits):
     x = x.astype('f8')
     finite = x[~np.isnan(x)]
