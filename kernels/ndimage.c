@@ -26,7 +26,8 @@
  *     its terms with NumPy's wrapping integer +=, gaussian_gradient_magnitude
  *     squares with wrapping *= and takes NumPy's sqrt loop chosen for the
  *     dtype (float16 for 8-bit, float32 for 16-bit integers and float32).
- *  7. gaussian weights: _gaussian_kernel1d's exp / NumPy pairwise sum /
+ *  7. gaussian weights: _gaussian_kernel1d's exp (NumPy's, which is SVML's
+ *     on AVX-512 CPUs: cask_k_nd_numpy_exp) / NumPy pairwise sum /
  *     division, and for orders 1-2 the polynomial from a dgemv that
  *     OpenBLAS (Haswell kernels, OPENBLAS_CORETYPE=Haswell here) evaluates
  *     with fused multiply-adds; reproduced with fma(), so the weights are
@@ -521,16 +522,84 @@ static double pairwise_sum(const double *a, int64_t n)
 	return pairwise_sum(a, i) + pairwise_sum(a + i, n - i);
 }
 
+static double from_bits(uint64_t u)
+{
+	double d;
+	memcpy(&d, &u, sizeof d);
+	return d;
+}
+
+static uint64_t to_bits(double d)
+{
+	uint64_t u;
+	memcpy(&u, &d, sizeof u);
+	return u;
+}
+
+/* exp as NumPy 1.24 computes it for float64 arrays (ndimage.h).  On a CPU
+ * with AVX-512 (F, CD, VL, BW, DQ: its AVX512_SKX dispatch) that is Intel's
+ * SVML __svml_exp8, whose main path (|x| < 707.7) is redone here operation
+ * for operation,
+ * with its constants (read from the disassembly of NumPy's
+ * _multiarray_umath): t = x log2(e) + S rounded toward zero to 1/16, n =
+ * t - S, a 16-entry table of 2^(j/16) by t's low bits, r = x - n ln2 in two
+ * parts, a degree-6 polynomial, scaled by 2^floor(n).  It differs from
+ * glibc's exp in the last bit for about a quarter of arguments, which moves
+ * scipy's gaussian weights, and integer outputs truncate sums that land
+ * just below an integer (a flat uint8 image of 7: 7 from scipy, 5 with
+ * glibc's weights).  Elsewhere NumPy calls libm's exp, as this does. */
+double cask_k_nd_numpy_exp(double x, int svml)
+{
+	static const uint64_t tab[16] = {
+		0x3ff0000000000000u, 0x3ff0b5586cf9890fu, 0x3ff172b83c7d517bu, 0x3ff2387a6e756238u,
+		0x3ff306fe0a31b715u, 0x3ff3dea64c123422u, 0x3ff4bfdad5362a27u, 0x3ff5ab07dd485429u,
+		0x3ff6a09e667f3bcdu, 0x3ff7a11473eb0187u, 0x3ff8ace5422aa0dbu, 0x3ff9c49182a3f090u,
+		0x3ffae89f995ad3adu, 0x3ffc199bdd85529cu, 0x3ffd5818dcfba487u, 0x3ffea4afa2a490dau};
+	const double log2e = from_bits(0x3ff71547652b82feu), shift = from_bits(0x42f8000000003ff0u);
+	const double ln2hi = from_bits(0x3fe62e42fefa39efu), ln2lo = from_bits(0x3c7abc9e3b39803fu);
+	const double c5 = from_bits(0x3f572eb5ef0d213du), c15 = from_bits(0x3f81106603d97c00u);
+	const double c6 = from_bits(0x3fa555564bb4f5f0u), c9 = from_bits(0x3fc5555554b508a2u);
+	const double c11 = from_bits(0x3fe0000000002622u), big = from_bits(0x40861da04cbafe44u);
+	if (!svml || !(fabs(x) < big))
+		return exp(x); /* (SVML's scalar path: overflow, underflow, NaN) */
+	/* The first fma rounds toward zero (t > 0): round to nearest, and
+	 * step down when that went up (the residual, exact in sign, < 0). */
+	double t = fma(x, log2e, shift);
+	if (fma(x, log2e, shift - t) < 0.0)
+		t = nextafter(t, 0.0);
+	double n = t - shift, tj = from_bits(tab[to_bits(t) & 15]);
+	double r = fma(-n, ln2hi, x);
+	r = fma(-ln2lo, n, r);
+	r = from_bits(to_bits(r) & 0xbfffffffffffffffu);
+	double r2 = r * r, r3 = r2 * r;
+	double p = fma(r2, fma(c5, r, c15), fma(c6, r, c9));
+	p = fma(r3, p, fma(r2, c11, r));
+	return ldexp(fma(tj, p, tj), (int)floor(n));
+}
+
+int cask_k_nd_numpy_svml(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512dq");
+#else
+	return 0;
+#endif
+}
+
 void cask_k_nd_gaussian_weights(double sigma, int order, int64_t radius, double *w,
                                 double *tmp)
 {
 	int64_t n = 2 * radius + 1, i, x;
 	double sigma2 = sigma * sigma, c = -0.5 / sigma2, p = 1.0 / -sigma2, s, q;
+	int svml = cask_k_nd_numpy_svml();
 
 	/* phi_x = exp(-0.5 / sigma2 * x**2) / sum */
 	for (i = 0; i < n; i++) {
 		x = i - radius;
-		tmp[i] = exp(c * (double)(x * x));
+		tmp[i] = cask_k_nd_numpy_exp(c * (double)(x * x), svml);
 	}
 	s = pairwise_sum(tmp, n);
 	for (i = 0; i < n; i++)

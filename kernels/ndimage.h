@@ -227,10 +227,19 @@ void cask_k_nd_apply_f32(const cask_k_nd_spec_t *f, const int64_t *out, const in
 /* ------------------------------------------------ building blocks (exposed
  * for the engine's fused pipelines and for tests) */
 
+/* exp as NumPy 1.24 computes it for float64 arrays: svml 1 its AVX-512
+ * path (Intel SVML's __svml_exp8, redone operation for operation), 0
+ * libm's exp, which NumPy calls on other CPUs. */
+double cask_k_nd_numpy_exp(double x, int svml);
+/* Whether NumPy takes that AVX-512 path on this CPU (its AVX512_SKX
+ * features: AVX-512 F, CD, VL, BW and DQ). */
+int cask_k_nd_numpy_svml(void);
+
 /* scipy 1.10's _gaussian_kernel1d(sigma, order, radius)[::-1], i.e. the
- * correlation weights gaussian_filter1d uses, bit for bit (NumPy's pairwise
- * sum and OpenBLAS's fused multiply-add reproduced): w[2*radius+1].
- * order 0..2; tmp is scratch of 2*radius+1 doubles. */
+ * correlation weights gaussian_filter1d uses, bit for bit (NumPy's exp on
+ * this CPU, its pairwise sum and OpenBLAS's fused multiply-add
+ * reproduced): w[2*radius+1].  order 0..2; tmp is scratch of 2*radius+1
+ * doubles. */
 void cask_k_nd_gaussian_weights(double sigma, int order, int64_t radius, double *w,
                                 double *tmp);
 

@@ -167,6 +167,9 @@ def main():
             name = 'ndref_gw_%d_%d' % (si, o)
             out.append(carr(name, w))
             rows.append('{%r, %d, %d, %s}' % (s, o, r, name))
+    svml = int(bool(np.core._multiarray_umath.__cpu_features__.get('AVX512_SKX')))
+    out.append("/* 1: NumPy took its AVX-512 (SVML) exp for these weights, 0: libm's. */\n"
+               'static const int ndref_gw_svml = %d;\n' % svml)
     out.append('static const struct { double sigma; int order; int64_t radius; const double *w; } '
                'ndref_gw[] = {\n' + ',\n'.join(rows) + '\n};\n')
     # Inputs and weights.
