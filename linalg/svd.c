@@ -333,9 +333,10 @@ static int max_abs(cask_ctx_t *ctx, cask_array_t *x, double *out)
  * pass lost it).  In those cases *sigma becomes max |A|, found by one more
  * pass, and Z is computed again.  A NaN or Inf of A itself is reported as
  * the pass reported it.  Returns 1 (nothing in *out) when Z (or the norms
- * of its columns) is out of the range of doubles even so (|A| m n beyond the largest double, or |A|
- * subnormal): the caller then runs the 2 + 2q-pass form, whose products
- * do not square A. */
+ * of its columns) is out of the range of doubles even so, overflowing or
+ * lost to underflow (|A| m n beyond the largest double, or |A| subnormal):
+ * the caller then runs the 2 + 2q-pass form, whose products do not square
+ * A. */
 static int first_ata(tmp_t *t, cask_array_t *x, int64_t l, const double *om, double *sigma,
 	cask_array_t **out)
 {
@@ -349,8 +350,9 @@ static int first_ata(tmp_t *t, cask_array_t *x, int64_t l, const double *om, dou
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
 		goto out;
 	}
+	double mx = -1.0; /* max |A|, once known */
 	for (int attempt = 0;; attempt++) {
-		double mx = 0.0, zmax = 0.0;
+		double zmax = 0.0;
 		int finite = 1;
 		memcpy(xs, om, count * sizeof(double));
 		scale_x(xs, count, *sigma);
@@ -363,9 +365,13 @@ static int first_ata(tmp_t *t, cask_array_t *x, int64_t l, const double *om, dou
 			finite &= isfinite(zb[i]) != 0;
 			zmax = fabs(zb[i]) > zmax ? fabs(zb[i]) : zmax;
 		}
-		/* (its TSQR takes column norms: sqrt(n) max |Z| must be finite too) */
+		/* In range: its TSQR takes column norms, so sqrt(n) max |Z| must
+		 * be finite too; at the bottom, a max |Z| within 2^53 of the
+		 * subnormals has lost digits (sigma, clamped to 2^-1019, is then
+		 * far above a subnormal |A|). */
 		int in_range = finite && zmax <= DBL_MAX / 4 / sqrt((double)x->shape[1]);
-		if (rc == 0 && in_range && (attempt == 1 || zmax >= ldexp(*sigma, -60)))
+		double low = fmax(ldexp(*sigma, -60), ldexp(DBL_MIN, 53));
+		if (rc == 0 && in_range && (zmax >= low || mx == 0.0))
 			goto out;
 		if (attempt == 1) {
 			rc = 1;
