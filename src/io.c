@@ -19,7 +19,9 @@
  *     before any other HDF5 call clears the thread's error stack.
  *  5. An output target is touched only by the rename() in commit: datasets are
  *     written into ".<basename>.cask-tmp-<pid>-<random>" in the target's
- *     directory, a byte copy of the target if it existed.
+ *     directory, a byte copy of the target if it existed.  A target named
+ *     through symbolic links is the file they lead to (out_target: also
+ *     when it does not exist yet), so the links survive.
  *  6. Dataset chunk caches are 0 bytes: every data buffer is the caller's and
  *     is counted in the memory budget.  (The per-file metadata cache and the
  *     64 KiB sieve buffer of contiguous datasets remain HDF5's own, and
@@ -234,6 +236,36 @@ static int check_regular(cask_ctx_t *ctx, const char *path, int *exists)
 	if (exists != NULL)
 		*exists = 1;
 	return 0;
+}
+
+/* The file an output named path is written to (malloc'd, NULL when out of
+ * memory): the file a symlink points to, so that the link survives the
+ * rename (realpath when it exists; a dangling link's target, followed link
+ * by link, as open(O_CREAT) and h5py would create it), else path. */
+static char *out_target(const char *path, int exists)
+{
+	struct stat lst;
+	if (lstat(path, &lst) != 0 || !S_ISLNK(lst.st_mode))
+		return xstrdup(path);
+	if (exists)
+		return realpath(path, NULL);
+	char *cur = xstrdup(path);
+	for (int hop = 0; cur != NULL && hop < 40; hop++) {
+		char link[PATH_MAX], dir[PATH_MAX];
+		ssize_t n;
+		if (lstat(cur, &lst) != 0 || !S_ISLNK(lst.st_mode) ||
+		    (n = readlink(cur, link, sizeof link - 1)) < 0)
+			break;
+		link[n] = '\0';
+		cask__io_tmp_dir(cur, dir, sizeof dir);
+		size_t len = strlen(dir) + strlen(link) + 2;
+		char *next = link[0] == '/' ? xstrdup(link) : malloc(len);
+		if (next != NULL && link[0] != '/')
+			snprintf(next, len, "%s/%s", dir, link);
+		free(cur);
+		cur = next;
+	}
+	return cur;
 }
 
 /* Lock held.  A file access property list: strong close degree, file
@@ -1741,11 +1773,8 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		txn->wb_fd = -1;
 	/* A symlinked target: write next to the file it points to and rename
 	 * over that, so the link survives. */
-	struct stat lst;
-	if (txn != NULL && exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
-		txn->target = realpath(path, NULL);
-	else if (txn != NULL)
-		txn->target = xstrdup(path);
+	if (txn != NULL)
+		txn->target = out_target(path, exists);
 	if (txn == NULL || txn->target == NULL) {
 		rc = cask__error(ctx, CASK_ENOMEM, "out of memory");
 		goto out;
@@ -1760,10 +1789,12 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 			goto out;
 		}
 	}
-	fd = make_temp(path, exists ? (st.st_mode & 07777) : 0666, &txn->tmp);
+	/* Next to the target, so that the rename stays on its file system. */
+	fd = make_temp(txn->target, exists ? (st.st_mode & 07777) : 0666, &txn->tmp);
 	if (fd < 0) {
 		rc = cask__error(ctx, errno == ENOENT || errno == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
-		                 "cannot create a temporary file next to '%s': %s", path, strerror(errno));
+		                 "cannot create a temporary file next to '%s': %s", txn->target,
+		                 strerror(errno));
 		goto out;
 	}
 	if (exists) {
@@ -2227,13 +2258,11 @@ int cask__io_preflight(cask_ctx_t *ctx, const char *path, const char *dset, int 
 {
 	int rc = 0, exists = 0;
 	char dir[PATH_MAX];
-	struct stat lst;
 	char *real = NULL;
 	if ((rc = check_regular(ctx, path, &exists)) != 0)
 		return rc;
 	/* A symlinked target is written next to the file it points to. */
-	if (exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
-		real = realpath(path, NULL);
+	real = out_target(path, exists);
 	cask__io_tmp_dir(real != NULL ? real : path, dir, sizeof dir);
 	free(real);
 	if (access(dir, W_OK | X_OK) != 0)

@@ -721,6 +721,33 @@ static void test_io_overwrite_and_abort(void **state)
 	assert_int_equal(cask__io_open(ctx, f, "/keep", 0, &in, &m), 0);
 	cask__io_close(in);
 	assert_int_equal(count_temps(), 0);
+
+	/* A dangling link (to a link to a file not there yet) creates the
+	 * file it names and stays a link; one into a missing directory is
+	 * refused before anything is written. */
+	unlink(P("dang.h5"));
+	unlink(P("dang2.h5"));
+	unlink(P("made.h5"));
+	assert_int_equal(symlink("dang2.h5", P("dang.h5")), 0);
+	assert_int_equal(symlink("made.h5", P("dang2.h5")), 0);
+	assert_int_equal(cask__io_txn_begin(ctx, P("dang.h5"), &txn), 0);
+	write_i32(ctx, txn, "/d", 3, 1, 0, 0);
+	assert_int_equal(cask__io_txn_commit(ctx, txn), 0);
+	assert_int_equal(lstat(P("dang.h5"), &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(lstat(P("dang2.h5"), &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(lstat(P("made.h5"), &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(cask__io_open(ctx, P("made.h5"), "/d", 0, &in, &m), 0);
+	cask__io_close(in);
+	unlink(P("nowhere.h5"));
+	assert_int_equal(symlink("no/such/dir/x.h5", P("nowhere.h5")), 0);
+	assert_int_equal(cask__io_txn_begin(ctx, P("nowhere.h5"), &txn), CASK_ENOTFOUND);
+	assert_non_null(strstr(cask_ctx_message(ctx), "no/such/dir/x.h5"));
+	assert_int_equal(lstat(P("nowhere.h5"), &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(count_temps(), 0);
 	cask_ctx_destroy(ctx);
 }
 
