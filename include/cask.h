@@ -690,7 +690,8 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
  * once).  b: m or m x nrhs.  x: n x nrhs row-major doubles; rnorm: NULL or
  * nrhs residual norms ||A x - b||.  As numpy.linalg.lstsq: singular values
  * of A at most rcond * s_max count as zero (rcond < 0: eps * max(m, n),
- * NumPy's default); of full rank x = R^-1 Q^T b, else the minimum-norm
+ * NumPy's default; rcond 0 or >= 1: eps, as LAPACK's dgelsd under
+ * numpy.linalg.lstsq takes them); of full rank x = R^-1 Q^T b, else the minimum-norm
  * solution through the SVD of R; rank: NULL or the effective rank.  A
  * result that overflows is CASK_EINVAL. */
 int cask_lstsq_ex(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, double rcond, double *x,

@@ -324,8 +324,13 @@ static int root_lstsq(const eng_t *e, const double *rh, double *o, const root_la
 				"%s: overflow: the norm of column %lld exceeds the largest double (scale it "
 				"down)", bw, (long long)((i - n * n) / n));
 		}
-	double rcond = e->req->rcond >= 0 ? e->req->rcond :
-		DBL_EPSILON * (double)(e->m > n ? e->m : n);
+	/* Negative (or NaN): NumPy's default; 0 or >= 1: machine epsilon, as
+	 * LAPACK's dgelsd (hence numpy.linalg.lstsq) takes such an rcond. */
+	double rcond = e->req->rcond;
+	if (!(rcond >= 0))
+		rcond = DBL_EPSILON * (double)(e->m > n ? e->m : n);
+	else if (rcond == 0 || rcond >= 1)
+		rcond = DBL_EPSILON;
 	memcpy(o + l->rnorm, rh + n * n + n * nrhs, (size_t)nrhs * sizeof(double));
 	int rc = cask__la_lstsq_solve(n, nrhs, rh, rh + n * n, rcond, o + l->x, o + l->rnorm,
 		&rank, s);

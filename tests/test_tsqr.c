@@ -1258,6 +1258,13 @@ static void test_tsqr_lstsq(void **state)
 	assert_int_equal(cask_lstsq(ctx, x, b1, sol1, &rn1), 0);
 	for (int64_t i = 0; i < n; i++)
 		assert_true(fabs(sol1[i] - sol[i * 2 + 1]) <= 1e-12 * (1 + fabs(sol[i * 2 + 1])));
+	/* rcond 0 or >= 1 is machine epsilon, as dgelsd under NumPy: full rank. */
+	const double big_rconds[3] = {0.0, 1.0, 7.5};
+	for (int i = 0; i < 3; i++) {
+		int64_t rk = -1;
+		assert_int_equal(cask_lstsq_ex(ctx, x, b1, big_rconds[i], sol1, &rn1, &rk), 0);
+		assert_int_equal(rk, n);
+	}
 	/* Rank deficient: a zero column, and a column repeated up to rounding
 	 * (numerically deficient, R's diagonal ~1e-13, not zero).  As NumPy:
 	 * the minimum-norm solution, against LAPACK's dgelsd with NumPy's rcond

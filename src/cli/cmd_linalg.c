@@ -5,7 +5,9 @@
  * library does the work; this file parses options and names outputs), and
  * the `@` operator of `cask eval` expressions (cli_fn_matmul).
  */
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,8 +316,9 @@ static void lstsq_help(void)
 	       "       output: 'residual_norm' ||A x - b|| for each column of b, then 'rank'.\n\n"
 	       "OPTIONS\n"
 	       "       -o, --output PATH:/x   where to write x (required)\n"
-	       "       --rcond RCOND          relative cut-off for small singular values\n"
-	       "                              (default: machine epsilon times max(m, n))\n\n");
+	       "       --rcond RCOND          relative cut-off for small singular values, as\n"
+	       "                              numpy.linalg.lstsq's (<= 0 or >= 1: machine\n"
+	       "                              epsilon; default: epsilon times max(m, n))\n\n");
 	cli_help_global();
 	printf("EXAMPLES\n"
 	       "       cask lstsq data.h5:/A data.h5:/b -o out.h5:/x\n\n"
@@ -355,11 +358,16 @@ int cli_cmd_lstsq(int argc, char **argv)
 	if (a.v[O_RCOND] != NULL) {
 		char *end = NULL;
 		rcond = strtod(a.v[O_RCOND], &end);
-		if (end == a.v[O_RCOND] || *end != '\0' || !(rcond >= 0.0 && rcond < 1.0)) {
-			ret = cli_usage_error("lstsq", "invalid --rcond '%s' (expected a number in [0, 1))",
+		if (end == a.v[O_RCOND] || *end != '\0' || isnan(rcond)) {
+			ret = cli_usage_error("lstsq", "invalid --rcond '%s' (expected a number)",
 			                      a.v[O_RCOND]);
 			goto out;
 		}
+		/* numpy.linalg.lstsq's rcond: LAPACK's dgelsd takes one <= 0 or
+		 * >= 1 as machine epsilon (the library's own negative is
+		 * NumPy's default, eps * max(m, n)). */
+		if (rcond < 0.0)
+			rcond = DBL_EPSILON;
 	}
 	if ((ret = cli_ctx_open(&g, &ctx)) != 0)
 		goto out;

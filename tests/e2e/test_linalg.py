@@ -340,12 +340,21 @@ def test_lstsq_rank_deficient(tmp):
         norms = [float(l.split()[1]) for l in lines if l.startswith('residual_norm')]
         true = np.linalg.norm((av @ x).reshape(m, -1) - bv.reshape(m, -1), axis=0)
         assert np.allclose(norms, true, rtol=1e-9), (norms, true)
-    # --rcond as numpy's rcond.
-    out = ok('lstsq', f + ':/D', f + ':/bd', '-o', o + ':/D1', '--rcond', '0.9')
-    x, _, _ = read(o, 'D1')
-    xn, _, rk, _ = np.linalg.lstsq(d, bd, rcond=0.9)
-    assert out.strip().splitlines()[-1] == 'rank %d' % rk
-    assert np.abs(x - xn).max() <= 1e-9 * np.abs(xn).max()
+    # --rcond as numpy's rcond, also outside (0, 1), where LAPACK takes eps
+    # (on a full-rank G: at eps, the ranks of A and D are rounding noise).
+    g = RNG.standard_normal((m, 4))
+    write(f, 'G', g, chunks=(700, 4))
+    for rcond, mat, rhs in (('0.9', 'D', d), ('1e-3', 'D', d), ('0', 'G', g), ('1', 'G', g),
+                            ('2.5', 'G', g), ('-1', 'G', g), ('inf', 'G', g)):
+        bn, bv = ('bd', bd) if mat == 'D' else ('b', b)
+        out = ok('lstsq', f + ':/' + mat, f + ':/' + bn, '-o', o + ':/D1', '--rcond', rcond,
+                 '--overwrite')
+        x, _, _ = read(o, 'D1')
+        xn, _, rk, _ = np.linalg.lstsq(rhs, bv, rcond=float(rcond))
+        assert out.strip().splitlines()[-1] == 'rank %d' % rk, (rcond, out, rk)
+        assert np.abs(x - xn).max() <= 1e-9 * np.abs(xn).max(), rcond
+    rc, _, err = run('lstsq', f + ':/D', f + ':/bd', '-o', o + ':/D2', '--rcond', 'nan')
+    assert rc == 2 and 'rcond' in err, err
 
 
 def test_eval_matmul(tmp):
