@@ -207,7 +207,8 @@ int64_t cask_array_size(const cask_array_t *a);
 /* Open dataset `dset` ("/group/name") of HDF5 file `path` read-only.  chunks
  * NULL: the dataset's own chunking (for a contiguous dataset, or an
  * unfiltered one whose chunk is more than a quarter of the memory budget,
- * a grid fitting the budget, set when opened); else one entry per axis of the dataset: >= 1 the chunk
+ * a grid fitting the budget; the grid is set when opened, so open again
+ * after lowering the budget with cask_ctx_set_memory); else one entry per axis of the dataset: >= 1 the chunk
  * extent on that axis (cut to the extent), 0 keeps the dataset's chunk on
  * that axis, negative is CASK_EINVAL.  Unsupported types are refused with
  * CASK_ETYPE naming file, dataset and type.  The file stays open while the

@@ -547,7 +547,8 @@ static uint64_t to_bits(double d)
  * glibc's exp in the last bit for about a quarter of arguments, which moves
  * scipy's gaussian weights, and integer outputs truncate sums that land
  * just below an integer (a flat uint8 image of 7: 7 from scipy, 5 with
- * glibc's weights).  Elsewhere NumPy calls libm's exp, as this does. */
+ * glibc's weights).  Elsewhere NumPy calls libm's exp, as this does.
+ * (NumPy links SVML on x86-64 Linux only.) */
 double cask_k_nd_numpy_exp(double x, int svml)
 {
 	static const uint64_t tab[16] = {
@@ -560,8 +561,12 @@ double cask_k_nd_numpy_exp(double x, int svml)
 	const double c5 = from_bits(0x3f572eb5ef0d213du), c15 = from_bits(0x3f81106603d97c00u);
 	const double c6 = from_bits(0x3fa555564bb4f5f0u), c9 = from_bits(0x3fc5555554b508a2u);
 	const double c11 = from_bits(0x3fe0000000002622u), big = from_bits(0x40861da04cbafe44u);
+	/* SVML's own scalar path (|x| >= 707.7: results near overflow or
+	 * underflow, NaN) is not redone: libm's exp there, which differs from
+	 * it in the last bit now and then; a gaussian weight that small does
+	 * not move the normalised sum. */
 	if (!svml || !(fabs(x) < big))
-		return exp(x); /* (SVML's scalar path: overflow, underflow, NaN) */
+		return exp(x);
 	/* The first fma rounds toward zero (t > 0): round to nearest, and
 	 * step down when that went up (the residual, exact in sign, < 0). */
 	double t = fma(x, log2e, shift);
@@ -579,7 +584,7 @@ double cask_k_nd_numpy_exp(double x, int svml)
 
 int cask_k_nd_numpy_svml(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) && defined(__linux__) /* where NumPy links SVML */
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
 	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&

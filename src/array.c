@@ -102,9 +102,11 @@ static void h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, 
 
 int64_t cask__array_row_chunk(const cask_array_t *a)
 {
-	if (a->kind == N_H5 && a->u.h5.meta.chunked && a->ndim > 0)
-		return a->u.h5.meta.chunks[0] < a->shape[0] ? a->u.h5.meta.chunks[0]
-		       : (a->shape[0] > 0 ? a->shape[0] : 1);
+	const cask_array_t *x = a;
+	while (x->kind == N_CAST && x->nin == 1 && x->in[0]->ndim == x->ndim)
+		x = x->in[0];
+	if (x->kind == N_H5 && x->ndim > 0 && x->shape[0] == a->shape[0])
+		return x->u.h5.rows;
 	return a->ndim > 0 ? a->chunks[0] : 1;
 }
 
@@ -266,11 +268,13 @@ int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
 	}
 	a->u.h5.h = h;
 	a->u.h5.meta = meta;
-	if (meta.chunked && !meta.filtered && meta.chunk_bytes > ctx->budget / 4) {
+	int cut = meta.chunked && !meta.filtered && meta.chunk_bytes > ctx->budget / 4;
+	if (cut) {
 		/* A stored chunk no task could hold with its output: unfiltered
-		 * chunks read in parts, so cut each into blocks as a contiguous
-		 * dataset is, over the chunk's extents (C order: a block is a
-		 * run of whole rows of the chunk where it can be). */
+		 * chunks read in parts, so the grid is that of a contiguous
+		 * dataset with the chunk's extents (C order, so a block within a
+		 * chunk is a run of its rows; a block may also straddle two
+		 * chunks, read in parts all the same). */
 		int64_t ext[CASK_MAX_DIMS];
 		for (int k = 0; k < a->ndim; k++)
 			ext[k] = meta.chunks[k] < a->shape[k] ? meta.chunks[k] : a->shape[k];
@@ -284,6 +288,11 @@ int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
 	}
 	if (chunks != NULL)
 		set_chunks(ctx, a, chunks);
+	a->u.h5.rows = a->ndim == 0 ? 1
+	               : chunks != NULL && chunks[0] > 0 ? a->chunks[0]
+	               : cut ? (meta.chunks[0] < a->shape[0] ? meta.chunks[0]
+	                        : a->shape[0] > 0 ? a->shape[0] : 1)
+	               : a->chunks[0];
 	*out = a;
 	return 0;
 }

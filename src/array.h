@@ -67,7 +67,11 @@ struct cask_array {
 	int nin;
 	cask_array_t **in;
 	union {
-		struct { cask__h5in_t *h; cask__h5meta_t meta; } h5;
+		struct {
+			cask__h5in_t *h;
+			cask__h5meta_t meta;
+			int64_t rows; /* row chunk for linear algebra (cask__array_row_chunk) */
+		} h5;
 		struct { uint8_t bytes[8]; } full;
 		struct { double start, step; } indices;
 		struct { cask_random_t kind; uint64_t seed; } random;
@@ -93,9 +97,10 @@ int cask__array_new(cask_ctx_t *ctx, cask__kind_t kind, cask_dtype_t dtype, int 
 /* The distinct HDF5 inputs (N_H5 nodes, distinct by open handle) under a,
  * appended depth-first to list[*n .. cap); the walk stops at cap. */
 void cask__array_h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap);
-/* Extent on axis 0 of a's stored chunks when a is an opened chunked
- * dataset (its block grid may cut them: cask_array_open), else of a's
- * blocks.  Linear algebra keeps the input's row chunks for its factors. */
+/* The row chunk of a for linear algebra's leaves and factors: through
+ * casts, of an opened dataset the extent on axis 0 of its stored chunks
+ * when its block grid cuts them (cask_array_open), else of its blocks
+ * (the caller's chunks when given). */
 int64_t cask__array_row_chunk(const cask_array_t *a);
 /* Entry check of a public call taking a list of n arrays (named name in the
  * message; the caller checks n itself): the list, when n > 0, and every

@@ -1044,9 +1044,15 @@ static void budget_hint(cask_ctx_t *ctx, int n, cask_array_t *const *arrays)
 	int nin = 0;
 	for (int i = 0; i < n; i++)
 		cask__array_h5_leaves(arrays[i], ins, &nin, 64);
-	for (int i = 0; i < nin; i++)
-		if (best == NULL || ins[i]->u.h5.meta.chunk_bytes > best->u.h5.meta.chunk_bytes)
+	for (int i = 0; i < nin; i++) {
+		/* Not an input whose grid cuts its chunks (read in parts). */
+		int cut = 0;
+		for (int d = 0; d < ins[i]->ndim; d++)
+			cut |= ins[i]->chunks[d] < ins[i]->u.h5.meta.chunks[d] &&
+			       ins[i]->chunks[d] < ins[i]->shape[d];
+		if (!cut && (best == NULL || ins[i]->u.h5.meta.chunk_bytes > best->u.h5.meta.chunk_bytes))
 			best = ins[i];
+	}
 	if (best == NULL || best->u.h5.meta.chunk_bytes <= cask_ctx_memory(ctx) / 4)
 		return;
 	const cask__h5meta_t *m = &best->u.h5.meta;

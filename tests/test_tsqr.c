@@ -798,6 +798,45 @@ static void test_tsqr_rsvd_compressed_reads_once_per_pass(void **state)
  * n = 8): each chunk is decoded once per pass (it was once per leaf, with a
  * whole-chunk decode for each), and R is bit for bit the R of the same
  * data stored unfiltered. */
+/* Q keeps A's row chunks: the stored ones when the block grid cuts them (an
+ * unfiltered chunk over a quarter of the budget), also through the cast of
+ * an integer A, and the caller's when given to cask_array_open. */
+static void test_tsqr_q_row_chunks(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = NULL;
+	assert_int_equal(cask_ctx_create(&ctx), 0);
+	int64_t m = 20000, n = 8;
+	double *a = malloc((size_t)(m * n) * sizeof(double));
+	assert_non_null(a);
+	for (int64_t i = 0; i < m * n; i++)
+		a[i] = (double)((i * 7919) % 1013) - 500.0;
+	const char *f = path_of("qrows.h5");
+	put(ctx, a, m, n, m, n, CASK_FLOAT64, f, "/f");
+	put(ctx, a, m, n, m, n, CASK_INT32, f, "/i");
+	const char *dsets[2] = {"/f", "/i"};
+	for (int d = 0; d < 3; d++) {
+		int64_t mine[2] = {5000, 0};
+		assert_int_equal(cask_ctx_set_memory(ctx, d < 2 ? (size_t)1 << 20 : (size_t)64 << 20), 0);
+		cask_array_t *x = NULL, *q = NULL;
+		assert_int_equal(cask_array_open(ctx, f, dsets[d % 2], d < 2 ? NULL : mine, &x), 0);
+		if (d < 2)
+			assert_true(cask_array_chunks(x)[0] < m); /* the grid cuts the chunk */
+		cask_store_t qs;
+		cask_store_init(&qs, f, "/Q");
+		qs.overwrite = 1;
+		if (cask_tsqr(ctx, x, NULL, NULL, &qs) != 0)
+			fail_msg("tsqr: %s", cask_ctx_message(ctx));
+		assert_int_equal(cask_ctx_set_memory(ctx, (size_t)64 << 20), 0);
+		q = open_ds(ctx, f, "/Q");
+		assert_int_equal(cask_array_chunks(q)[0], d < 2 ? m : 5000);
+		cask_array_destroy(q);
+		cask_array_destroy(x);
+	}
+	free(a);
+	cask_ctx_destroy(ctx);
+}
+
 static void test_tsqr_compressed_chunks_decoded_once(void **state)
 {
 	(void)state;
@@ -1425,6 +1464,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
 		cmocka_unit_test(test_tsqr_rsvd_outputs_atomic),
 		cmocka_unit_test(test_tsqr_compressed_chunks_decoded_once),
+		cmocka_unit_test(test_tsqr_q_row_chunks),
 		cmocka_unit_test(test_tsqr_cancel_between_graphs),
 		cmocka_unit_test(test_tsqr_matmul_gram_atb),
 		cmocka_unit_test(test_tsqr_matmul_dtypes),
