@@ -150,7 +150,7 @@ void cask__default_chunks(int ndim, const int64_t *shape, size_t itemsize, size_
 	}
 }
 
-static size_t default_target(const cask_ctx_t *ctx)
+size_t cask__default_target(const cask_ctx_t *ctx)
 {
 	size_t t = ctx->budget / 32;
 	if (t > ((size_t)8 << 20))
@@ -224,7 +224,7 @@ static int check_source(cask_ctx_t *ctx, const char *fn, int ndim, const int64_t
 static int set_chunks(cask_ctx_t *ctx, cask_array_t *a, const int64_t *chunks)
 {
 	if (chunks == NULL) {
-		cask__default_chunks(a->ndim, a->shape, cask_dtype_size(a->dtype), default_target(ctx),
+		cask__default_chunks(a->ndim, a->shape, cask_dtype_size(a->dtype), cask__default_target(ctx),
 		                     a->chunks);
 		return 0;
 	}
@@ -278,7 +278,7 @@ int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
 		int64_t ext[CASK_MAX_DIMS];
 		for (int k = 0; k < a->ndim; k++)
 			ext[k] = meta.chunks[k] < a->shape[k] ? meta.chunks[k] : a->shape[k];
-		cask__default_chunks(a->ndim, ext, cask_dtype_size(a->dtype), default_target(ctx),
+		cask__default_chunks(a->ndim, ext, cask_dtype_size(a->dtype), cask__default_target(ctx),
 		                     a->chunks);
 	} else if (meta.chunked) {
 		for (int k = 0; k < a->ndim; k++)
@@ -549,7 +549,7 @@ static void broadcast_chunks(cask_ctx_t *ctx, cask_array_t *r, int n, cask_array
 		}
 	}
 	int64_t def[CASK_MAX_DIMS];
-	cask__default_chunks(r->ndim, r->shape, cask_dtype_size(r->dtype), default_target(ctx), def);
+	cask__default_chunks(r->ndim, r->shape, cask_dtype_size(r->dtype), cask__default_target(ctx), def);
 	for (int k = 0; k < r->ndim; k++)
 		if (!done[k])
 			r->chunks[k] = r->shape[k] > 1 ? def[k] : 1;

@@ -97,6 +97,8 @@ int cask__array_new(cask_ctx_t *ctx, cask__kind_t kind, cask_dtype_t dtype, int 
 /* The distinct HDF5 inputs (N_H5 nodes, distinct by open handle) under a,
  * appended depth-first to list[*n .. cap); the walk stops at cap. */
 void cask__array_h5_leaves(const cask_array_t *a, const cask_array_t **list, int *n, int cap);
+/* Bytes of a default block: a 32nd of the budget, 4 KiB to 8 MiB. */
+size_t cask__default_target(const cask_ctx_t *ctx);
 /* The row chunk of a for linear algebra's leaves and factors: through
  * casts, of an opened dataset the extent on axis 0 of its stored chunks
  * when its block grid cuts them (cask_array_open), else of its blocks

@@ -841,6 +841,18 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x, cas
 	if (rc != 0)
 		goto out;
 	memcpy(a->chunks, x->chunks, sizeof(int64_t) * (size_t)nd);
+	/* Filters work in float64: blocks of a narrow input's grid (sized in
+	 * its own bytes, 8x fewer for uint8) can need several times the
+	 * budget.  Past a 16th of it in float64, the filter's blocks are those
+	 * of a float64 array of the block's extents. */
+	int64_t elems = 1;
+	for (int d = 0; d < nd; d++)
+		elems *= a->chunks[d];
+	if (cask_dtype_size(x->dtype) < 8 && (size_t)elems > ctx->budget / 16 / 8) {
+		int64_t ext[CASK_MAX_DIMS];
+		memcpy(ext, a->chunks, sizeof(int64_t) * (size_t)nd);
+		cask__default_chunks(nd, ext, 8, cask__default_target(ctx), a->chunks);
+	}
 	a->u.map.ops = &filt_ops;
 	a->u.map.state = f;
 	f = NULL;
