@@ -2264,10 +2264,15 @@ int cask__io_preflight(cask_ctx_t *ctx, const char *path, const char *dset, int 
 	/* A symlinked target is written next to the file it points to. */
 	real = out_target(path, exists);
 	cask__io_tmp_dir(real != NULL ? real : path, dir, sizeof dir);
+	if (access(dir, W_OK | X_OK) != 0) {
+		int e = errno;
+		rc = cask__error(ctx, e == ENOENT || e == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
+		                 "cannot create a temporary file next to '%s': %s",
+		                 real != NULL ? real : path, strerror(e));
+		free(real);
+		return rc;
+	}
 	free(real);
-	if (access(dir, W_OK | X_OK) != 0)
-		return cask__error(ctx, errno == ENOENT || errno == ENOTDIR ? CASK_ENOTFOUND : CASK_EIO,
-		                   "cannot create a temporary file next to '%s': %s", path, strerror(errno));
 	if (!exists || (rc = check_hdf5_target(ctx, path)) != 0 || overwrite)
 		return rc;
 	lock();

@@ -265,14 +265,42 @@ out:
 	return n;
 }
 
+/* The file a dangling symbolic link leads to, followed link by link (the
+ * library creates an output there): malloc'd, or NULL. */
+static char *dangling_target(const char *path)
+{
+	char *cur = strdup(path);
+	for (int hop = 0; cur != NULL && hop < 40; hop++) {
+		char link[PATH_MAX];
+		const char *slash = strrchr(cur, '/');
+		ssize_t k = readlink(cur, link, sizeof link - 1);
+		if (k < 0)
+			return cur; /* not a link: the end of the chain */
+		link[k] = '\0';
+		size_t dl = link[0] == '/' || slash == NULL ? 0 : (size_t)(slash - cur) + 1;
+		char *next = malloc(dl + (size_t)k + 1);
+		if (next != NULL) {
+			memcpy(next, cur, dl);
+			memcpy(next + dl, link, (size_t)k + 1);
+		}
+		free(cur);
+		cur = next;
+	}
+	free(cur);
+	return NULL;
+}
+
 /* Remove the child's temporary files next to every file of f (the path as
- * written, and the target of a symbolic link).  Returns how many. */
+ * written, and the target of a symbolic link, dangling or not).  Returns
+ * how many. */
 static int remove_temps(const files_t *f, pid_t pid)
 {
 	int n = 0;
 
 	for (int i = 0; i < f->n; i++) {
 		char *real = realpath(f->path[i], NULL);
+		if (real == NULL)
+			real = dangling_target(f->path[i]);
 
 		n += remove_temps_of(f->path[i], pid);
 		if (real != NULL && strcmp(real, f->path[i]) != 0)

@@ -290,6 +290,33 @@ def test_supervisor_child_crash_during_store(tmp):
         s.check([None], what)
 
 
+def test_supervisor_child_killed_output_through_dangling_link(tmp):
+    """An output named through a dangling symbolic link is written next to
+    the file the link leads to; when the child is SIGKILLed, that temporary
+    file is removed too, and the link and the missing file stay as they were."""
+    s = Store(tmp)
+    sub = os.path.join(tmp, 'sub')
+    os.mkdir(sub)
+    link = os.path.join(tmp, 'link.h5')
+    os.symlink('sub/made.h5', link)
+    args = ['eval', '-q', '-i', 'x=%s:/x' % s.inp, 'x * 2 + 1', '-o', link + ':/y',
+            '--compress', 'gzip=1', '--shuffle']
+    p = subprocess.Popen([CASK] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env())
+    t0 = time.monotonic()
+    while not temps(sub):
+        assert p.poll() is None, 'the run ended before writing: %s' % (p.communicate(),)
+        assert time.monotonic() - t0 < 60, 'no temporary file next to the target'
+        time.sleep(0.005)
+    kids = children(p.pid)
+    assert kids, 'no child process: is the supervisor on?'
+    os.kill(kids[0], signal.SIGKILL)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 1, err
+    assert temps(sub) == [] and temps(tmp) == [], (os.listdir(sub), os.listdir(tmp))
+    assert os.path.islink(link) and not os.path.exists(os.path.join(sub, 'made.h5'))
+
+
 def test_supervisor_parent_sigkill(tmp):
     """SIGKILL of the supervisor takes the command with it (PDEATHSIG): the
     child is gone at once, the target absent; its temporary file stays, as
