@@ -489,11 +489,15 @@ static void tmp_dir(tmp_t *t, const cask_store_t *u_store)
 	cask__io_tmp_dir(u_store != NULL ? u_store->path : NULL, t->dir, sizeof t->dir);
 }
 
-int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
+/* cask_svd_randomized of a, or with flip of the transpose of the caller's
+ * matrix (a is then A^T, tall): the outputs stay the caller's, U = V'^T
+ * and V^T = U'^T of the factors of a. */
+static int rsvd(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
 	int64_t power_iters, uint64_t seed, double *s, double *vt, const cask_store_t *u_store,
-	const cask_store_t *s_store, const cask_store_t *vt_store)
+	const cask_store_t *s_store, const cask_store_t *vt_store, int flip)
 {
 	cask_array_t *x = NULL, *om = NULL, *oml = NULL, *y = NULL, *ym = NULL, *qy = NULL;
+	cask_array_t *xt = NULL, *ut = NULL, *vat = NULL;
 	cask_array_t *z = NULL, *qz = NULL, *ubk = NULL, *u = NULL, *uc = NULL;
 	cask_array_t *sa = NULL, *va = NULL, *vc = NULL;
 	double *omb = NULL, *bt = NULL, *ub = NULL, *sb = NULL, *vtb = NULL, *ubkb = NULL;
@@ -532,7 +536,17 @@ int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t ove
 		goto out;
 	}
 	int64_t l = p < mn - k ? k + p : mn; /* (k + p overflows for p near INT64_MAX) */
-	if ((double)n * (double)l * 8.0 * 3 > (double)cask_ctx_memory(ctx)) {
+	double mem = (double)cask_ctx_memory(ctx);
+	if (!flip && m < n && (double)n * (double)l * 8.0 * 3 > mem &&
+	    (double)m * (double)l * 8.0 * 3 <= mem) {
+		/* A wide A whose n x (k + p) matrices do not fit: through A^T,
+		 * whose small side is m (its sketch of n rows spills instead). */
+		if ((rc = cask_transpose(ctx, x, NULL, &xt)) == 0)
+			rc = rsvd(ctx, xt, k, oversample, power_iters, seed, s, vt, u_store, s_store,
+				vt_store, 1);
+		goto out;
+	}
+	if ((double)n * (double)l * 8.0 * 3 > mem) {
 		rc = cask__error(ctx, CASK_EBUDGET,
 			"%s: randomized SVD holds n x (k + p) = %lld x %lld matrices in memory; raise --memory",
 			what, (long long)n, (long long)l);
@@ -618,20 +632,21 @@ small_svd:;
 		}
 	if (s != NULL)
 		memcpy(s, sb, (size_t)k * sizeof(double));
-	if (vt != NULL)
+	if (vt != NULL && !flip)
 		memcpy(vt, vtb, (size_t)(k * n) * sizeof(double));
 	int64_t vsh[2] = {k, n}, ssh[1] = {k};
 	/* As the exact SVD: the large factor (U of a tall A, V^T of a wide
 	 * one) in A's float dtype, the other in float64. */
 	cask_dtype_t big_dt = x->dtype == CASK_FLOAT32 ? CASK_FLOAT32 : CASK_FLOAT64;
-	int wide = m < n;
+	int wide = m < n || flip;
 	/* All outputs in one cask_store: one transaction per file, so a
 	 * failed or interrupted store (U is the long one) leaves every target
 	 * as it was, not new S and V^T beside an old or missing U. */
 	cask_array_t *arrs[3];
 	cask_store_t opts[3];
 	int nout = 0;
-	if (u_store != NULL) {
+	/* flip: the caller's V^T is U'^T, streamed; its U is V'^T, small. */
+	if (flip ? vt != NULL || vt_store != NULL : u_store != NULL) {
 		for (int64_t r = 0; r < l; r++)
 			for (int64_t c = 0; c < k; c++)
 				ubkb[r * k + c] = ub[r + c * l];
@@ -639,6 +654,13 @@ small_svd:;
 		ubkb = NULL;
 		if (rc != 0 || (rc = cask_matmul(ctx, qy, ubk, &u)) != 0)
 			goto out;
+		if (flip && (rc = cask_transpose(ctx, u, NULL, &ut)) != 0)
+			goto out;
+		if (flip && vt != NULL &&
+		    (rc = cask_compute(ctx, ut, vt, (size_t)(k * m) * sizeof(double))) != 0)
+			goto out;
+	}
+	if (u_store != NULL && !flip) {
 		cask_array_t *ust = u;
 		if (!wide && big_dt == CASK_FLOAT32) {
 			if ((rc = cask_astype(ctx, u, CASK_FLOAT32, &uc)) != 0)
@@ -648,6 +670,13 @@ small_svd:;
 		arrs[nout] = ust;
 		opts[nout++] = *u_store;
 	}
+	if (u_store != NULL && flip) {
+		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 2, vsh, NULL, vtb, &va)) != 0 ||
+		    (rc = cask_transpose(ctx, va, NULL, &vat)) != 0)
+			goto out;
+		arrs[nout] = vat;
+		opts[nout++] = *u_store;
+	}
 	if (s_store != NULL) {
 		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 1, ssh, NULL, sb, &sa)) != 0)
 			goto out;
@@ -655,19 +684,25 @@ small_svd:;
 		opts[nout++] = *s_store;
 	}
 	if (vt_store != NULL) {
-		if ((rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 2, vsh, NULL, vtb, &va)) != 0)
+		cask_array_t *big = ut;
+		if (!flip && (rc = cask_array_from_buffer(ctx, CASK_FLOAT64, 2, vsh, NULL, vtb, &va)) != 0)
 			goto out;
+		if (!flip)
+			big = va;
 		if (wide && big_dt == CASK_FLOAT32) {
-			if ((rc = cask_astype(ctx, va, CASK_FLOAT32, &vc)) != 0)
+			if ((rc = cask_astype(ctx, big, CASK_FLOAT32, &vc)) != 0)
 				goto out;
 		}
-		arrs[nout] = vc != NULL ? vc : va;
+		arrs[nout] = vc != NULL ? vc : big;
 		opts[nout++] = *vt_store;
 	}
 	if (nout > 0)
 		rc = cask_store(ctx, nout, arrs, opts);
 out:
 	cask_array_destroy(x);
+	cask_array_destroy(xt);
+	cask_array_destroy(ut);
+	cask_array_destroy(vat);
 	cask_array_destroy(om);
 	cask_array_destroy(oml);
 	cask_array_destroy(y);
@@ -693,4 +728,14 @@ out:
 	free(t);
 	cask__call_end(ctx);
 	return rc;
+}
+
+int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
+	int64_t power_iters, uint64_t seed, double *s, double *vt, const cask_store_t *u_store,
+	const cask_store_t *s_store, const cask_store_t *vt_store)
+{
+	int rc = CASK__CHECK_PTRS(ctx, ctx, a);
+	if (rc != 0)
+		return rc;
+	return rsvd(ctx, a, k, oversample, power_iters, seed, s, vt, u_store, s_store, vt_store, 0);
 }

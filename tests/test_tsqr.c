@@ -648,6 +648,53 @@ static void test_tsqr_rsvd_exact_rank(void **state)
 	free(vt);
 }
 
+/* A wide A whose n x (k + p) matrices do not fit the budget goes through
+ * A^T (refused before: 8 x 300,000 at 32M): exact at rank l, the caller's
+ * V^T buffer and U dataset as for any A. */
+static void test_tsqr_rsvd_wide_through_transpose(void **state)
+{
+	(void)state;
+	int64_t mt = 60000, nt = 40, k = 3, p = 7; /* A = (mt x nt)^T, l = 10 */
+	double sv[40] = {0};
+	for (int i = 0; i < k + p; i++)
+		sv[i] = 2.0 - 0.1 * i;
+	double *a = test_matrix_s(mt, nt, sv, 0, 91);
+	cask_ctx_t *ctx = new_ctx((size_t)8 << 20, 2); /* n l 24 = 14.4 MB */
+	int64_t shape[2] = {mt, nt}, ch[2] = {5000, nt};
+	cask_array_t *x = NULL, *w = NULL;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 2, shape, ch, a, &x), 0);
+	assert_int_equal(cask_transpose(ctx, x, NULL, &w), 0);
+	double s[3], *vt = malloc((size_t)(k * mt) * 8);
+	char *fo = path_of("rsvd_wide.h5");
+	cask_store_t us;
+	cask_store_init(&us, fo, "/U");
+	us.overwrite = 1;
+	if (cask_svd_randomized(ctx, w, k, p, 1, 3, s, vt, &us, NULL, NULL) != 0)
+		fail_msg("rsvd: %s", cask_ctx_message(ctx));
+	for (int i = 0; i < k; i++)
+		if (!(fabs(s[i] - sv[i]) <= 1e-12 * sv[0]))
+			fail_msg("s[%d] = %.17g, exact %.17g", i, s[i], sv[i]);
+	/* U^T A V = S with A = a^T (nt x mt), U nt x k, V^T k x mt. */
+	int64_t cnt = 0;
+	double *u = get(ctx, fo, "/U", &cnt), *av = malloc((size_t)(nt * k) * 8);
+	assert_int_equal(cnt, nt * k);
+	double utav[9], d[9];
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)nt, (int)k, (int)mt, 1.0, a,
+		(int)nt, vt, (int)mt, 0.0, av, (int)k);
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)nt, 1.0, u,
+		(int)k, av, (int)k, 0.0, utav, (int)k);
+	for (int i = 0; i < k * k; i++)
+		d[i] = utav[i] - (i / k == i % k ? s[i / k] : 0.0);
+	assert_true(fro(k, k, d) <= 1e-12 * sv[0]);
+	free(u);
+	free(av);
+	cask_array_destroy(w);
+	cask_array_destroy(x);
+	cask_ctx_destroy(ctx);
+	free(a);
+	free(vt);
+}
+
 /* The fused power iterations divide X by a magnitude of A taken from its
  * first 64 rows.  First rows of zeros, or far smaller than the rest, made
  * A^T (A X) overflow ("non-finite value" of a finite A) or underflow to
@@ -1459,6 +1506,7 @@ int main(void)
 		cmocka_unit_test(test_tsqr_svd_wide),
 		cmocka_unit_test(test_tsqr_svd_randomized),
 		cmocka_unit_test(test_tsqr_rsvd_exact_rank),
+		cmocka_unit_test(test_tsqr_rsvd_wide_through_transpose),
 		cmocka_unit_test(test_tsqr_rsvd_unrepresentative_first_rows),
 		cmocka_unit_test(test_tsqr_rsvd_spills_to_disk),
 		cmocka_unit_test(test_tsqr_rsvd_compressed_reads_once_per_pass),
