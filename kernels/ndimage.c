@@ -393,22 +393,17 @@ void cask_k_nd_store(int64_t n, cask_dtype_t t, const double *x, void *y)
 /* NumPy's integer arithmetic result stored in t: v is an exact integer
  * (a sum or product of stored values, below 2^53 in magnitude) reduced
  * modulo 2^bits; floats round as the dtype's own operation would. */
+static int int32_or_narrower(cask_dtype_t t)
+{
+	return t == CASK_BOOL || t == CASK_UINT8 || t == CASK_INT8 || t == CASK_INT16 ||
+	       t == CASK_UINT16 || t == CASK_INT32 || t == CASK_UINT32;
+}
+
 static double wrap_as(cask_dtype_t t, double v)
 {
-	switch (t) {
-	case CASK_BOOL:
-	case CASK_UINT8:
-	case CASK_INT8:
-	case CASK_INT16:
-	case CASK_UINT16:
-	case CASK_INT32:
-	case CASK_UINT32:
+	if (int32_or_narrower(t))
 		return cask_k_nd_quantize(t, (double)(int32_t)(uint32_t)(uint64_t)cvt64(v));
-	case CASK_FLOAT32:
-		return (double)(float)v;
-	default:
-		return v;
-	}
+	return t == CASK_FLOAT32 ? (double)(float)v : v;
 }
 
 /* v * v as NumPy's wrapping `*=` in dtype t (ggm's squares), v a value of t.
@@ -419,16 +414,11 @@ static double square_as(cask_dtype_t t, double v)
 {
 	uint64_t u;
 
-	switch (t) {
-	case CASK_BOOL:
-	case CASK_UINT8:
-	case CASK_INT8:
-	case CASK_INT16:
-	case CASK_UINT16:
-	case CASK_INT32:
-	case CASK_UINT32:
+	if (int32_or_narrower(t)) {
 		u = (uint64_t)cvt64(v);
 		return wrap_as(t, (double)(int32_t)(uint32_t)(u * u));
+	}
+	switch (t) {
 	case CASK_INT64:
 		u = (uint64_t)cvt64(v);
 		return (double)(int64_t)(u * u);

@@ -268,7 +268,7 @@ int cask_array_open(cask_ctx_t *ctx, const char *path, const char *dset,
 	}
 	a->u.h5.h = h;
 	a->u.h5.meta = meta;
-	int cut = meta.chunked && !meta.filtered && meta.chunk_bytes > ctx->budget / 4;
+	int cut = cask__io_chunks_in_parts(&meta, ctx->budget);
 	if (cut) {
 		/* A stored chunk no task could hold with its output: unfiltered
 		 * chunks read in parts, so the grid is that of a contiguous

@@ -195,9 +195,7 @@ static int eval_h5(ev_t *e, cask_array_t *a, const int64_t *start, const int64_t
 		 * planned one is not (halo regions of overlap.c, views), and the
 		 * plan must bound it.  An exact plan (of every region a caller
 		 * runs, as TSQR's leaves) takes the path the run will take. */
-		/* An unfiltered chunk over a quarter of the budget (the grid
-		 * cuts it: cask_array_open) is never staged whole. */
-		int big = !m->filtered && m->chunk_bytes > e->ctx->budget / 4;
+		int big = cask__io_chunks_in_parts(m, e->ctx->budget);
 		if (unit && !big && (aligned || m->filtered || e->pessimistic))
 			return eval_h5_chunks(e, a, start, count, out);
 	}

@@ -28,6 +28,14 @@ typedef struct {
 	size_t chunk_bytes;            /* bytes of one uncompressed chunk (0 if not chunked) */
 } cask__h5meta_t;
 
+/* Whether an input's stored chunks are read in parts under a budget of
+ * budget bytes: unfiltered chunks over a quarter of it (cask_array_open
+ * cuts its block grid; eval never stages such a chunk whole). */
+static inline int cask__io_chunks_in_parts(const cask__h5meta_t *m, size_t budget)
+{
+	return m->chunked && !m->filtered && m->chunk_bytes > budget / 4;
+}
+
 /* Open path:dset read-only.  Refuses (CASK_EPERM) files with external links
  * reached on the way to dset or datasets with external storage unless
  * allow_external.  Unsupported types -> CASK_ETYPE naming file, dataset and

@@ -602,6 +602,23 @@ static void test_tsqr_svd_randomized(void **state)
 	free(rec);
 }
 
+/* ||U^T A V - diag(s)||_F for the m x n A (trans: A = a^T, a being n x m
+ * row-major, else a itself), u m x k and vt k x n row-major, k <= 4. */
+static double utav_error(int trans, int64_t m, int64_t n, int64_t k, const double *a,
+	const double *u, const double *vt, const double *s)
+{
+	double *av = malloc((size_t)(m * k) * 8), utav[16], d[16];
+	assert_non_null(av);
+	cblas_dgemm(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, CblasTrans, (int)m, (int)k,
+		(int)n, 1.0, a, trans ? (int)m : (int)n, vt, (int)n, 0.0, av, (int)k);
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)m, 1.0, u,
+		(int)k, av, (int)k, 0.0, utav, (int)k);
+	for (int i = 0; i < k * k; i++)
+		d[i] = utav[i] - (i / k == i % k ? s[i / k] : 0.0);
+	free(av);
+	return fro(k, k, d);
+}
+
 static void test_tsqr_rsvd_exact_rank(void **state)
 {
 	(void)state;
@@ -630,17 +647,9 @@ static void test_tsqr_rsvd_exact_rank(void **state)
 			if (!(fabs(s[i] - sv[i]) <= 1e-12 * sv[0]))
 				fail_msg("q %d: s[%d] = %.17g, exact %.17g", q, i, s[i], sv[i]);
 		/* U^T A V = S (rows of V^T orthonormal, U's columns too). */
-		double *u = get(ctx, fo, "/U", NULL), *av = malloc((size_t)(m * k) * 8);
-		double utav[16], d[16];
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)n, 1.0, a,
-			(int)n, vt, (int)n, 0.0, av, (int)k);
-		cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)m, 1.0, u,
-			(int)k, av, (int)k, 0.0, utav, (int)k);
-		for (int i = 0; i < k * k; i++)
-			d[i] = utav[i] - (i / k == i % k ? s[i / k] : 0.0);
-		assert_true(fro(k, k, d) <= 1e-12 * sv[0]);
+		double *u = get(ctx, fo, "/U", NULL);
+		assert_true(utav_error(0, m, n, k, a, u, vt, s) <= 1e-12 * sv[0]);
 		free(u);
-		free(av);
 	}
 	cask_array_destroy(x);
 	cask_ctx_destroy(ctx);
@@ -676,18 +685,10 @@ static void test_tsqr_rsvd_wide_through_transpose(void **state)
 			fail_msg("s[%d] = %.17g, exact %.17g", i, s[i], sv[i]);
 	/* U^T A V = S with A = a^T (nt x mt), U nt x k, V^T k x mt. */
 	int64_t cnt = 0;
-	double *u = get(ctx, fo, "/U", &cnt), *av = malloc((size_t)(nt * k) * 8);
+	double *u = get(ctx, fo, "/U", &cnt);
 	assert_int_equal(cnt, nt * k);
-	double utav[9], d[9];
-	cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)nt, (int)k, (int)mt, 1.0, a,
-		(int)nt, vt, (int)mt, 0.0, av, (int)k);
-	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)k, (int)nt, 1.0, u,
-		(int)k, av, (int)k, 0.0, utav, (int)k);
-	for (int i = 0; i < k * k; i++)
-		d[i] = utav[i] - (i / k == i % k ? s[i / k] : 0.0);
-	assert_true(fro(k, k, d) <= 1e-12 * sv[0]);
+	assert_true(utav_error(1, nt, mt, k, a, u, vt, s) <= 1e-12 * sv[0]);
 	free(u);
-	free(av);
 	cask_array_destroy(w);
 	cask_array_destroy(x);
 	cask_ctx_destroy(ctx);
