@@ -28,7 +28,7 @@ struct cask_ctx {
 	/* Public calls running on the context (cask__call_begin/end: calls
 	 * nest, e.g. cask_svd_randomized -> cask_store -> cask_graph_run). */
 	int calls;
-	volatile sig_atomic_t cancel;
+	_Atomic int cancel; /* set from any thread or a signal handler (lock-free) */
 	/* statistics (updated by the scheduler under its lock, or atomically) */
 	cask_stats_t stats;
 	_Atomic uint64_t bytes_read, bytes_written;
