@@ -9,15 +9,18 @@ matrices, side by side with dask.array.linalg (threaded scheduler) and numpy.lin
 Workloads:
   W5   Q and R of an m x 64 float64 matrix (row chunks of 100,000) -> Q stored to HDF5;
        also R only (one read of A, GF/s = 2 m n^2 / time) and the I/O floor
-       `cask eval A * 1 -o` (read A + write an m x n dataset); the floor and Q and R once
-       more as cask runs by default, durable (fsync; whole chunks written with O_DIRECT).
+       `cask eval A * 1 -o` (read A + write an m x n dataset); then, in turn for
+       --durable-rounds rounds, the hardware's durable floor (dd of A to a new file with
+       O_DIRECT and fsync), cask's durable floor and Q and R as cask runs by default,
+       durable (fsync; whole chunks written with O_DIRECT); ratios within a round, median.
   W6   SVD (U stored, S, V^T) of the same matrix.
   W6b  randomized SVD, k = 10, of a 32768 x 8192 float64 matrix (2 power iterations).
 cask runs with --memory 512M --threads 2 (the CLI: `cask qr`, `cask svd`); dask with
 dask.config scheduler='threads', num_workers=2, storing Q / U with da.store into HDF5;
 numpy in core where it fits (skipped for W6b: a full SVD of 32768 x 8192 is not the same
-problem).  Every process runs under /usr/bin/time -v for its peak RSS; the page cache is
-warmed with cat before each run.  This is a benchmark, never a test.
+problem).  Every process runs under /usr/bin/time -v for its peak RSS; before each run the
+output is removed, the earlier runs' writes are synced (then --settle seconds of
+quiet) and the page cache is warmed with cat.  This is a benchmark, never a test.
 """
 import argparse
 import datetime
@@ -78,12 +81,22 @@ def timed(cmd, label, inp, out):
     best = None
     for _ in range(REPEAT[0]):
         rm(out)
+        quiesce()
         warm(inp)
         r = timed_once(cmd, label)
         if best is None or (r[2] and (not best[2] or r[0] < best[0])):
             best = r + (LAST_CPU[0],)
     LAST_CPU[0] = best[3]
     return best[:3]
+
+
+def timed_once_clean(cmd, label, inp, out):
+    """One run as timed() makes it: (seconds, peak RSS, CPU seconds)."""
+    rm(out)
+    quiesce()
+    warm(inp)
+    t, r, _ = timed_once(cmd, label)
+    return t, r, LAST_CPU[0]
 
 
 def timed_once(cmd, label):
@@ -104,6 +117,25 @@ def timed_once(cmd, label):
 
 
 LAST_CPU = [0.0]  # user + system seconds of the last timed run
+
+
+SETTLE = [2.0]  # seconds of quiet after sync before each timed run (--settle)
+
+
+def quiesce():
+    """Lets the writeback of earlier runs (their outputs, the file just
+    removed) finish before the next timed run: sync, then a short pause.
+    Without it a run could pay for the previous run's 2 GiB reaching the
+    disk: the durable Q and R of 2026-12-06 03:48 took 4.31 s right after
+    the floor's run; by hand after sync and 2 s, 3.5-3.9 s."""
+    os.sync()
+    time.sleep(SETTLE[0])
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 def settle():
@@ -181,11 +213,17 @@ def main():
     ap.add_argument('--results', default=os.path.join(HERE, 'RESULTS.md'),
                     help='markdown file the section is appended to (full runs only)')
     ap.add_argument('--repeat', type=int, default=1, help='best of N runs of every tool')
+    ap.add_argument('--settle', type=float, default=2.0,
+                    help='seconds of quiet after sync before each timed run (default 2)')
+    ap.add_argument('--durable-rounds', type=int, default=3,
+                    help='rounds of dd floor / cask floor / cask Q and R, durable (default 3)')
     ap.add_argument('--fsync', action='store_true',
                     help='let cask fsync its outputs (default CASK_FSYNC=0: dask and numpy '
                          'never sync)')
     args = ap.parse_args()
     REPEAT[0] = max(1, args.repeat)
+    SETTLE[0] = max(0.0, args.settle)
+    args.durable_rounds = max(1, args.durable_rounds)
     if not args.fsync:
         ENV['CASK_FSYNC'] = '0'
     cask = find_cask()
@@ -218,18 +256,44 @@ def main():
                     'cask qr, Q and R', a5, o)
     rows.append(('W5', 'cask Q and R', t, r, '%.2fx the I/O floor' % (t / floor), LAST_CPU[0]))
     if not args.fsync:
-        # The same two as cask runs by default: durable (fsync before the
-        # rename), whole chunks written with O_DIRECT at disk speed.
+        # As cask runs by default: durable (fsync before the rename), whole
+        # chunks written with O_DIRECT.  Against two floors of "read A +
+        # write Q" on this disk: the hardware's (dd of A to a new file,
+        # O_DIRECT, fsync: cat reads A from the page cache, as cask does) and
+        # cask's own (eval A * 1).  The disk's speed moves from minute to
+        # minute, so the three run in turn, --durable-rounds times, and the
+        # ratios are taken within a round.
         d = ['env', '-u', 'CASK_FSYNC']
-        t, r, _ = timed(d + [cask, 'eval', '-i', 'A=%s:/x' % a5, 'A * 1', '-o', o + ':/copy'] + glob,
-                        'cask floor, durable (default)', a5, o)
-        floor_d = t
-        rows.append(('W5', 'floor, durable (default)', t, r, 'read A + write a copy to disk',
-                     LAST_CPU[0]))
-        t, r, _ = timed(d + [cask, 'qr', a5 + ':/x', '--r', o + ':/R', '--q', o + ':/Q'] + glob,
-                        'cask qr, Q and R, durable (default)', a5, o)
-        rows.append(('W5', 'cask Q and R, durable (default)', t, r, '%.2fx the durable floor'
-                     % (t / floor_d), LAST_CPU[0]))
+        dd = ['sh', '-c', 'dd if="$0" of="$1" bs=16M oflag=direct conv=fsync status=none', a5, o]
+        runs = {'dd': [], 'floor': [], 'qr': []}
+        for _ in range(args.durable_rounds):
+            runs['dd'].append(timed_once_clean(dd, 'dd floor, durable', a5, o))
+            runs['floor'].append(timed_once_clean(
+                d + [cask, 'eval', '-i', 'A=%s:/x' % a5, 'A * 1', '-o', o + ':/copy'] + glob,
+                'cask floor, durable (default)', a5, o))
+            runs['qr'].append(timed_once_clean(
+                d + [cask, 'qr', a5 + ':/x', '--r', o + ':/R', '--q', o + ':/Q'] + glob,
+                'cask qr, Q and R, durable (default)', a5, o))
+        rd = [q[0] / f[0] for q, f in zip(runs['qr'], runs['dd'])]
+        rf = [q[0] / f[0] for q, f in zip(runs['qr'], runs['floor'])]
+        nr = args.durable_rounds
+
+        def mid(key):
+            # the run of median time: (seconds, rss, cpu)
+            xs = sorted(runs[key], key=lambda x: x[0])
+            return xs[(len(xs) - 1) // 2]
+        for key, tool, note in (
+                ('dd', 'floor, durable: dd A -> new file (O_DIRECT, fsync)',
+                 'read A + write a copy to disk, no cask'),
+                ('floor', 'floor, durable: cask eval A*1 -o (default)',
+                 'read A + write a copy to disk'),
+                ('qr', 'cask Q and R, durable (default)',
+                 '%.2fx dd (median of %d rounds; %.2f-%.2f), %.2fx cask\'s floor (%.2f-%.2f)'
+                 % (median(rd), nr, min(rd), max(rd), median(rf), min(rf), max(rf)))):
+            t, r, cpu = mid(key)
+            ts = sorted(x[0] for x in runs[key])
+            rows.append(('W5', tool, t, r, note + ('; runs %s s' % ', '.join('%.2f' % x for x in ts)
+                                                  if nr > 1 else ''), cpu))
     if not args.no_dask:
         t, r, _ = timed([PY, '-c', DASK_QR, a5, o, str(c5)], 'dask tsqr, Q and R', a5, o)
         rows.append(('W5', 'dask tsqr Q and R', t, r, '', LAST_CPU[0]))
@@ -271,12 +335,12 @@ def main():
     lines = ['', '## Linear algebra (issue 4)', '',
              'Run %s, `bench/run_linalg.py%s`, cask at `--memory %s --threads %s`; dask '
              '2022.12 threaded (2 workers); numpy in core. Times are wall seconds of the '
-             'whole process (best of %d, each after `cat A > /dev/null` and with no output '
-             'file); CPU seconds and peak RSS from /usr/bin/time -v; cask %s. 1-minute load '
+             'whole process (best of %d, each after sync, %.0f s of quiet, `cat A > /dev/null` '
+             'and with no output file); CPU seconds and peak RSS from /usr/bin/time -v; cask %s. 1-minute load '
              'average %.1f at the start, %.1f at the end (2 cores).'
              % (datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC'),
                 ' --quick' if args.quick else (' --repeat %d' % REPEAT[0] if REPEAT[0] > 1 else ''),
-                mem, thr, REPEAT[0],
+                mem, thr, REPEAT[0], SETTLE[0],
                 'fsyncs its outputs' if args.fsync else 'without fsync (CASK_FSYNC=0)',
                 load0, os.getloadavg()[0]), '',
              '| workload | tool | seconds | CPU s (user+sys) | peak RSS | note |',
