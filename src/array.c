@@ -1051,7 +1051,9 @@ static int slice_bounds(cask_ctx_t *ctx, int64_t n, const cask_index_t *ix, int6
 			stop = stop + n < 0 ? 0 : stop + n;
 		if (stop > n)
 			stop = n;
-		*count = stop > start ? (stop - start + step - 1) / step : 0;
+		/* (stop - start - 1) / step + 1, not (stop - start + step - 1) /
+		 * step, which overflows for a step near INT64_MAX. */
+		*count = stop > start ? (stop - start - 1) / step + 1 : 0;
 	} else {
 		start = ix->has_start ? ix->start : n - 1;
 		stop = ix->has_stop ? ix->stop : -1;
@@ -1065,7 +1067,9 @@ static int slice_bounds(cask_ctx_t *ctx, int64_t n, const cask_index_t *ix, int6
 			if (stop > n - 1)
 				stop = n - 1;
 		}
-		*count = start > stop ? (start - stop + (-step) - 1) / (-step) : 0;
+		/* -step overflows for INT64_MIN: divide by its magnitude unsigned. */
+		*count = start > stop
+		         ? (int64_t)((uint64_t)(start - stop - 1) / (0 - (uint64_t)step)) + 1 : 0;
 	}
 	*first = start;
 	return 0;
@@ -1149,7 +1153,11 @@ int cask_index(cask_ctx_t *ctx, cask_array_t *a, int nidx, const cask_index_t *i
 			ax[nd] = bax[k];
 			if (bax[k].src >= 0) {
 				ax[nd].start = bax[k].start + (count > 0 ? first : 0) * bax[k].step;
-				ax[nd].step = bax[k].step * idx[i].step;
+				/* A step only moves between elements: with at most one
+				 * left, keep the base step (a huge slice step times it
+				 * would overflow, x[::2**62][::4]). */
+				ax[nd].step = count > 1 ? bax[k].step * idx[i].step
+				              : idx[i].step < 0 ? -bax[k].step : bax[k].step;
 			}
 			shape[nd++] = count;
 			k++;

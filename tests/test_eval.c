@@ -293,6 +293,82 @@ static void test_eval_views(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* Python's slice rule by direct iteration in 128-bit arithmetic (the
+ * independent reference): the indices start, start+step, ... of an axis of
+ * n, bounds clipped as slice.indices(n) does.  Returns the count and writes
+ * up to max of them. */
+static int64_t py_slice(int64_t n, const cask_index_t *ix, int64_t *ind, int64_t max)
+{
+	__int128 step = ix->step, start, stop;
+	if (step > 0) {
+		start = ix->has_start ? ix->start : 0;
+		stop = ix->has_stop ? ix->stop : n;
+		start = start < 0 ? (start + n < 0 ? 0 : start + n) : (start > n ? n : start);
+		stop = stop < 0 ? (stop + n < 0 ? 0 : stop + n) : (stop > n ? n : stop);
+	} else {
+		start = ix->has_start ? ix->start : n - 1;
+		stop = ix->has_stop ? ix->stop : -1 - (__int128)n;
+		start = start < 0 ? (start + n < 0 ? -1 : start + n) : (start > n - 1 ? n - 1 : start);
+		stop = stop < 0 ? (stop + n < 0 ? -1 : stop + n) : (stop > n - 1 ? n - 1 : stop);
+	}
+	int64_t c = 0;
+	for (__int128 i = start; step > 0 ? i < stop : i > stop; i += step, c++)
+		if (c < max)
+			ind[c] = (int64_t)i;
+	return c;
+}
+
+/* src[ix] of the n values sv (src's values): checked against py_slice,
+ * written to o (at most 10 values); *view receives the view. */
+static int64_t check_slice(cask_ctx_t *ctx, cask_array_t *src, const double *sv, int64_t n,
+                           const cask_index_t *ix, double *o, cask_array_t **view)
+{
+	int64_t ind[10];
+	int64_t cnt = py_slice(n, ix, ind, 10);
+	OK(cask_index(ctx, src, 1, ix, view));
+	assert_int_equal(cask_array_shape(*view)[0], cnt);
+	OK(cask_compute(ctx, *view, o, 10 * sizeof *o));
+	for (int64_t i = 0; i < cnt; i++)
+		assert_true(o[i] == sv[ind[i]]);
+	return cnt;
+}
+
+/* Slice steps near the ends of int64 (x[::2**63 - 1] is x[0:1] in NumPy):
+ * the element count and the composed step of a view of a view used to
+ * overflow (empty results, undefined behaviour). */
+static void test_eval_slice_huge_steps(void **state)
+{
+	(void)state;
+	enum { N = 10 };
+	double x[N];
+	for (int i = 0; i < N; i++)
+		x[i] = i;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	int64_t n = N, ch = 3;
+	cask_array_t *a;
+	OK(cask_array_from_buffer(ctx, CASK_FLOAT64, 1, &n, &ch, x, &a));
+	const int64_t big[] = {INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1,
+	                       (int64_t)1 << 62, -((int64_t)1 << 62), 3, -4};
+	const int nb = sizeof big / sizeof big[0];
+	for (int si = 0; si < nb; si++) {
+		for (int bi = 0; bi < nb * nb; bi++) {
+			cask_index_t ix = {.kind = CASK_INDEX_SLICE, .step = big[si],
+			                   .start = big[bi % nb], .stop = big[bi / nb],
+			                   .has_start = bi % 3 != 0, .has_stop = bi % 5 != 0};
+			/* and a second huge step over the view: x[::s1][::s2] */
+			cask_index_t ix2 = {.kind = CASK_INDEX_SLICE, .step = big[(si + bi) % nb]};
+			double o[N], o2[N];
+			cask_array_t *v, *w;
+			int64_t cnt = check_slice(ctx, a, x, N, &ix, o, &v);
+			check_slice(ctx, v, o, cnt, &ix2, o2, &w);
+			cask_array_destroy(w);
+			cask_array_destroy(v);
+		}
+	}
+	cask_array_destroy(a);
+	cask_ctx_destroy(ctx);
+}
+
 static void test_eval_concat_stack(void **state)
 {
 	(void)state;
@@ -1245,6 +1321,7 @@ int main(void)
 		cmocka_unit_test(test_eval_weak_int_out_of_range),
 		cmocka_unit_test(test_eval_fused_broadcast_any_chunking),
 		cmocka_unit_test(test_eval_views),
+		cmocka_unit_test(test_eval_slice_huge_steps),
 		cmocka_unit_test(test_eval_concat_stack),
 		cmocka_unit_test(test_eval_broadcast_error),
 		cmocka_unit_test(test_eval_reductions_exact),
