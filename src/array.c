@@ -805,7 +805,11 @@ int cask_binary(cask_ctx_t *ctx, cask_op_t op, cask_array_t *a, cask_array_t *b,
 		break;
 	case CASK_ARCTAN2:
 	case CASK_HYPOT:
-		kt = math_type(T);
+		/* NumPy picks the first float loop both inputs cast to safely,
+		 * not the float of their promoted type: int8 and uint16 give
+		 * float32 (their int32 would give float64). */
+		kt = a->weak == b->weak && !is_float(T)
+		     ? cask_dtype_promote(math_type(a->dtype), math_type(b->dtype)) : math_type(T);
 		break;
 	default:
 		break;

@@ -46,6 +46,49 @@ static void test_eval_promotion_table(void **state)
 	}
 }
 
+/* NumPy's float-only binary ufuncs (arctan2, hypot) take the first loop
+ * (float32, float64; cask has no float16) that both inputs cast to safely,
+ * not the float of their promoted type: int8 with uint16 promotes to int32,
+ * yet np.arctan2 gives float32.  Safe casts to float32: bool and the 8-
+ * and 16-bit integers. */
+static void test_eval_float_loop_types(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 1);
+	int64_t n = 1;
+	for (int ta = 0; ta < CASK_NDTYPES; ta++) {
+		for (int tb = 0; tb < CASK_NDTYPES; tb++) {
+			int small = 1;
+			const cask_dtype_t ts[2] = {(cask_dtype_t)ta, (cask_dtype_t)tb};
+			for (int k = 0; k < 2; k++)
+				small &= ts[k] == CASK_FLOAT32 ||
+				         (ts[k] != CASK_FLOAT64 && cask_dtype_size(ts[k]) <= 2);
+			cask_dtype_t want = small ? CASK_FLOAT32 : CASK_FLOAT64;
+			cask_array_t *a, *b;
+			cask_scalar_t one = {.dtype = CASK_INT64, .v.i = 1};
+			OK(cask_array_full(ctx, ts[0], 1, &n, NULL, one, &a));
+			OK(cask_array_full(ctx, ts[1], 1, &n, NULL, one, &b));
+			const cask_op_t ops[2] = {CASK_ARCTAN2, CASK_HYPOT};
+			for (int o = 0; o < 2; o++) {
+				cask_array_t *r;
+				OK(cask_binary(ctx, ops[o], a, b, &r));
+				assert_int_equal(cask_array_dtype(r), want);
+				union { float f; double d; } v;
+				OK(cask_compute(ctx, r, &v, sizeof v));
+				double ref = ops[o] == CASK_ARCTAN2 ? atan2(1.0, 1.0) : hypot(1.0, 1.0);
+				if (want == CASK_FLOAT32)
+					assert_true(v.f == (float)ref);
+				else
+					assert_true(fabs(v.d - ref) <= 1e-16 * ref);
+				cask_array_destroy(r);
+			}
+			cask_array_destroy(a);
+			cask_array_destroy(b);
+		}
+	}
+	cask_ctx_destroy(ctx);
+}
+
 static cask_array_t *scalar_f(cask_ctx_t *ctx, double v, int weak)
 {
 	cask_array_t *a;
@@ -1317,6 +1360,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eval_promotion_table),
+		cmocka_unit_test(test_eval_float_loop_types),
 		cmocka_unit_test(test_eval_weak_scalars),
 		cmocka_unit_test(test_eval_weak_int_out_of_range),
 		cmocka_unit_test(test_eval_fused_broadcast_any_chunking),
