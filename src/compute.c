@@ -701,6 +701,25 @@ static int stage_plans(plan_t *p, stage_t *s, int n, cask_array_t *const *roots)
 /* A reduction stage.  Normal mode ends in one task holding the whole result
  * (*mat_id); write mode (sink or sinkbuf) ends in one task per output block
  * writing it out, so the result is never held whole (*mat_id = -1). */
+/* NumPy raises for min/max/arg* over an axis of length 0 even when the
+ * result is empty too (np.min(np.zeros((0, 0)), axis=0)).  A non-empty
+ * result meets its empty entries when they are finalised (empty_error); an
+ * empty one has no entry to finalise, so it is checked here. */
+static int check_empty_no_identity(cask_ctx_t *ctx, const cask_array_t *r)
+{
+	cask_redop_t op = r->u.reduce.op;
+	const cask_array_t *x = r->in[0];
+	if (cask_array_size(r) != 0 || !(op == CASK_MIN || op == CASK_MAX || op == CASK_NANMIN ||
+	                                 op == CASK_NANMAX || op == CASK_ARGMIN || op == CASK_ARGMAX))
+		return 0;
+	for (int k = 0; k < x->ndim; k++)
+		if ((r->u.reduce.redmask & (1u << k)) && x->shape[k] == 0)
+			return cask__error(ctx, CASK_EINVAL,
+			                   "zero-size array to reduction operation %s which has no identity",
+			                   cask_redop_name(op));
+	return 0;
+}
+
 static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask__h5out_t *sink,
                               void *sinkbuf, int64_t *mat_id)
 {
@@ -732,6 +751,9 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 		                 cask_redop_name(r->u.reduce.op), rbytes / 1048576.0, ctx->budget / 1048576.0);
 		goto out;
 	}
+	rc = check_empty_no_identity(ctx, r);
+	if (rc != 0)
+		goto out;
 	int64_t kn[CASK_MAX_DIMS];
 	int64_t nb = cask_array_size(r) == 0 ? 0 : red_blocks(s, kn);
 	int64_t nleaf_per = 1;

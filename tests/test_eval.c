@@ -1298,6 +1298,44 @@ static void test_eval_reduce_empty_kept_axis(void **state)
 	cask_ctx_destroy(ctx);
 }
 
+/* NumPy raises for min/max/arg* whenever a reduced axis has length 0, even
+ * when a kept axis is empty as well, so that the result has no element
+ * (np.min(np.zeros((0, 0, 9)), axis=0) raises; axis=2 is an empty (0, 0)).
+ * Such an empty result used to come back without error.  Sums and the
+ * other reductions with an identity give their empty or identity result. */
+static void test_eval_reduce_empty_over_empty_axis(void **state)
+{
+	(void)state;
+	cask_ctx_t *ctx = new_ctx(8 << 20, 2);
+	const int64_t shapes[][3] = {{0, 0, 9}, {4, 0, 0}, {0, 3, 0}, {0, 0, 0}};
+	const cask_redop_t ops[] = {CASK_MIN, CASK_MAX, CASK_NANMIN, CASK_NANMAX, CASK_ARGMIN,
+	                            CASK_ARGMAX, CASK_SUM, CASK_MEAN, CASK_ANY};
+	for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+		cask_array_t *x;
+		OK(cask_array_zeros(ctx, CASK_FLOAT64, 3, shapes[si], NULL, &x));
+		for (size_t oi = 0; oi < sizeof ops / sizeof ops[0]; oi++) {
+			int identity = ops[oi] == CASK_SUM || ops[oi] == CASK_MEAN || ops[oi] == CASK_ANY;
+			for (int ax = -1; ax < 3; ax++) { /* -1: all axes */
+				cask_array_t *r;
+				OK(cask_reduce(ctx, ops[oi], x, ax < 0 ? 0 : 1, ax < 0 ? NULL : &ax, 0, 0, &r));
+				int over_empty = ax < 0 ? 1 : shapes[si][ax] == 0;
+				double buf[16];
+				size_t bytes = (size_t)cask_array_size(r) * 8;
+				int rc = cask_compute(ctx, r, bytes ? buf : NULL, bytes);
+				if (over_empty && !identity) {
+					assert_int_equal(rc, CASK_EINVAL);
+					assert_non_null(strstr(cask_ctx_message(ctx), "no identity"));
+				} else {
+					assert_int_equal(rc, 0);
+				}
+				cask_array_destroy(r);
+			}
+		}
+		cask_array_destroy(x);
+	}
+	cask_ctx_destroy(ctx);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -1387,6 +1425,7 @@ int main(void)
 		cmocka_unit_test(test_eval_concat_computed_later_operand),
 		cmocka_unit_test(test_eval_broadcast_misaligned_chunks),
 		cmocka_unit_test(test_eval_reduce_empty_kept_axis),
+		cmocka_unit_test(test_eval_reduce_empty_over_empty_axis),
 		cmocka_unit_test(test_eval_no_leak_1000_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
