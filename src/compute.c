@@ -1082,10 +1082,13 @@ static void budget_hint(cask_ctx_t *ctx, int n, cask_array_t *const *arrays)
 	size_t k = 0;
 	for (int d = 0; d < m->ndim && k < sizeof ch - 24; d++)
 		k += (size_t)snprintf(ch + k, sizeof ch - k, "%s%" PRId64, d ? ", " : "", m->chunks[d]);
-	cask__error_append(ctx, "; a stored chunk of '%s' in '%s' (chunks (%s)) is %.1f MiB: raise "
+	/* In KiB below 1 MiB: a 32 KiB chunk under a 64 KiB budget is not "0.0 MiB". */
+	int mib = m->chunk_bytes >= ((size_t)1 << 20);
+	cask__error_append(ctx, "; a stored chunk of '%s' in '%s' (chunks (%s)) is %.1f %s: raise "
 	                   "the budget, or store the input with smaller chunks",
 	                   cask__io_in_dset(best->u.h5.h), cask__io_in_path(best->u.h5.h), ch,
-	                   (double)m->chunk_bytes / (1024.0 * 1024.0));
+	                   (double)m->chunk_bytes / (mib ? 1024.0 * 1024.0 : 1024.0),
+	                   mib ? "MiB" : "KiB");
 }
 
 int cask_compute(cask_ctx_t *ctx, cask_array_t *a, void *buf, size_t bufsize)

@@ -880,6 +880,56 @@ static void test_eval_grouped_tasks(void **state)
 	unlink(path);
 }
 
+/* A context of 64 MiB and 2 threads, with the 300 x 200 flat indices
+ * (dtype t) stored gzipped in 64 x 64 chunks as path:/a (*a: the array
+ * stored). */
+static cask_ctx_t *gzip_indices_ctx(const char *path, cask_dtype_t t, cask_array_t **a)
+{
+	cask_ctx_t *ctx = new_ctx(64 << 20, 2);
+	int64_t shape[2] = {300, 200}, ch[2] = {64, 64};
+	unlink(path);
+	OK(cask_array_indices(ctx, t, 2, shape, ch, 0, 1, a));
+	cask_store_t o;
+	cask_store_init(&o, path, "/a");
+	o.gzip = 1;
+	OK(cask_store(ctx, 1, a, &o));
+	return ctx;
+}
+
+/* Computing the 0-d double s fails with CASK_EBUDGET and a message
+ * containing needle; then the n arrays, ctx and the file path go. */
+static void budget_error_and_close(cask_ctx_t *ctx, cask_array_t *s, const char *needle,
+                                   cask_array_t **all, size_t n, const char *path)
+{
+	double got;
+	assert_int_equal(cask_compute(ctx, s, &got, sizeof got), CASK_EBUDGET);
+	assert_non_null(strstr(cask_ctx_message(ctx), needle));
+	for (size_t k = 0; k < n; k++)
+		cask_array_destroy(all[k]);
+	cask_ctx_destroy(ctx);
+	unlink(path);
+}
+
+/* The hint after a budget error names the stored chunk's size in KiB below
+ * 1 MiB: a 64 x 64 float64 chunk is 32 KiB (it read "0.0 MiB"). */
+static void test_eval_budget_hint_small_chunk(void **state)
+{
+	(void)state;
+	char path[] = "test_eval_budget_hint.h5";
+	cask_array_t *a, *b, *f, *s;
+	cask_ctx_t *ctx = gzip_indices_ctx(path, CASK_FLOAT64, &a);
+	OK(cask_ctx_set_memory(ctx, 64 << 10));
+	OK(cask_array_open(ctx, path, "/a", NULL, &b));
+	cask_filter_t spec;
+	cask_filter_init(&spec, CASK_FILTER_UNIFORM);
+	spec.nsize = 1;
+	spec.size[0] = 41; /* a halo of 20 cells: the tasks outgrow 64 KiB */
+	OK(cask_filter(ctx, &spec, b, &f));
+	OK(cask_reduce(ctx, CASK_SUM, f, 0, NULL, 0, 0, &s));
+	cask_array_t *all[] = {a, b, f, s};
+	budget_error_and_close(ctx, s, "(chunks (64, 64)) is 32.0 KiB", all, 4, path);
+}
+
 /* The I/O knobs: one lane, read-ahead of one task and an HDF5 chunk cache
  * give the same values; the cache is counted in the budget while its
  * dataset is open, and a cache larger than the budget fails cleanly. */
@@ -887,15 +937,8 @@ static void test_eval_io_knobs(void **state)
 {
 	(void)state;
 	char path[] = "test_eval_io_knobs.h5";
-	unlink(path);
-	cask_ctx_t *ctx = new_ctx(64 << 20, 2);
-	int64_t shape[2] = {300, 200}, ch[2] = {64, 64};
 	cask_array_t *a, *b, *v, *s;
-	OK(cask_array_indices(ctx, CASK_INT32, 2, shape, ch, 0, 1, &a));
-	cask_store_t o;
-	cask_store_init(&o, path, "/a");
-	o.gzip = 1;
-	OK(cask_store(ctx, 1, &a, &o));
+	cask_ctx_t *ctx = gzip_indices_ctx(path, CASK_INT32, &a);
 	assert_int_equal(cask_ctx_set_io(ctx, -1, 0, 0), CASK_EINVAL);
 	OK(cask_ctx_set_task_bytes(ctx, 0)); /* one task per chunk of the view */
 	/* v = b[5:290, 3:199] cuts the stored compressed chunks: without a
@@ -937,13 +980,8 @@ static void test_eval_io_knobs(void **state)
 	assert_true(st.peak_memory >= (8u << 20)); /* the open dataset's cache */
 	/* a budget below the cache cannot run anything */
 	OK(cask_ctx_set_memory(ctx, 4 << 20));
-	assert_int_equal(cask_compute(ctx, s, &got, sizeof got), CASK_EBUDGET);
-	assert_non_null(strstr(cask_ctx_message(ctx), "chunk cache"));
 	cask_array_t *all[] = {a, b, v, s};
-	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
-		cask_array_destroy(all[k]);
-	cask_ctx_destroy(ctx);
-	unlink(path);
+	budget_error_and_close(ctx, s, "chunk cache", all, 4, path);
 }
 
 /* The decoded-chunk cache under churn: 2500 compressed chunks of 256
@@ -1417,6 +1455,7 @@ int main(void)
 		cmocka_unit_test(test_eval_rank32_and_overflow),
 		cmocka_unit_test(test_eval_graph_inspect),
 		cmocka_unit_test(test_eval_grouped_tasks),
+		cmocka_unit_test(test_eval_budget_hint_small_chunk),
 		cmocka_unit_test(test_eval_io_knobs),
 		cmocka_unit_test(test_eval_chunk_cache_churn),
 		cmocka_unit_test(test_eval_mapped_chunks),
