@@ -315,7 +315,8 @@ const char *cask_redop_name(cask_redop_t op);
  * means all axes, and axes may then be NULL; axes NULL with naxes != 0,
  * a negative naxes, an axis out of range or listed twice are CASK_EINVAL).
  * ARGMIN/ARGMAX take all axes (flat index, as NumPy with axis=None) or
- * exactly one.  ddof is used by var/std.
+ * exactly one.  ddof is used by var/std: the divisor is n - ddof, as NumPy's
+ * (a negative ddof too: np.var(x, ddof=-1) divides by n + 1).
  * Result dtypes as NumPy: sum/prod of bool and signed ints int64, of
  * unsigned uint64; mean/var/std of ints float64; arg* and count_nonzero
  * int64; any/all bool.  Reducing an empty extent with min/max/arg* is

@@ -958,8 +958,6 @@ int cask_reduce(cask_ctx_t *ctx, cask_redop_t op, cask_array_t *a, int naxes,
 	}
 	if ((op == CASK_ARGMIN || op == CASK_ARGMAX) && naxes > 1 && naxes != a->ndim)
 		return cask__error(ctx, CASK_EINVAL, "%s takes one axis or all axes", cask_redop_name(op));
-	if (ddof < 0)
-		return cask__error(ctx, CASK_EINVAL, "ddof must be non-negative, got %d", ddof);
 	int nd = 0;
 	int64_t shape[CASK_MAX_DIMS], chunks[CASK_MAX_DIMS];
 	for (int k = 0; k < a->ndim; k++) {

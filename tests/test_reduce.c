@@ -29,6 +29,7 @@
  * products NumPy's in-order float32 products err by up to n eps, so rtol is
  * max(1e-5, 2 n 6e-8) with n the number of reduced values.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -371,6 +372,16 @@ static void test_reduce_var_ddof_edges(void **st)
 	cask_k_red_block(CASK_NANVAR, CASK_INT32, 1, &n2, 1u, itwo, NULL, NULL, s);
 	cask_k_red_final(CASK_NANVAR, CASK_INT32, 1, s, 3, &v);
 	assert_true(isinf(v) && v > 0);
+	/* np.var([1., 2., 4.], ddof=-1) = (14/3) / 4 = 7/6; np.nanvar of all-NaN
+	 * with ddof=-1 = 0.0 (0 / (0 + 1)). */
+	const double three[3] = {1.0, 2.0, 4.0}, nan1[1] = {NAN};
+	const int64_t n3 = 3;
+	cask_k_red_block(CASK_VAR, CASK_FLOAT64, 1, &n3, 1u, three, NULL, NULL, s);
+	cask_k_red_final(CASK_VAR, CASK_FLOAT64, 1, s, -1, &v);
+	assert_true(fabs(v - 7.0 / 6.0) <= 4 * DBL_EPSILON);
+	cask_k_red_block(CASK_NANVAR, CASK_FLOAT64, 1, &n1, 1u, nan1, NULL, NULL, s);
+	cask_k_red_final(CASK_NANVAR, CASK_FLOAT64, 1, s, -1, &v);
+	assert_true(v == 0.0);
 	/* Empty: mean nan; min fails (rc 1). */
 	const int64_t n0 = 0;
 	cask_k_red_block(CASK_MEAN, CASK_FLOAT64, 1, &n0, 1u, one, NULL, NULL, s);

@@ -834,8 +834,8 @@ static int fn_reduce(cli_build_t *b, const char *name, const cli_expr_t *call,
 	if (is_var && s[3]) {
 		if ((rc = cli_build_const_int(b, s[3], "ddof", &ddof)) < 0)
 			goto out;
-		if (ddof < 0 || ddof > INT32_MAX) {
-			rc = cli_build_fail(b, s[3]->col, "ddof must be a non-negative integer");
+		if (ddof < INT32_MIN || ddof > INT32_MAX) {
+			rc = cli_build_fail(b, s[3]->col, "ddof must be an integer within int32's range");
 			goto out;
 		}
 	}

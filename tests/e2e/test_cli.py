@@ -385,7 +385,7 @@ REDUCTIONS = [
     'argmax(x)', 'argmin(x, axis=1)', 'argmax(x, axis=-1)', 'any(x > 2)', 'all(x > -5)',
     'any(x > 1, axis=0)', 'all(x > -1, axis=(1, 2))', 'count_nonzero(x > 0)',
     'count_nonzero(x > 0, axis=1)', 'nansum(w)', 'nansum(w, axis=0)', 'nanmean(w, axis=1)',
-    'nanvar(w)', 'nanstd(w, axis=0, ddof=1)', 'nanmin(w, axis=2)', 'nanmax(w)',
+    'nanvar(w)', 'nanstd(w, axis=0, ddof=1)', 'var(x, axis=1, ddof=-1)', 'nanstd(w, ddof=-2)', 'nanmin(w, axis=2)', 'nanmax(w)',
     'nanprod(w[:2], axis=(1, 2))', 'x.sum(axis=0)', 'x.mean()', 'x.max(1)',
     'x.std(axis=(0, 1), keepdims=True)', 'x - mean(x, axis=0)',
     '(x - mean(x, axis=0)) / std(x, axis=0)', 'x - x.mean(axis=(1, 2), keepdims=True)',
