@@ -282,7 +282,23 @@ static int mm_lazy(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_dtype
 	r->u.map.ops = &mm_ops;
 	r->u.map.state = mm;
 	mm = NULL;
-	r->chunks[0] = ax->chunks[0] < shape[0] ? ax->chunks[0] : shape[0];
+	/* Row blocks: A's row chunk, cut in equal parts of at most a sixth of
+	 * the budget when a block of it would take more than a quarter (A's
+	 * chunks are columns, (m, 1), or A is an expression of tall chunks):
+	 * a block holds all n columns of its rows, their float64 copy, and
+	 * its k columns of result. */
+	int64_t c0 = ax->chunks[0] < shape[0] ? ax->chunks[0] : shape[0];
+	size_t es = cask_dtype_size(ax->dtype);
+	double per_row = (double)n * (double)(es + (ax->dtype == CASK_FLOAT32 ? 8 : 0)) +
+		(double)k * 16.0;
+	double mem = (double)cask_ctx_memory(ctx);
+	if ((double)c0 * per_row > mem / 4) {
+		int64_t cap = (int64_t)(mem / 6 / per_row);
+		cap = cap < 1 ? 1 : cap;
+		int64_t parts = (c0 + cap - 1) / cap;
+		c0 = (c0 + parts - 1) / parts;
+	}
+	r->chunks[0] = c0 > 0 ? c0 : 1;
 	r->chunks[1] = k;
 	*out = r;
 out:

@@ -764,3 +764,37 @@ def test_svd_reports_each_output_with_its_file(tmp):
         assert 'wrote %s:/S, %s:/g/U, %s:/VT' % (s, u, s) in err, err
     with h5py.File(u, 'r') as h:
         assert h['g/U'].shape == (300, 2)
+
+
+def test_products_of_column_chunked_a_under_a_small_budget(tmp):
+    """A @ B streams row blocks of A: a block was A's whole row chunk, so an
+    A chunked by columns, (m, 1), made one block of the whole matrix
+    (20,000 x 30: 10 MiB with its result), refused under budgets that hold
+    a few thousand rows; and the randomized SVD, whose sketch A Omega is
+    such a product, with it.  Now a row chunk too tall for the budget is
+    cut in equal blocks.  Checked against NumPy's product and singular
+    values (decaying spectrum: rank-5 sketch exact to rounding)."""
+    m, n = 20000, 30
+    u, _ = np.linalg.qr(RNG.standard_normal((m, n)))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, n)))
+    s = np.geomspace(1, 1e-12, n)
+    a = (u * s) @ v.T
+    bm = RNG.standard_normal((n, 15))
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(m, 1))
+    write(f, 'B', bm)
+    o = os.path.join(tmp, 'o.h5')
+    for mem in ('1M', '4M'):
+        ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'A @ B',
+           '-o', o + ':/y' + mem, '--memory', mem)
+        y, _, _ = read(o, 'y' + mem)
+        ref = a @ bm
+        # m x n times n x k: n * eps * sum |a_ij b_jk| bounds any order
+        assert np.abs(y - ref).max() <= n * EPS * (np.abs(a) @ np.abs(bm)).max()
+        ok('svd', f + ':/A', '-k', '5', '--s', o + ':/S' + mem, '--u', o + ':/U' + mem,
+           '--memory', mem)
+        got, _, _ = read(o, 'S' + mem)
+        assert np.abs(got - s[:5]).max() <= 1e-12 * s[0]
+        uu, _, _ = read(o, 'U' + mem)
+        assert np.abs(uu.T @ uu - np.eye(5)).max() <= 30 * EPS * np.sqrt(m)
+
