@@ -798,3 +798,40 @@ def test_products_of_column_chunked_a_under_a_small_budget(tmp):
         uu, _, _ = read(o, 'U' + mem)
         assert np.abs(uu.T @ uu - np.eye(5)).max() <= 30 * EPS * np.sqrt(m)
 
+
+def test_transposed_products_with_many_row_blocks(tmp):
+    """A^T B and A^T A sum one n x k partial per row block in a tree of
+    fan-in 8, and the scheduler's post-order holds up to 7 finished
+    partials per level: with hundreds of blocks and an 80 KB product (a
+    thirteenth of a 1 MiB budget, the documented limit being an eighth) the
+    tree needed 1.7 MiB and was refused.  Now a leaf sums several blocks
+    when the tree would not fit.  A wide A chunked by rows, (1, n), made
+    one block per row (the 2048-row block was cut back to the chunk), so
+    the randomized SVD's A^T (A X) held 9 partials of n x (k + p) and
+    failed at 64 MiB."""
+    m, n = 20000, 100
+    a = RNG.standard_normal((m, n))
+    b = RNG.standard_normal((m, n))
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(1000, n))
+    write(f, 'B', b, chunks=(1000, n))
+    o = os.path.join(tmp, 'o.h5')
+    for mem in ('640K', '1M'):
+        ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'A.T @ B',
+           '-o', o + ':/p' + mem, '--memory', mem)
+        ok('eval', '-i', 'A=' + f + ':/A', 'A.T @ A', '-o', o + ':/g' + mem, '--memory', mem)
+        p, _, _ = read(o, 'p' + mem)
+        g, _, _ = read(o, 'g' + mem)
+        assert np.abs(p - a.T @ b).max() <= m * EPS * (np.abs(a).T @ np.abs(b)).max()
+        assert np.abs(g - a.T @ a).max() <= m * EPS * (np.abs(a).T @ np.abs(a)).max()
+    # wide, one row per chunk: A^T (A X) with X 50,000 x 20 (8 MB partials)
+    w = RNG.standard_normal((20, 50000))
+    write(f, 'W', w, chunks=(1, 50000))
+    ok('svd', f + ':/W', '-k', '20', '--s', o + ':/S', '--u', o + ':/U', '--vt', o + ':/VT',
+       '--memory', '64M')
+    s, _, _ = read(o, 'S')
+    u, _, _ = read(o, 'U')
+    vt, _, _ = read(o, 'VT')
+    sr = np.linalg.svd(w, compute_uv=False)
+    assert np.abs(s - sr).max() <= 1e-12 * sr[0]  # k = m: the sketch is exact
+    assert np.abs((u * s) @ vt - w).max() <= 1e-12 * sr[0]
