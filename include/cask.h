@@ -664,7 +664,7 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
  * row-major doubles.  u_store (m x k), s_store (k, float64), vt_store
  * (k x n): NULL or datasets.  U (tall) and V^T (wide) take a's float dtype
  * on disk (V^T is float64 when vt is also requested); the small factors
- * are float64 (U of a wide float32 matrix: float32). */
+ * (V^T of a tall A, U of a wide one) are float64. */
 int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
              const cask_store_t *u_store, const cask_store_t *s_store,
              const cask_store_t *vt_store);
