@@ -681,7 +681,8 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
  * (U: m x k).  Requires 1 <= k <= min(m, n); m x (k+p) intermediates live
  * in memory when they fit a quarter of the budget, else in temporary HDF5
  * files next to u_store (or in $TMPDIR).  The n x (k+p) ones are held in
- * memory (3 of them within the budget); a wide A (m < n) whose n x (k+p)
+ * memory (each within an eighth of the budget, CASK_EBUDGET otherwise:
+ * they are the partials of A^T B); a wide A (m < n) whose n x (k+p)
  * do not fit is factored through A^T instead (its m x (k+p) in memory). */
 int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
                         int64_t power_iters, uint64_t seed, double *s, double *vt,

@@ -48,6 +48,7 @@
 #include "kernels.h"
 #include "la_graph.h"
 #include "linalg.h"
+#include "pool.h"
 
 #define FANIN 8
 #define ATA_SUB 64 /* rows per sub-block of A^T (A X) (bench: 64-128 best) */
@@ -798,8 +799,13 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 		 * n x k within an eighth of it); then as many as needed, summed in
 		 * order inside the leaf (the root's pass-through keeps two). */
 		t.G = 1;
-		double mem = (double)cask_ctx_memory(ctx);
-		while (t.G < nb && tn_tree_peak((nb + t.G - 1) / t.G, (double)part, (double)t.scr) > mem)
+		/* what the scheduler will find held: kept outputs of earlier
+		 * graphs (the randomized SVD's sketches), chunk caches */
+		double held = (double)cask__io_cache_bytes() +
+			(ctx->pool != NULL ? (double)cask__pool_in_use(ctx->pool) : 0.0);
+		double mem = (double)cask_ctx_memory(ctx) - held;
+		double rp = (double)cask__pool_round(part), rs = (double)cask__pool_round(t.scr);
+		while (t.G < nb && tn_tree_peak((nb + t.G - 1) / t.G, rp, rs) > mem)
 			t.G *= 2;
 		int64_t root;
 		if ((rc = cask_graph_create(ctx, &g)) != 0 ||

@@ -835,3 +835,31 @@ def test_transposed_products_with_many_row_blocks(tmp):
     sr = np.linalg.svd(w, compute_uv=False)
     assert np.abs(s - sr).max() <= 1e-12 * sr[0]  # k = m: the sketch is exact
     assert np.abs((u * s) @ vt - w).max() <= 1e-12 * sr[0]
+
+
+def test_randomized_svd_wide_at_the_budget_of_its_partials(tmp):
+    """svd -k of a wide A kept its n x (k + p) matrices in memory when 3 of
+    them fitted the budget, but A^T B reduces them in partials that must
+    fit an eighth of it: 1000 x 3000 at -k 100 (3000 x 110, 2.6 MB) under
+    --memory 16M passed the first test and failed on the second ('the
+    3000 x 110 product A^T B ... must fit an eighth of the budget'), where
+    the route through A^T (its m x (k + p) of 0.9 MB) fits.  Rank 100
+    exactly, so S is NumPy's to rounding and U^T A V = diag(S)."""
+    m, n, r = 1000, 3000, 100
+    u, _ = np.linalg.qr(RNG.standard_normal((m, r)))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, r)))
+    sv = np.geomspace(10, 0.1, r)
+    a = (u * sv) @ v.T
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(100, n))
+    ok('svd', f + ':/A', '-k', r, '--s', o + ':/S', '--u', o + ':/U', '--vt', o + ':/VT',
+       '--memory', '16M')
+    s, _, _ = read(o, 'S')
+    uu, _, _ = read(o, 'U')
+    vt, _, _ = read(o, 'VT')
+    assert np.abs(s - sv).max() <= 1e-12 * sv[0]
+    assert np.abs(uu.T @ a @ vt.T - np.diag(s)).max() <= 1e-12 * sv[0]
+    # Below what the partials need either way: the up-front refusal.
+    rc, _, err = run('svd', f + ':/A', '-k', r, '--s', o + ':/S2', '--memory', '4M')
+    assert rc == 1 and 'raise --memory' in err, err
