@@ -863,3 +863,28 @@ def test_randomized_svd_wide_at_the_budget_of_its_partials(tmp):
     # Below what the partials need either way: the up-front refusal.
     rc, _, err = run('svd', f + ':/A', '-k', r, '--s', o + ':/S2', '--memory', '4M')
     assert rc == 1 and 'raise --memory' in err, err
+
+
+def test_product_of_short_rows_is_not_grouped_past_the_budget(tmp):
+    """Small output chunks are grouped into tasks of about 1 MiB of output,
+    but a row of A @ B reads a whole row of A: 200 x 20,000 A chunked one
+    row a chunk, times a 20,000 x 3 B, made one task of all 200 rows
+    (4.8 KB of result, 32 MB of A): 'store-chunk needs 32.0 MiB' at
+    --memory 2M..16M, and the same for sum(A @ B).  Grouping is now undone
+    when a grouped block would need over a quarter of the budget."""
+    a = RNG.standard_normal((200, 20000))
+    bm = RNG.standard_normal((20000, 3))
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(1, 20000))
+    write(f, 'B', bm)
+    ref = a @ bm
+    tol = 20000 * EPS * (np.abs(a) @ np.abs(bm)).max()
+    ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'A @ B', '-o', o + ':/y',
+       '--memory', '4M')
+    y, _, _ = read(o, 'y')
+    assert np.abs(y - ref).max() <= tol
+    out = ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'sum(A @ B, axis=0)',
+             '--memory', '4M')
+    got = np.array([float(v) for v in out.split()])
+    assert np.abs(got - ref.sum(axis=0)).max() <= 200 * tol
