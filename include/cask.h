@@ -665,7 +665,7 @@ int cask_tsqr(cask_ctx_t *ctx, cask_array_t *a, double *r, const cask_store_t *r
  * row-major doubles.  u_store (m x k), s_store (k, float64), vt_store
  * (k x n): NULL or datasets.  U (tall) and V^T (wide) take a's float dtype
  * on disk (V^T is float64 when vt is also requested); the small factors
- * are float64 (U of a wide float32 matrix: float32). */
+ * (V^T of a tall A, U of a wide one) are float64. */
 int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
              const cask_store_t *u_store, const cask_store_t *s_store,
              const cask_store_t *vt_store);
@@ -682,7 +682,8 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
  * (U: m x k).  Requires 1 <= k <= min(m, n); m x (k+p) intermediates live
  * in memory when they fit a quarter of the budget, else in temporary HDF5
  * files next to u_store (or in $TMPDIR).  The n x (k+p) ones are held in
- * memory (3 of them within the budget); a wide A (m < n) whose n x (k+p)
+ * memory (each within an eighth of the budget, CASK_EBUDGET otherwise:
+ * they are the partials of A^T B); a wide A (m < n) whose n x (k+p)
  * do not fit is factored through A^T instead (its m x (k+p) in memory). */
 int cask_svd_randomized(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
                         int64_t power_iters, uint64_t seed, double *s, double *vt,

@@ -12,6 +12,8 @@
  *    computes its n x n (n x k) partial with dsyrk (dgemm), fold tasks add
  *    up to FANIN partials in a fixed post-order tree (bit-reproducible,
  *    whatever the threads), the root's result becomes an in-memory array.
+ *    When that tree would hold more partials at once than the budget (many
+ *    blocks, a large n x k), a leaf sums G consecutive blocks in order.
  *  - cask__la_ata_x: Z = A^T (A X) for a small X (n x l) in ONE pass over A,
  *    the same tree: a leaf reads its block 64 rows at a time into a small
  *    buffer, forms Y_s = A_s X and adds A_s^T Y_s while those rows are in
@@ -46,6 +48,7 @@
 #include "kernels.h"
 #include "la_graph.h"
 #include "linalg.h"
+#include "pool.h"
 
 #define FANIN 8
 #define ATA_SUB 64 /* rows per sub-block of A^T (A X) (bench: 64-128 best) */
@@ -282,7 +285,23 @@ static int mm_lazy(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_dtype
 	r->u.map.ops = &mm_ops;
 	r->u.map.state = mm;
 	mm = NULL;
-	r->chunks[0] = ax->chunks[0] < shape[0] ? ax->chunks[0] : shape[0];
+	/* Row blocks: A's row chunk, cut in equal parts of at most a sixth of
+	 * the budget when a block of it would take more than a quarter (A's
+	 * chunks are columns, (m, 1), or A is an expression of tall chunks):
+	 * a block holds all n columns of its rows, their float64 copy, and
+	 * its k columns of result. */
+	int64_t c0 = ax->chunks[0] < shape[0] ? ax->chunks[0] : shape[0];
+	size_t es = cask_dtype_size(ax->dtype);
+	double per_row = (double)n * (double)(es + (ax->dtype == CASK_FLOAT32 ? 8 : 0)) +
+		(double)k * 16.0;
+	double mem = (double)cask_ctx_memory(ctx);
+	if ((double)c0 * per_row > mem / 4) {
+		int64_t cap = (int64_t)(mem / 6 / per_row);
+		cap = cap < 1 ? 1 : cap;
+		int64_t parts = (c0 + cap - 1) / cap;
+		c0 = (c0 + parts - 1) / parts;
+	}
+	r->chunks[0] = c0 > 0 ? c0 : 1;
 	r->chunks[1] = k;
 	*out = r;
 out:
@@ -376,6 +395,9 @@ typedef struct {
 	const double *x;     /* A^T (A X): X, n x k row-major (borrowed) */
 	double *y;           /* A^T (A X): Y = A X (m x k) is stored here if not NULL */
 	int64_t m, n, k, L;
+	int64_t G;           /* blocks of L rows per leaf, summed in order (more
+	                      * than 1 when the tree over single blocks would
+	                      * hold more partials than the budget) */
 	int64_t sub;         /* A^T (A X): rows multiplied at a time */
 	int64_t arows;       /* rows of A evaluated at a time: sub, or a whole block
 	                      * (L) when evaluating sub rows would re-read what lies
@@ -482,11 +504,10 @@ static int leaf_scratch(const tn_t *t, cask_task_env_t *env, leaf_scr_t *ls)
  * touches more than a few MiB of fresh memory), Y_s = A_s X, Z += A_s^T Y_s.
  * When t->arows is the block, the block is read at once and the sub-blocks
  * taken from it. */
-static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t rows, double *out)
+static int ata_leaf(const tn_t *t, cask_task_env_t *env, const leaf_scr_t *lsp, int64_t r0,
+	int64_t rows, double *out)
 {
-	leaf_scr_t ls;
-	if (leaf_scratch(t, env, &ls) != 0)
-		return CASK_EINTERNAL;
+	leaf_scr_t ls = *lsp;
 	int rc = 0;
 	int whole = t->arows > t->sub;
 	size_t rowb = (size_t)t->n * cask_dtype_size(t->a->dtype);
@@ -517,26 +538,20 @@ static int ata_leaf(const tn_t *t, cask_task_env_t *env, int64_t r0, int64_t row
 	return 0;
 }
 
-static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const size_t *ib,
-	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+/* Adds block blk's A^T B (A^T A) to out. */
+static int tn_block(const tn_t *t, cask_task_env_t *env, const leaf_scr_t *lsp, int64_t blk,
+	void *out)
 {
-	(void)inputs, (void)ib, (void)ninputs;
-	const tn_t *t = user;
 	int64_t r0 = blk * t->L, rows = t->m - r0 < t->L ? t->m - r0 : t->L;
-	if (t->x != NULL) {
-		memset(out, 0, out_bytes);
-		return ata_leaf(t, env, r0, rows, out);
-	}
-	leaf_scr_t ls;
-	if (leaf_scratch(t, env, &ls) != 0)
-		return CASK_EINTERNAL;
+	if (t->x != NULL)
+		return ata_leaf(t, env, lsp, r0, rows, out);
+	leaf_scr_t ls = *lsp;
 	size_t pb = t->plan_a > t->plan_b ? t->plan_a : t->plan_b;
 	int rc = tn_eval(t, env, t->a, r0, rows, ls.a, ls.plan, pb);
 	if (rc == 0 && t->b != NULL)
 		rc = tn_eval(t, env, t->b, r0, rows, ls.b, ls.plan, pb);
 	if (rc != 0)
 		return rc;
-	memset(out, 0, out_bytes);
 	if (t->integer) {
 		/* Exact: the full n x k (Gram: n x n) product, no symmetric fill. */
 		const int64_t *bb = t->b != NULL ? ls.b : (const int64_t *)ls.a;
@@ -552,6 +567,23 @@ static int tn_leaf(void *user, int64_t blk, const void *const *inputs, const siz
 		return cask_task_error(env, rc, "%s: BLAS failed on rows %lld..%lld (%s)", t->what,
 			(long long)r0, (long long)(r0 + rows - 1), cask_strerror(rc));
 	return 0;
+}
+
+/* Leaf: the sum of blocks leaf * G .. leaf * G + G - 1, in order. */
+static int tn_leaf(void *user, int64_t leaf, const void *const *inputs, const size_t *ib,
+	int ninputs, void *out, size_t out_bytes, cask_task_env_t *env)
+{
+	(void)inputs, (void)ib, (void)ninputs;
+	const tn_t *t = user;
+	int64_t nb = (t->m + t->L - 1) / t->L;
+	leaf_scr_t ls = {0};
+	if (leaf_scratch(t, env, &ls) != 0)
+		return CASK_EINTERNAL;
+	int rc = 0;
+	memset(out, 0, out_bytes);
+	for (int64_t b = leaf * t->G; b < (leaf + 1) * t->G && b < nb && rc == 0; b++)
+		rc = tn_block(t, env, &ls, b, out);
+	return rc;
 }
 
 static int tn_fold(void *user, int64_t index, const void *const *inputs, const size_t *ib,
@@ -578,7 +610,25 @@ static int tn_fold(void *user, int64_t index, const void *const *inputs, const s
 	return 0;
 }
 
-/* Post-order tree over blocks [b0, b0 + nb). */
+/* The bytes tn_tree's tree over nb leaves holds at its peak when run in
+ * the scheduler's post-order on one thread: while a child runs, the
+ * outputs of its finished elder siblings wait; a fold holds its inputs and
+ * its output. */
+static double tn_tree_peak(int64_t nb, double part, double scr)
+{
+	if (nb == 1)
+		return part + scr;
+	int64_t per = (nb + FANIN - 1) / FANIN, nk = 0;
+	double peak = 0.0;
+	for (int64_t i = 0; i < nb; i += per, nk++) {
+		double p = (double)nk * part + tn_tree_peak(nb - i < per ? nb - i : per, part, scr);
+		peak = p > peak ? p : peak;
+	}
+	double fold = (double)(nk + 1) * part;
+	return fold > peak ? fold : peak;
+}
+
+/* Post-order tree over leaves [b0, b0 + nb). */
 static int tn_tree(tn_t *t, cask_graph_t *g, int64_t b0, int64_t nb, size_t part, int64_t *root)
 {
 	int64_t ids[FANIN];
@@ -671,8 +721,10 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 			cap = 1;
 		t.L = c0 < 2048 ? c0 * ((2048 + c0 - 1) / c0) : c0;
 		if (t.L > cap) {
+			/* whole chunks while they fit (rows of a wide matrix, one per
+			 * chunk: as many as fit, not one per block) */
 			int64_t parts = (c0 + cap - 1) / cap;
-			t.L = c0 <= cap ? c0 : (c0 + parts - 1) / parts;
+			t.L = c0 <= cap ? c0 * (cap / c0) : (c0 + parts - 1) / parts;
 			if (t.L > cap)
 				t.L = cap;
 		}
@@ -742,9 +794,22 @@ static int reduce_tn_x(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, const 
 		t.scr = r64((size_t)(t.arows * t.n) * cask_dtype_size(t.a->dtype)) +
 			(t.b != NULL || t.x != NULL ? r64((size_t)(t.sub * t.k) * sizeof(double)) : 0) +
 			r64(t.work) + (t.plan_a > t.plan_b ? t.plan_a : t.plan_b);
+		/* Blocks per leaf: one, unless the tree over single blocks holds
+		 * more partials at once than the budget (many row blocks and an
+		 * n x k within an eighth of it); then as many as needed, summed in
+		 * order inside the leaf (the root's pass-through keeps two). */
+		t.G = 1;
+		/* what the scheduler will find held: kept outputs of earlier
+		 * graphs (the randomized SVD's sketches), chunk caches */
+		double held = (double)cask__io_cache_bytes() +
+			(ctx->pool != NULL ? (double)cask__pool_in_use(ctx->pool) : 0.0);
+		double mem = (double)cask_ctx_memory(ctx) - held;
+		double rp = (double)cask__pool_round(part), rs = (double)cask__pool_round(t.scr);
+		while (t.G < nb && tn_tree_peak((nb + t.G - 1) / t.G, rp, rs) > mem)
+			t.G *= 2;
 		int64_t root;
 		if ((rc = cask_graph_create(ctx, &g)) != 0 ||
-		    (rc = tn_tree(&t, g, 0, nb, part, &root)) != 0)
+		    (rc = tn_tree(&t, g, 0, (nb + t.G - 1) / t.G, part, &root)) != 0)
 			goto out;
 		/* The root keeps its output: a pass-through fold if it is a leaf. */
 		int64_t fin;

@@ -536,9 +536,12 @@ static int rsvd(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
 		goto out;
 	}
 	int64_t l = p < mn - k ? k + p : mn; /* (k + p overflows for p near INT64_MAX) */
+	/* The n x l products A^T B and A^T (A X) are reduced in partials that
+	 * must fit an eighth of the budget (matmul.c), which also covers the
+	 * three n x l buffers held here. */
 	double mem = (double)cask_ctx_memory(ctx);
-	if (!flip && m < n && (double)n * (double)l * 8.0 * 3 > mem &&
-	    (double)m * (double)l * 8.0 * 3 <= mem) {
+	if (!flip && m < n && (double)n * (double)l * 8.0 * 8 > mem &&
+	    (double)m * (double)l * 8.0 * 8 <= mem) {
 		/* A wide A whose n x (k + p) matrices do not fit: through A^T,
 		 * whose small side is m (its sketch of n rows spills instead). */
 		if ((rc = cask_transpose(ctx, x, NULL, &xt)) == 0)
@@ -546,9 +549,9 @@ static int rsvd(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
 				vt_store, 1);
 		goto out;
 	}
-	if ((double)n * (double)l * 8.0 * 3 > mem) {
+	if ((double)n * (double)l * 8.0 * 8 > mem) {
 		rc = cask__error(ctx, CASK_EBUDGET,
-			"%s: randomized SVD holds n x (k + p) = %lld x %lld matrices in memory; raise --memory",
+			"%s: randomized SVD holds n x (k + p) = %lld x %lld matrices in memory (each within an eighth of the budget); raise --memory",
 			what, (long long)n, (long long)l);
 		goto out;
 	}

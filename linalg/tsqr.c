@@ -1031,11 +1031,16 @@ int cask__la_prepare(cask_ctx_t *ctx, cask_array_t *a, const char *role, cask_ar
 {
 	if (a == NULL)
 		return cask__error(ctx, CASK_EINVAL, "%s: no array", role);
+	/* Named as every later message of the call is: "f.h5:/A: ...". */
+	char what[1200];
+	cask__la_describe(a, what, sizeof what);
 	if (a->ndim != 2)
-		return cask__error(ctx, CASK_ESHAPE, "%s must be a 2-d array, not %d-d", role, a->ndim);
+		return cask__error(ctx, CASK_ESHAPE, "%s: %s must be a 2-d array, not %d-d", what, role,
+			a->ndim);
 	if (has_reduce(a, 0))
 		return cask__error(ctx, CASK_ENOTSUP,
-			"%s contains a reduction: store it to a dataset first, then factor that", role);
+			"%s: %s contains a reduction: store it to a dataset first, then factor that",
+			what, role);
 	if (a->dtype == CASK_FLOAT32 || a->dtype == CASK_FLOAT64) {
 		*out = cask_array_retain(a);
 		return 0;

@@ -634,6 +634,30 @@ static int64_t grid_count(const stage_t *s)
 	return prod(s->ndim, s->nch);
 }
 
+/* Undo set_grid's grouping when a grouped block's evaluation would need
+ * more than a quarter of the budget: small output chunks are not always
+ * small work (a row of A @ B reads a whole row of A, so 200 rows of a
+ * 200 x 20,000 A, grouped for their 4.8 KB of result, read 32 MB). */
+static int ungroup_if_heavy(plan_t *p, stage_t *s, int n, cask_array_t *const *roots)
+{
+	int grouped = 0;
+	for (int k = 0; k < s->ndim; k++)
+		grouped |= s->chunks[k] != s->fine[k];
+	if (!grouped || grid_count(s) == 0)
+		return 0;
+	int64_t st[CASK_MAX_DIMS], ct[CASK_MAX_DIMS];
+	size_t plan = 0;
+	region_of(s, 0, st, ct);
+	int rc = cask__eval_plan_ex(p->ctx, &p->pm, n, roots, st, ct, 0, &plan);
+	if (rc != 0 || plan <= p->ctx->budget / 4)
+		return rc;
+	for (int k = 0; k < s->ndim; k++) {
+		s->chunks[k] = s->fine[k];
+		s->nch[k] = s->shape[k] / s->chunks[k] + (s->shape[k] % s->chunks[k] != 0);
+	}
+	return 0;
+}
+
 /* Post-order tree over leaves[0..n): returns the root task id. */
 static int build_tree(plan_t *p, cask_graph_t *g, stage_t *s, const int64_t *leaf_chunks,
                       int64_t n, const int64_t *mat_ids, size_t part_bytes,
@@ -741,6 +765,8 @@ static int add_reduction_mode(plan_t *p, cask_graph_t *g, cask_array_t *r, cask_
 	if (rc != 0)
 		goto out;
 	set_grid(s, x->ndim, x->shape, x->chunks, cask_dtype_size(x->dtype));
+	if ((rc = ungroup_if_heavy(p, s, 1, &x)) != 0)
+		goto out;
 	size_t ss = cask_k_red_state_size(r->u.reduce.op);
 	size_t rbytes = (size_t)cask_array_size(r) * cask_dtype_size(r->dtype);
 	int sinked = s->sink != NULL || s->sinkbuf != NULL;
@@ -900,6 +926,8 @@ static int add_eval(plan_t *p, cask_graph_t *g, int n, cask_array_t *const *root
 		if (cask_dtype_size(roots[r]->dtype) > elem)
 			elem = cask_dtype_size(roots[r]->dtype);
 	set_grid(s, roots[0]->ndim, roots[0]->shape, chunks, elem);
+	if ((rc = ungroup_if_heavy(p, s, n, roots)) != 0)
+		goto out;
 	int64_t nt = grid_count(s);
 	rc = stage_plans(p, s, n, roots);
 	if (rc != 0)

@@ -442,6 +442,26 @@ static void test_tsqr_nonfinite_names_dataset(void **state)
 	cask_store_init(&qs, path_of("nan_out.h5"), "/Q");
 	assert_int_equal(cask_tsqr(ctx, x, r, NULL, &qs), CASK_EINVAL);
 	assert_int_equal(access(path_of("nan_out.h5"), F_OK), -1);
+	/* A dataset of the wrong rank is named too (was "the matrix to factor
+	 * must be a 2-d array, not 1-d", no file or dataset). */
+	cask_array_t *v = NULL;
+	int64_t s1 = m;
+	assert_int_equal(cask_array_from_buffer(ctx, CASK_FLOAT64, 1, &s1, NULL, a, &v), 0);
+	cask_store_t vs;
+	cask_store_init(&vs, f, "/vec");
+	assert_int_equal(cask_store(ctx, 1, &v, &vs), 0);
+	cask_array_t *y = open_ds(ctx, f, "/vec");
+	assert_int_equal(cask_tsqr(ctx, y, r, NULL, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/vec: "));
+	assert_int_equal(cask_svd(ctx, y, sv, NULL, NULL, NULL, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/vec: "));
+	assert_int_equal(cask_svd_randomized(ctx, y, 1, 0, 0, 5, sv, NULL, NULL, NULL, NULL),
+		CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/vec: "));
+	assert_int_equal(cask_lstsq(ctx, y, x, r, NULL), CASK_ESHAPE);
+	assert_non_null(strstr(cask_ctx_message(ctx), "nan.h5:/vec: "));
+	cask_array_destroy(y);
+	cask_array_destroy(v);
 	cask_array_destroy(x);
 	cask_ctx_destroy(ctx);
 	free(a);

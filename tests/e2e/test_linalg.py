@@ -764,3 +764,127 @@ def test_svd_reports_each_output_with_its_file(tmp):
         assert 'wrote %s:/S, %s:/g/U, %s:/VT' % (s, u, s) in err, err
     with h5py.File(u, 'r') as h:
         assert h['g/U'].shape == (300, 2)
+
+
+def test_products_of_column_chunked_a_under_a_small_budget(tmp):
+    """A @ B streams row blocks of A: a block was A's whole row chunk, so an
+    A chunked by columns, (m, 1), made one block of the whole matrix
+    (20,000 x 30: 10 MiB with its result), refused under budgets that hold
+    a few thousand rows; and the randomized SVD, whose sketch A Omega is
+    such a product, with it.  Now a row chunk too tall for the budget is
+    cut in equal blocks.  Checked against NumPy's product and singular
+    values (decaying spectrum: rank-5 sketch exact to rounding)."""
+    m, n = 20000, 30
+    u, _ = np.linalg.qr(RNG.standard_normal((m, n)))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, n)))
+    s = np.geomspace(1, 1e-12, n)
+    a = (u * s) @ v.T
+    bm = RNG.standard_normal((n, 15))
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(m, 1))
+    write(f, 'B', bm)
+    o = os.path.join(tmp, 'o.h5')
+    for mem in ('1M', '4M'):
+        ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'A @ B',
+           '-o', o + ':/y' + mem, '--memory', mem)
+        y, _, _ = read(o, 'y' + mem)
+        ref = a @ bm
+        # m x n times n x k: n * eps * sum |a_ij b_jk| bounds any order
+        assert np.abs(y - ref).max() <= n * EPS * (np.abs(a) @ np.abs(bm)).max()
+        ok('svd', f + ':/A', '-k', '5', '--s', o + ':/S' + mem, '--u', o + ':/U' + mem,
+           '--memory', mem)
+        got, _, _ = read(o, 'S' + mem)
+        assert np.abs(got - s[:5]).max() <= 1e-12 * s[0]
+        uu, _, _ = read(o, 'U' + mem)
+        assert np.abs(uu.T @ uu - np.eye(5)).max() <= 30 * EPS * np.sqrt(m)
+
+
+def test_transposed_products_with_many_row_blocks(tmp):
+    """A^T B and A^T A sum one n x k partial per row block in a tree of
+    fan-in 8, and the scheduler's post-order holds up to 7 finished
+    partials per level: with hundreds of blocks and an 80 KB product (a
+    thirteenth of a 1 MiB budget, the documented limit being an eighth) the
+    tree needed 1.7 MiB and was refused.  Now a leaf sums several blocks
+    when the tree would not fit.  A wide A chunked by rows, (1, n), made
+    one block per row (the 2048-row block was cut back to the chunk), so
+    the randomized SVD's A^T (A X) held 9 partials of n x (k + p) and
+    failed at 64 MiB."""
+    m, n = 20000, 100
+    a = RNG.standard_normal((m, n))
+    b = RNG.standard_normal((m, n))
+    f = os.path.join(tmp, 'a.h5')
+    write(f, 'A', a, chunks=(1000, n))
+    write(f, 'B', b, chunks=(1000, n))
+    o = os.path.join(tmp, 'o.h5')
+    for mem in ('640K', '1M'):
+        ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'A.T @ B',
+           '-o', o + ':/p' + mem, '--memory', mem)
+        ok('eval', '-i', 'A=' + f + ':/A', 'A.T @ A', '-o', o + ':/g' + mem, '--memory', mem)
+        p, _, _ = read(o, 'p' + mem)
+        g, _, _ = read(o, 'g' + mem)
+        assert np.abs(p - a.T @ b).max() <= m * EPS * (np.abs(a).T @ np.abs(b)).max()
+        assert np.abs(g - a.T @ a).max() <= m * EPS * (np.abs(a).T @ np.abs(a)).max()
+    # wide, one row per chunk: A^T (A X) with X 50,000 x 20 (8 MB partials)
+    w = RNG.standard_normal((20, 50000))
+    write(f, 'W', w, chunks=(1, 50000))
+    ok('svd', f + ':/W', '-k', '20', '--s', o + ':/S', '--u', o + ':/U', '--vt', o + ':/VT',
+       '--memory', '64M')
+    s, _, _ = read(o, 'S')
+    u, _, _ = read(o, 'U')
+    vt, _, _ = read(o, 'VT')
+    sr = np.linalg.svd(w, compute_uv=False)
+    assert np.abs(s - sr).max() <= 1e-12 * sr[0]  # k = m: the sketch is exact
+    assert np.abs((u * s) @ vt - w).max() <= 1e-12 * sr[0]
+
+
+def test_randomized_svd_wide_at_the_budget_of_its_partials(tmp):
+    """svd -k of a wide A kept its n x (k + p) matrices in memory when 3 of
+    them fitted the budget, but A^T B reduces them in partials that must
+    fit an eighth of it: 1000 x 3000 at -k 100 (3000 x 110, 2.6 MB) under
+    --memory 16M passed the first test and failed on the second ('the
+    3000 x 110 product A^T B ... must fit an eighth of the budget'), where
+    the route through A^T (its m x (k + p) of 0.9 MB) fits.  Rank 100
+    exactly, so S is NumPy's to rounding and U^T A V = diag(S)."""
+    m, n, r = 1000, 3000, 100
+    u, _ = np.linalg.qr(RNG.standard_normal((m, r)))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, r)))
+    sv = np.geomspace(10, 0.1, r)
+    a = (u * sv) @ v.T
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(100, n))
+    ok('svd', f + ':/A', '-k', r, '--s', o + ':/S', '--u', o + ':/U', '--vt', o + ':/VT',
+       '--memory', '16M')
+    s, _, _ = read(o, 'S')
+    uu, _, _ = read(o, 'U')
+    vt, _, _ = read(o, 'VT')
+    assert np.abs(s - sv).max() <= 1e-12 * sv[0]
+    assert np.abs(uu.T @ a @ vt.T - np.diag(s)).max() <= 1e-12 * sv[0]
+    # Below what the partials need either way: the up-front refusal.
+    rc, _, err = run('svd', f + ':/A', '-k', r, '--s', o + ':/S2', '--memory', '4M')
+    assert rc == 1 and 'raise --memory' in err, err
+
+
+def test_product_of_short_rows_is_not_grouped_past_the_budget(tmp):
+    """Small output chunks are grouped into tasks of about 1 MiB of output,
+    but a row of A @ B reads a whole row of A: 200 x 20,000 A chunked one
+    row a chunk, times a 20,000 x 3 B, made one task of all 200 rows
+    (4.8 KB of result, 32 MB of A): 'store-chunk needs 32.0 MiB' at
+    --memory 2M..16M, and the same for sum(A @ B).  Grouping is now undone
+    when a grouped block would need over a quarter of the budget."""
+    a = RNG.standard_normal((200, 20000))
+    bm = RNG.standard_normal((20000, 3))
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(1, 20000))
+    write(f, 'B', bm)
+    ref = a @ bm
+    tol = 20000 * EPS * (np.abs(a) @ np.abs(bm)).max()
+    ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'A @ B', '-o', o + ':/y',
+       '--memory', '4M')
+    y, _, _ = read(o, 'y')
+    assert np.abs(y - ref).max() <= tol
+    out = ok('eval', '-i', 'A=' + f + ':/A', '-i', 'B=' + f + ':/B', 'sum(A @ B, axis=0)',
+             '--memory', '4M')
+    got = np.array([float(v) for v in out.split()])
+    assert np.abs(got - ref.sum(axis=0)).max() <= 200 * tol
