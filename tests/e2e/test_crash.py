@@ -401,3 +401,48 @@ def test_crash_disk_full_linalg(tmp):
         assert sha(inp) == in_hash
     finally:
         subprocess.run(['umount', mnt], capture_output=True)
+
+
+def test_crash_two_writers_one_file(tmp):
+    """Two runs writing datasets of the same file at once: the one that
+    commits second used to rename its copy (taken before the first
+    committed) over the file, silently dropping the first run's dataset while
+    both exited 0.  Now the second fails naming the file and nothing the
+    first wrote is lost.  The slow run is stopped (SIGSTOP to the command,
+    whose pid its temporary file's name holds) once that file exists, the
+    quick one runs to completion, then the slow one continues: the overlap
+    is certain.  Both for an existing and for a new target."""
+    inp = os.path.join(tmp, 'in.h5')
+    x = np.random.default_rng(3).standard_normal((2048, 2048))
+    with h5py.File(inp, 'w') as f:
+        f.create_dataset('x', data=x, chunks=(256, 2048))
+        f.create_dataset('s', data=np.arange(5.0))
+    for existing in (True, False):
+        out = os.path.join(tmp, 'o.h5')
+        if existing:
+            with h5py.File(out, 'w') as f:
+                f.create_dataset('keep', data=np.arange(7.0))
+        slow = start('eval', '-i', 'x=%s:/x' % inp, 'sqrt(abs(x)) * 2 + sin(x)', '-o',
+                     out + ':/big', '--threads', '1', '-q')
+        t0 = time.time()
+        while not leftovers(tmp, 'o.h5') and slow.poll() is None and time.time() - t0 < 30:
+            time.sleep(0.001)
+        temps = leftovers(tmp, 'o.h5')
+        assert temps, 'the slow run ended before it could be stopped'
+        pid = int(TEMP_RE.match(os.path.basename(temps[0])).group(2))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            rc, o, err = run('eval', '-i', 's=%s:/s' % inp, 's * 3', '-o', out + ':/quick', '-q')
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert rc == 0, err
+        _, err = slow.communicate(timeout=120)
+        assert slow.returncode == 1, (slow.returncode, err)
+        assert out in err and 'another process' in err, err
+        with h5py.File(out, 'r') as f:
+            assert np.array_equal(f['quick'][()], np.arange(5.0) * 3)
+            assert 'big' not in f
+            if existing:
+                assert np.array_equal(f['keep'][()], np.arange(7.0))
+        assert not leftovers(tmp, 'o.h5'), os.listdir(tmp)
+        os.unlink(out)
