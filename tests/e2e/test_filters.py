@@ -371,3 +371,28 @@ def test_export_png(tmp):
     assert rc == 0 and 'infinite' in se, se
     assert np.array_equal(np.array(Image.open(os.path.join(tmp, 'inf.png'))),
                           [[0, 255], [255, 0]])
+
+
+def test_filter_numpy_constants_as_parameters(tmp):
+    """np.nan, np.inf, np.pi (and numpy.) are constants in parameters as in
+    arithmetic: cval=np.nan (mark the border) and sigma=np.pi / 2 were
+    refused with "cval must be a number" though `x + np.nan` worked."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    x = image((19, 14), 'f8')
+    write(inp, 'x', x, chunks=(5, 4))
+    cases = [('gaussian(x, 1, mode="constant", cval=np.nan)',
+              ndi.gaussian_filter(x, 1, mode='constant', cval=np.nan)),
+             ('gaussian_filter(x, sigma=np.pi / 2, truncate=numpy.e)',
+              ndi.gaussian_filter(x, np.pi / 2, truncate=np.e)),
+             ('maximum_filter(x, 3, mode="constant", cval=np.inf)',
+              ndi.maximum_filter(x, 3, mode='constant', cval=np.inf)),
+             ('uniform(x, 3, mode="constant", cval=-2 * np.pi)',
+              ndi.uniform_filter(x, 3, mode='constant', cval=-2 * np.pi))]
+    for i, (e, ref) in enumerate(cases):
+        rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, e, '-o', '%s:/c%d' % (out, i))
+        assert rc == 0, (e, se)
+        got = read(out, '/c%d' % i)
+        assert np.array_equal(np.isnan(got), np.isnan(ref)), e
+        ok = np.isfinite(ref)
+        assert np.array_equal(got[~ok], ref[~ok], equal_nan=True), e
+        close(got[ok], ref[ok], e)
