@@ -396,3 +396,26 @@ def test_filter_numpy_constants_as_parameters(tmp):
         ok = np.isfinite(ref)
         assert np.array_equal(got[~ok], ref[~ok], equal_nan=True), e
         close(got[ok], ref[ok], e)
+
+
+def test_filter_origin_on_unit_size_axis(tmp):
+    """scipy's separable uniform / minimum / maximum filters skip an axis of
+    size 1, so one origin for every axis (origin=-1 with size=(3, 2, 1)) is
+    valid there; cask refused it ("origin out of range").  median_filter
+    checks every axis in scipy too, and stays refused."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    x = image((7, 8, 5), 'f8')
+    write(inp, 'x', x, chunks=(4, 3, 2))
+    cases = [('uniform_filter(x, size=(3, 2, 1), origin=-1)',
+              ndi.uniform_filter(x, (3, 2, 1), origin=-1)),
+             ('maximum_filter(x, size=(3, 6, 1), mode="wrap", origin=1)',
+              ndi.maximum_filter(x, (3, 6, 1), mode='wrap', origin=1)),
+             ('minimum_filter(x, size=(1, 6, 1), origin=(5, 2, -3))',
+              ndi.minimum_filter(x, (1, 6, 1), origin=(5, 2, -3)))]
+    for i, (e, ref) in enumerate(cases):
+        rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, e, '-o', '%s:/o%d' % (out, i))
+        assert rc == 0, (e, se)
+        close(read(out, '/o%d' % i), ref, e)
+    rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, 'median_filter(x, size=(3, 2, 1), origin=-1)',
+                    '-o', out + ':/m')
+    assert rc == 2 and 'origin' in se, (rc, se)
