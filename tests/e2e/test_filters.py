@@ -131,6 +131,15 @@ def test_filter_command_errors(tmp):
         (['gaussian', inp + ':/x', '--sigma', '1'], '-o'),
         (['gaussian', inp + ':/b', '-o', out + ':/y', '--sigma', '1'], 'bool'),
         (['median', inp + ':/x', '-o', out + ':/y', '--size', '0'], 'size'),
+        # options the filter does not take were ignored (a gaussian over every
+        # axis for --axis 0); scipy raises TypeError for such keywords
+        (['gaussian', inp + ':/x', '-o', out + ':/y', '--sigma', '2', '--axis', '0'], '--axis'),
+        (['median', inp + ':/x', '-o', out + ':/y', '--size', '3', '--sigma', '2'], '--sigma'),
+        (['sobel', inp + ':/x', '-o', out + ':/y', '--size', '3'], '--size'),
+        (['uniform', inp + ':/x', '-o', out + ':/y', '--truncate', '2'], '--truncate'),
+        (['gaussian_laplace', inp + ':/x', '-o', out + ':/y', '--sigma', '1', '--order', '1'],
+         '--order'),
+        (['gaussian', inp + ':/x', '-o', out + ':/y', '--sigma', '1', '--cval', 'abc'], 'cval'),
     ]
     for args, word in cases:
         rc, _, se = run('filter', *args)
@@ -143,6 +152,18 @@ def test_filter_command_errors(tmp):
     assert rc == 1 and 'overwrite' in se, se
     rc, _, se = run('filter', 'laplace', inp + ':/missing', '-o', out + ':/z')
     assert rc == 1, se
+    # --cval takes NaN and infinities, as scipy's cval does
+    x = read(inp, '/x')
+    for cval in ('nan', '-inf'):
+        rc, _, se = run('filter', 'gaussian', inp + ':/x', '-o', out + ':/c' + cval, '--sigma',
+                        '1', '--mode', 'constant', '--cval', cval)
+        assert rc == 0, se
+        ref = ndi.gaussian_filter(x, 1, mode='constant', cval=float(cval))
+        got = read(out, '/c' + cval)
+        assert np.array_equal(np.isfinite(got), np.isfinite(ref)), cval
+        ok = np.isfinite(ref)
+        assert np.array_equal(got[~ok], ref[~ok], equal_nan=True), cval
+        close(got[ok], ref[ok], 'cval ' + cval)
 
 
 # the names the expressions use, bound to scipy for the reference
