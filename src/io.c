@@ -39,7 +39,11 @@
  *
  * File locking: inputs are opened read-only (HDF5 takes a shared flock) and
  * outputs are written in a temporary file with its own inode, so reading a
- * file while "overwriting" it never contends for a lock.  The fapl asks HDF5
+ * file while "overwriting" it never contends for a lock.  An existing target
+ * is held with a shared flock for the transaction's life: an HDF5 writer in
+ * another process (exclusive flock) makes the transaction fail at once, and
+ * cannot open the target for writing until the commit (its writes would go
+ * to the replaced inode and be lost).  The fapl asks HDF5
  * to ignore locking on file systems that do not support it; the environment
  * variable HDF5_USE_FILE_LOCKING, when set, still overrides that.
  */
@@ -1434,6 +1438,10 @@ struct cask__h5txn {
 	 * replaced it meanwhile (target_changed). */
 	int had_target;
 	struct stat st;
+	/* The target, open with a shared flock while the transaction lives (an
+	 * HDF5 writer elsewhere holds an exclusive one: refused, and none can
+	 * open it for writing meanwhile), or -1. */
+	int lock_fd;
 };
 
 /* CASK_FSYNC=0 turns durability (and so early writeback) off. */
@@ -1674,6 +1682,14 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
+/* Whether HDF5 locks files (HDF5_USE_FILE_LOCKING=FALSE or 0 turns its
+ * locking off; cask's then stays off too). */
+static int hdf5_locking(void)
+{
+	const char *e = getenv("HDF5_USE_FILE_LOCKING");
+	return e == NULL || (strcmp(e, "FALSE") != 0 && strcmp(e, "0") != 0);
+}
+
 /* Whether txn's target is no longer the file the transaction copied (or
  * now exists when it did not): another process (a second cask writing the
  * same file) committed meanwhile, and renaming over it would silently drop
@@ -1739,6 +1755,8 @@ static void txn_free(cask__h5txn_t *txn)
 	free(txn->tmp);
 	if (txn->wb_fd >= 0)
 		close(txn->wb_fd);
+	if (txn->lock_fd >= 0)
+		close(txn->lock_fd);
 	free(txn);
 }
 
@@ -1804,7 +1822,7 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		goto out;
 	txn = calloc(1, sizeof *txn);
 	if (txn != NULL)
-		txn->wb_fd = -1;
+		txn->wb_fd = txn->lock_fd = -1;
 	/* A symlinked target: write next to the file it points to and rename
 	 * over that, so the link survives. */
 	if (txn != NULL)
@@ -1824,6 +1842,12 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		}
 		txn->had_target = 1;
 		txn->st = st;
+		if (hdf5_locking() && flock(src, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+			rc = cask__error(ctx, CASK_EIO, "'%s' is open for writing in another process (which "
+			                 "holds its HDF5 file lock): writing it now would lose what that "
+			                 "process writes; close it there first", path);
+			goto out;
+		}
 	}
 	/* Next to the target, so that the rename stays on its file system. */
 	fd = make_temp(txn->target, exists ? (st.st_mode & 07777) : 0666, &txn->tmp);
@@ -1877,6 +1901,8 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 	}
 	if (durable_writes())
 		txn->wb_fd = open(txn->tmp, O_RDONLY | O_CLOEXEC); /* -1: no early writeback */
+	txn->lock_fd = src; /* its shared flock lives as long as txn */
+	src = -1;
 	*out = txn;
 	txn = NULL;
 out:

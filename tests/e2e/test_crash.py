@@ -452,3 +452,36 @@ def test_crash_two_writers_one_file(tmp):
                 assert np.array_equal(f['keep'][()], np.arange(7.0))
         assert not leftovers(tmp, 'o.h5'), os.listdir(tmp)
         os.unlink(out)
+
+
+def test_crash_output_open_by_hdf5_writer(tmp):
+    """An output file that another process (h5py) holds open for writing:
+    cask copied it, renamed its copy over it and exited 0, and everything
+    that process wrote afterwards went to the unlinked old file (lost).
+    HDF5 writers hold an exclusive flock, so cask now refuses, naming the
+    file, as HDF5 itself refuses a second writer.  An h5py reader does not
+    stop cask, and an in-place store still works."""
+    inp = os.path.join(tmp, 'in.h5')
+    with h5py.File(inp, 'w') as f:
+        f.create_dataset('s', data=np.arange(5.0))
+    out = os.path.join(tmp, 'o.h5')
+    w = h5py.File(out, 'w')
+    try:
+        w['a'] = np.arange(3.0)
+        w.flush()
+        rc, o, err = run('eval', '-i', 's=%s:/s' % inp, 's * 2', '-o', out + ':/y', '-q')
+        assert rc == 1 and out in err and 'open for writing' in err, (rc, err)
+        w['b'] = np.arange(4.0)
+    finally:
+        w.close()
+    with h5py.File(out, 'r') as f:
+        assert sorted(f) == ['a', 'b'] and np.array_equal(f['b'][()], np.arange(4.0))
+    assert not leftovers(tmp, 'o.h5'), os.listdir(tmp)
+    with h5py.File(out, 'r'):
+        rc, o, err = run('eval', '-i', 's=%s:/s' % inp, 's * 2', '-o', out + ':/y', '-q')
+        assert rc == 0, err
+    rc, o, err = run('eval', '-i', 'a=%s:/a' % out, 'a + 1', '-o', out + ':/a', '--overwrite', '-q')
+    assert rc == 0, err
+    with h5py.File(out, 'r') as f:
+        assert np.array_equal(f['a'][()], np.arange(3.0) + 1)
+        assert np.array_equal(f['y'][()], np.arange(5.0) * 2)
