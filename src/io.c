@@ -1977,14 +1977,16 @@ static int prepare_name(cask_ctx_t *ctx, hid_t file, const char *path, const cha
 			}
 			continue;
 		}
+		/* A group is never replaced, so saying "use overwrite" would mislead:
+		 * checked first, with its own code. */
+		if (!dangling && li.type == H5L_TYPE_HARD && oi.type != H5O_TYPE_DATASET) {
+			rc = cask__error(ctx, CASK_EINVAL, "'%s' in '%s' is a %s, not a dataset; refusing to replace it",
+			                 dset, path, oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
+			goto out;
+		}
 		if (!overwrite) {
 			rc = cask__error(ctx, CASK_EEXIST, "dataset '%s' already exists in '%s' (overwrite is off)",
 			                 dset, path);
-			goto out;
-		}
-		if (!dangling && li.type == H5L_TYPE_HARD && oi.type != H5O_TYPE_DATASET) {
-			rc = cask__error(ctx, CASK_EEXIST, "'%s' in '%s' is a %s, not a dataset; refusing to replace it",
-			                 dset, path, oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
 			goto out;
 		}
 		if (H5Ldelete(file, prefix, H5P_DEFAULT) < 0) {
