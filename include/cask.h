@@ -611,7 +611,8 @@ typedef struct {
 	int nsize;
 	int64_t size[CASK_MAX_DIMS];   /* required by median/minimum/maximum */
 	int norigin;
-	int64_t origin[CASK_MAX_DIMS]; /* default 0 */
+	int64_t origin[CASK_MAX_DIMS]; /* default 0; ignored on an axis of size 1 of
+	                                * uniform/minimum/maximum, as scipy does */
 	int axis;                      /* sobel/prewitt, negative from the end */
 	int nmode;
 	cask_mode_t mode[CASK_MAX_DIMS]; /* default REFLECT; NONE is refused */

@@ -21,7 +21,10 @@
  *     written into ".<basename>.cask-tmp-<pid>-<random>" in the target's
  *     directory, a byte copy of the target if it existed.  A target named
  *     through symbolic links is the file they lead to (out_target: also
- *     when it does not exist yet), so the links survive.
+ *     when it does not exist yet), so the links survive.  The commit renames
+ *     only if the target is still the file that was copied (or still absent),
+ *     checked under an flock of its directory (target_changed): a second
+ *     writer of the same file fails instead of dropping the first's datasets.
  *  6. Dataset chunk caches are 0 bytes: every data buffer is the caller's and
  *     is counted in the memory budget.  (The per-file metadata cache and the
  *     64 KiB sieve buffer of contiguous datasets remain HDF5's own, and
@@ -36,7 +39,11 @@
  *
  * File locking: inputs are opened read-only (HDF5 takes a shared flock) and
  * outputs are written in a temporary file with its own inode, so reading a
- * file while "overwriting" it never contends for a lock.  The fapl asks HDF5
+ * file while "overwriting" it never contends for a lock.  An existing target
+ * is held with a shared flock for the transaction's life: an HDF5 writer in
+ * another process (exclusive flock) makes the transaction fail at once, and
+ * cannot open the target for writing until the commit (its writes would go
+ * to the replaced inode and be lost).  The fapl asks HDF5
  * to ignore locking on file systems that do not support it; the environment
  * variable HDF5_USE_FILE_LOCKING, when set, still overrides that.
  */
@@ -51,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -1425,6 +1433,15 @@ struct cask__h5txn {
 	 * it (dw_tried: do not try again). */
 	cask__dw_t *dw;
 	int dw_tried;
+	/* The target as the run found it (had_target: it existed; st: its
+	 * identity then), so that the commit can tell whether another writer
+	 * replaced it meanwhile (target_changed). */
+	int had_target;
+	struct stat st;
+	/* The target, open with a shared flock while the transaction lives (an
+	 * HDF5 writer elsewhere holds an exclusive one: refused, and none can
+	 * open it for writing meanwhile), or -1. */
+	int lock_fd;
 };
 
 /* CASK_FSYNC=0 turns durability (and so early writeback) off. */
@@ -1631,9 +1648,8 @@ out:
 	return rc;
 }
 
-/* fsync the directory holding path (best effort is not enough for the
- * rename to be durable, so failures are reported). */
-static int fsync_dir_of(const char *path)
+/* Open the directory holding path (O_RDONLY): its fd, or -1 with errno. */
+static int open_dir_of(const char *path)
 {
 	char *d = xstrdup(path);
 	if (d == NULL)
@@ -1647,6 +1663,15 @@ static int fsync_dir_of(const char *path)
 		dir = d;
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(d);
+	return fd;
+}
+
+/* fsync the directory holding path (best effort is not enough for the
+ * rename to be durable, so failures are reported). */
+static int fsync_dir_of(const char *path)
+{
+	int fd = open_dir_of(path);
 	int rc = -1;
 	if (fd >= 0) {
 		rc = fsync(fd);
@@ -1654,8 +1679,33 @@ static int fsync_dir_of(const char *path)
 			rc = 0; /* directories that cannot be synced (some file systems) */
 		close(fd);
 	}
-	free(d);
 	return rc;
+}
+
+/* Whether HDF5 locks files (HDF5_USE_FILE_LOCKING=FALSE or 0 turns its
+ * locking off; cask's then stays off too). */
+static int hdf5_locking(void)
+{
+	const char *e = getenv("HDF5_USE_FILE_LOCKING");
+	return e == NULL || (strcmp(e, "FALSE") != 0 && strcmp(e, "0") != 0);
+}
+
+/* Whether txn's target is no longer the file the transaction copied (or
+ * now exists when it did not): another process (a second cask writing the
+ * same file) committed meanwhile, and renaming over it would silently drop
+ * that process's datasets.  Called with the directory's commit lock held. */
+static int target_changed(const cask__h5txn_t *txn)
+{
+	struct stat now;
+	if (stat(txn->target, &now) != 0)
+		return txn->had_target; /* gone, or never there */
+	if (!txn->had_target)
+		return 1;
+	const struct stat *was = &txn->st;
+	return now.st_dev != was->st_dev || now.st_ino != was->st_ino ||
+	       now.st_size != was->st_size || now.st_mtim.tv_sec != was->st_mtim.tv_sec ||
+	       now.st_mtim.tv_nsec != was->st_mtim.tv_nsec ||
+	       now.st_ctim.tv_sec != was->st_ctim.tv_sec || now.st_ctim.tv_nsec != was->st_ctim.tv_nsec;
 }
 
 /* Create ".<base>.cask-tmp-<pid>-<random>" next to target (O_EXCL).
@@ -1705,6 +1755,8 @@ static void txn_free(cask__h5txn_t *txn)
 	free(txn->tmp);
 	if (txn->wb_fd >= 0)
 		close(txn->wb_fd);
+	if (txn->lock_fd >= 0)
+		close(txn->lock_fd);
 	free(txn);
 }
 
@@ -1770,7 +1822,7 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		goto out;
 	txn = calloc(1, sizeof *txn);
 	if (txn != NULL)
-		txn->wb_fd = -1;
+		txn->wb_fd = txn->lock_fd = -1;
 	/* A symlinked target: write next to the file it points to and rename
 	 * over that, so the link survives. */
 	if (txn != NULL)
@@ -1786,6 +1838,14 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		src = open(path, O_RDONLY | O_CLOEXEC);
 		if (src < 0 || fstat(src, &st) != 0) {
 			rc = cask__error(ctx, CASK_EIO, "cannot open '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		txn->had_target = 1;
+		txn->st = st;
+		if (hdf5_locking() && flock(src, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+			rc = cask__error(ctx, CASK_EIO, "'%s' is open for writing in another process (which "
+			                 "holds its HDF5 file lock): writing it now would lose what that "
+			                 "process writes; close it there first", path);
 			goto out;
 		}
 	}
@@ -1841,6 +1901,8 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 	}
 	if (durable_writes())
 		txn->wb_fd = open(txn->tmp, O_RDONLY | O_CLOEXEC); /* -1: no early writeback */
+	txn->lock_fd = src; /* its shared flock lives as long as txn */
+	src = -1;
 	*out = txn;
 	txn = NULL;
 out:
@@ -1915,14 +1977,16 @@ static int prepare_name(cask_ctx_t *ctx, hid_t file, const char *path, const cha
 			}
 			continue;
 		}
+		/* A group is never replaced, so saying "use overwrite" would mislead:
+		 * checked first, with its own code. */
+		if (!dangling && li.type == H5L_TYPE_HARD && oi.type != H5O_TYPE_DATASET) {
+			rc = cask__error(ctx, CASK_EINVAL, "'%s' in '%s' is a %s, not a dataset; refusing to replace it",
+			                 dset, path, oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
+			goto out;
+		}
 		if (!overwrite) {
 			rc = cask__error(ctx, CASK_EEXIST, "dataset '%s' already exists in '%s' (overwrite is off)",
 			                 dset, path);
-			goto out;
-		}
-		if (!dangling && li.type == H5L_TYPE_HARD && oi.type != H5O_TYPE_DATASET) {
-			rc = cask__error(ctx, CASK_EEXIST, "'%s' in '%s' is a %s, not a dataset; refusing to replace it",
-			                 dset, path, oi.type == H5O_TYPE_GROUP ? "group" : "named datatype");
 			goto out;
 		}
 		if (H5Ldelete(file, prefix, H5P_DEFAULT) < 0) {
@@ -2353,7 +2417,7 @@ int cask__io_scratch_read(cask_ctx_t *ctx, int fd, uint64_t off, void *buf, size
 
 int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 {
-	int rc = 0, fd = -1;
+	int rc = 0, fd = -1, dfd = -1;
 	if (txn->dw != NULL) {
 		/* every queued chunk is in the file before HDF5 closes it */
 		uint64_t bad = 0;
@@ -2381,11 +2445,26 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 		rc = cask__error(ctx, CASK_EIO, "cannot sync '%s': %s", txn->tmp, strerror(errno));
 		goto out;
 	}
+	/* Check-and-rename under an exclusive flock of the directory, which
+	 * every cask commit takes (held for a rename: no waiting to speak of),
+	 * so two runs writing one file cannot both pass the check. */
+	dfd = open_dir_of(txn->target);
+	if (dfd >= 0)
+		(void)flock(dfd, LOCK_EX); /* no lock (ENOLCK, ...): check anyway */
+	if (target_changed(txn)) {
+		rc = cask__error(ctx, CASK_EIO, "'%s' was %s by another process during this run (another "
+		                 "cask writing the same file?); this run's result was not written, so as "
+		                 "not to drop that process's changes: run it again",
+		                 txn->target, txn->had_target ? "changed or replaced" : "created");
+		goto out;
+	}
 	if (rename(txn->tmp, txn->target) != 0) {
 		rc = cask__error(ctx, CASK_EIO, "cannot rename '%s' to '%s': %s", txn->tmp, txn->target,
 		                 strerror(errno));
 		goto out;
 	}
+	close(dfd);
+	dfd = -1;
 	free(txn->tmp);
 	txn->tmp = NULL;
 	if (durable && fsync_dir_of(txn->target) != 0) {
@@ -2398,6 +2477,8 @@ out:
 		close(fd);
 	if (txn->tmp != NULL)
 		unlink(txn->tmp);
+	if (dfd >= 0)
+		close(dfd);
 	txn_free(txn);
 	return rc;
 }

@@ -797,6 +797,10 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x, cas
 		}
 		if (spec->norigin > 0)
 			k->origin[d] = spec->origin[spec->norigin == 1 ? 0 : d];
+		/* scipy's separable uniform / minimum / maximum filters skip an axis
+		 * of size 1, origin and all: origin=-1 with size=(3, 1) is valid */
+		if (sized && kind != CASK_FILTER_MEDIAN && k->size[d] == 1)
+			k->origin[d] = 0;
 		if (weighted)
 			k->wshape[d] = spec->wshape[d];
 	}

@@ -75,7 +75,8 @@ static void help(void)
 	       "       --axis A          Derivative axis of sobel / prewitt (negative from the end).\n"
 	       "       --mode M[,M..]    Boundary: reflect (default), mirror, nearest, constant,\n"
 	       "                         wrap; one per axis where scipy allows it.\n"
-	       "       --cval V          Value beyond the edge for mode constant (default 0).\n"
+	       "       --cval V          Value beyond the edge for mode constant (default 0; nan\n"
+	       "                         and inf too).\n"
 	       "       --order O[,O..]   Gaussian derivative order 0, 1 or 2 (default 0).\n"
 	       "       --truncate T      Gaussian radius in sigmas (default 4.0).\n"
 	       "       --chunks C0,C1,.. Chunk shape of the stored dataset (default: the input's).\n"
@@ -119,6 +120,43 @@ static int parse_double(const char *what, const char *s, double *out)
 	if (end == s || *end != '\0' || v != v || v - v != 0)
 		return cli_usage_error(CMD, "%s: '%s' is not a finite number", what, s);
 	*out = v;
+	return 0;
+}
+
+/* --cval: any number, NaN and infinities included (scipy pads with them:
+ * cval=nan marks the border).  0 or CLI_EXIT_USAGE. */
+static int parse_cval(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end != '\0')
+		return cli_usage_error(CMD, "--cval: '%s' is not a number", s);
+	*out = v;
+	return 0;
+}
+
+/* An option the filter does not take is a usage error, as an unexpected
+ * keyword is scipy's TypeError: `gaussian --axis 0` is not a gaussian along
+ * axis 0 only, and `median --sigma 2` is not a smoothing.  0 or
+ * CLI_EXIT_USAGE. */
+static int check_options_apply(cask_filter_kind_t kind, const filter_args_t *a)
+{
+	int gauss = kind == CASK_FILTER_GAUSSIAN || kind == CASK_FILTER_GAUSSIAN_GRADIENT_MAGNITUDE ||
+	            kind == CASK_FILTER_GAUSSIAN_LAPLACE;
+	int sized = kind == CASK_FILTER_UNIFORM || kind == CASK_FILTER_MEDIAN ||
+	            kind == CASK_FILTER_MINIMUM || kind == CASK_FILTER_MAXIMUM;
+	int deriv = kind == CASK_FILTER_SOBEL || kind == CASK_FILTER_PREWITT;
+	const struct { const char *opt, *val; int applies; } t[] = {
+		{ "--sigma", a->sigma, gauss }, { "--truncate", a->truncate, gauss },
+		{ "--order", a->order, kind == CASK_FILTER_GAUSSIAN }, { "--size", a->size, sized },
+		{ "--axis", a->axis, deriv },
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i].val && !t[i].applies)
+			return cli_usage_error(CMD, "%s does not apply to %s (see the "
+			                       "FILTERS list of --help)", t[i].opt, cask_filter_name(kind));
 	return 0;
 }
 
@@ -204,6 +242,8 @@ int cli_cmd_filter(int argc, char **argv)
 		ret = cli_usage_error(CMD, "missing -o PATH:/DSET for the result");
 		goto out;
 	}
+	if ((ret = check_options_apply(kind, &a)) != 0)
+		goto out;
 	if ((ret = cli_parse_dsref(CMD, "input", pos[1], 1, &ipath, &idset)) != 0 ||
 	    (ret = cli_parse_dsref(CMD, "output", a.output, 1, &opath, &odset)) != 0)
 		goto out;
@@ -249,7 +289,7 @@ int cli_cmd_filter(int argc, char **argv)
 	}
 	if (a.mode && (ret = parse_modes(a.mode, spec.mode, &spec.nmode)) != 0)
 		goto out;
-	if (a.cval && (ret = parse_double("--cval", a.cval, &spec.cval)) != 0)
+	if (a.cval && (ret = parse_cval(a.cval, &spec.cval)) != 0)
 		goto out;
 	if (a.truncate && (ret = parse_double("--truncate", a.truncate, &spec.truncate)) != 0)
 		goto out;

@@ -183,6 +183,29 @@ static void py_float_divmod(double a, double b, double *q, double *r)
 	*r = mod;
 }
 
+/* Whether e is np.pi, np.e, np.nan or np.inf (numpy. too; "np" and
+ * "numpy" are reserved, so never an input's name); its value in *v. */
+static int numpy_const(const cli_expr_t *e, double *v)
+{
+	static const struct { const char *name; double v; } consts[] = {
+		{ "pi", 3.141592653589793 }, { "e", 2.718281828459045 }, { "nan", NAN },
+		{ "inf", INFINITY },
+	};
+	const cli_expr_t *m = e->kind == CLI_EXPR_ATTR ? e->kids[0] : NULL;
+	size_t i;
+
+	if (m == NULL || m->kind != CLI_EXPR_NAME ||
+	    (strcmp(m->str, "np") != 0 && strcmp(m->str, "numpy") != 0))
+		return 0;
+	for (i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+		if (strcmp(e->str, consts[i].name) == 0) {
+			*v = consts[i].v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Evaluate e as Python would if it is made of number literals only.
  * Returns 0 with *v, 1 when e is not such a constant (a name, a call, a
  * comparison, True/False, ...), 2 on a Python error (*why, *col set). */
@@ -199,6 +222,11 @@ static int lit_eval(const cli_expr_t *e, lit_t *v, const char **why, int *col)
 	case CLI_EXPR_FLOAT:
 		v->is_float = 1;
 		v->f = e->fval;
+		return 0;
+	case CLI_EXPR_ATTR: /* np.pi, np.nan, ...: constants as the bare names are */
+		if (!numpy_const(e, &v->f))
+			return 1;
+		v->is_float = 1;
 		return 0;
 	case CLI_EXPR_UNARY:
 		if ((r = lit_eval(e->kids[0], &a, why, col)) != 0)
@@ -1618,21 +1646,15 @@ out:
 
 static int build_attr(cli_build_t *b, const cli_expr_t *e, cask_array_t **out)
 {
-	static const struct { const char *name; double v; } consts[] = {
-		{ "pi", 3.141592653589793 }, { "e", 2.718281828459045 }, { "nan", NAN },
-		{ "inf", INFINITY },
-	};
 	cask_array_t *a = NULL;
-	size_t i;
+	double c;
 	int rc;
 
 	if (is_numpy_module(b, e->kids[0])) {
-		for (i = 0; i < sizeof consts / sizeof consts[0]; i++) {
-			if (strcmp(e->str, consts[i].name) == 0) {
-				cask_scalar_t v = { .dtype = CASK_FLOAT64, .v.f = consts[i].v };
+		if (numpy_const(e, &c)) {
+			cask_scalar_t v = { .dtype = CASK_FLOAT64, .v.f = c };
 
-				return make_scalar(b, e->col, v, out);
-			}
+			return make_scalar(b, e->col, v, out);
 		}
 		if (find_function(e->str))
 			return cli_build_fail(b, e->col, "np.%s is a function; call it as np.%s(...)",

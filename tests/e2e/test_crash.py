@@ -401,3 +401,87 @@ def test_crash_disk_full_linalg(tmp):
         assert sha(inp) == in_hash
     finally:
         subprocess.run(['umount', mnt], capture_output=True)
+
+
+def test_crash_two_writers_one_file(tmp):
+    """Two runs writing datasets of the same file at once: the one that
+    commits second used to rename its copy (taken before the first
+    committed) over the file, silently dropping the first run's dataset while
+    both exited 0.  Now the second fails naming the file and nothing the
+    first wrote is lost.  The slow run is stopped (SIGSTOP to the command,
+    whose pid its temporary file's name holds) once that file exists, the
+    quick one runs to completion, then the slow one continues: the overlap
+    is certain.  Both for an existing and for a new target."""
+    inp = os.path.join(tmp, 'in.h5')
+    x = np.random.default_rng(3).standard_normal((1024, 1024))
+    with h5py.File(inp, 'w') as f:
+        f.create_dataset('x', data=x, chunks=(256, 1024))
+        f.create_dataset('s', data=np.arange(5.0))
+    for existing in (True, False):
+        out = os.path.join(tmp, 'o.h5')
+        for attempt in range(5):  # a loaded machine may miss the window: retry
+            if existing:
+                with h5py.File(out, 'w') as f:
+                    f.create_dataset('keep', data=np.arange(7.0))
+            # about a second of arithmetic (801 taps a pass) on one thread
+            slow = start('eval', '-i', 'x=%s:/x' % inp, 'gaussian(x, 100)', '-o',
+                         out + ':/big', '--threads', '1', '-q')
+            t0 = time.time()
+            while not leftovers(tmp, 'o.h5') and slow.poll() is None and time.time() - t0 < 30:
+                time.sleep(0.001)
+            temps = leftovers(tmp, 'o.h5')
+            if temps:
+                break
+            slow.communicate(timeout=120)
+            os.unlink(out)
+        assert temps, 'the slow run ended before it could be stopped, 5 times'
+        pid = int(TEMP_RE.match(os.path.basename(temps[0])).group(2))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            rc, o, err = run('eval', '-i', 's=%s:/s' % inp, 's * 3', '-o', out + ':/quick', '-q')
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert rc == 0, err
+        _, err = slow.communicate(timeout=120)
+        assert slow.returncode == 1, (slow.returncode, err)
+        assert out in err and 'another process' in err, err
+        with h5py.File(out, 'r') as f:
+            assert np.array_equal(f['quick'][()], np.arange(5.0) * 3)
+            assert 'big' not in f
+            if existing:
+                assert np.array_equal(f['keep'][()], np.arange(7.0))
+        assert not leftovers(tmp, 'o.h5'), os.listdir(tmp)
+        os.unlink(out)
+
+
+def test_crash_output_open_by_hdf5_writer(tmp):
+    """An output file that another process (h5py) holds open for writing:
+    cask copied it, renamed its copy over it and exited 0, and everything
+    that process wrote afterwards went to the unlinked old file (lost).
+    HDF5 writers hold an exclusive flock, so cask now refuses, naming the
+    file, as HDF5 itself refuses a second writer.  An h5py reader does not
+    stop cask, and an in-place store still works."""
+    inp = os.path.join(tmp, 'in.h5')
+    with h5py.File(inp, 'w') as f:
+        f.create_dataset('s', data=np.arange(5.0))
+    out = os.path.join(tmp, 'o.h5')
+    w = h5py.File(out, 'w')
+    try:
+        w['a'] = np.arange(3.0)
+        w.flush()
+        rc, o, err = run('eval', '-i', 's=%s:/s' % inp, 's * 2', '-o', out + ':/y', '-q')
+        assert rc == 1 and out in err and 'open for writing' in err, (rc, err)
+        w['b'] = np.arange(4.0)
+    finally:
+        w.close()
+    with h5py.File(out, 'r') as f:
+        assert sorted(f) == ['a', 'b'] and np.array_equal(f['b'][()], np.arange(4.0))
+    assert not leftovers(tmp, 'o.h5'), os.listdir(tmp)
+    with h5py.File(out, 'r'):
+        rc, o, err = run('eval', '-i', 's=%s:/s' % inp, 's * 2', '-o', out + ':/y', '-q')
+        assert rc == 0, err
+    rc, o, err = run('eval', '-i', 'a=%s:/a' % out, 'a + 1', '-o', out + ':/a', '--overwrite', '-q')
+    assert rc == 0, err
+    with h5py.File(out, 'r') as f:
+        assert np.array_equal(f['a'][()], np.arange(3.0) + 1)
+        assert np.array_equal(f['y'][()], np.arange(5.0) * 2)

@@ -131,6 +131,15 @@ def test_filter_command_errors(tmp):
         (['gaussian', inp + ':/x', '--sigma', '1'], '-o'),
         (['gaussian', inp + ':/b', '-o', out + ':/y', '--sigma', '1'], 'bool'),
         (['median', inp + ':/x', '-o', out + ':/y', '--size', '0'], 'size'),
+        # options the filter does not take were ignored (a gaussian over every
+        # axis for --axis 0); scipy raises TypeError for such keywords
+        (['gaussian', inp + ':/x', '-o', out + ':/y', '--sigma', '2', '--axis', '0'], '--axis'),
+        (['median', inp + ':/x', '-o', out + ':/y', '--size', '3', '--sigma', '2'], '--sigma'),
+        (['sobel', inp + ':/x', '-o', out + ':/y', '--size', '3'], '--size'),
+        (['uniform', inp + ':/x', '-o', out + ':/y', '--truncate', '2'], '--truncate'),
+        (['gaussian_laplace', inp + ':/x', '-o', out + ':/y', '--sigma', '1', '--order', '1'],
+         '--order'),
+        (['gaussian', inp + ':/x', '-o', out + ':/y', '--sigma', '1', '--cval', 'abc'], 'cval'),
     ]
     for args, word in cases:
         rc, _, se = run('filter', *args)
@@ -143,6 +152,18 @@ def test_filter_command_errors(tmp):
     assert rc == 1 and 'overwrite' in se, se
     rc, _, se = run('filter', 'laplace', inp + ':/missing', '-o', out + ':/z')
     assert rc == 1, se
+    # --cval takes NaN and infinities, as scipy's cval does
+    x = read(inp, '/x')
+    for cval in ('nan', '-inf'):
+        rc, _, se = run('filter', 'gaussian', inp + ':/x', '-o', out + ':/c' + cval, '--sigma',
+                        '1', '--mode', 'constant', '--cval', cval)
+        assert rc == 0, se
+        ref = ndi.gaussian_filter(x, 1, mode='constant', cval=float(cval))
+        got = read(out, '/c' + cval)
+        assert np.array_equal(np.isfinite(got), np.isfinite(ref)), cval
+        ok = np.isfinite(ref)
+        assert np.array_equal(got[~ok], ref[~ok], equal_nan=True), cval
+        close(got[ok], ref[ok], 'cval ' + cval)
 
 
 # the names the expressions use, bound to scipy for the reference
@@ -371,3 +392,51 @@ def test_export_png(tmp):
     assert rc == 0 and 'infinite' in se, se
     assert np.array_equal(np.array(Image.open(os.path.join(tmp, 'inf.png'))),
                           [[0, 255], [255, 0]])
+
+
+def test_filter_numpy_constants_as_parameters(tmp):
+    """np.nan, np.inf, np.pi (and numpy.) are constants in parameters as in
+    arithmetic: cval=np.nan (mark the border) and sigma=np.pi / 2 were
+    refused with "cval must be a number" though `x + np.nan` worked."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    x = image((19, 14), 'f8')
+    write(inp, 'x', x, chunks=(5, 4))
+    cases = [('gaussian(x, 1, mode="constant", cval=np.nan)',
+              ndi.gaussian_filter(x, 1, mode='constant', cval=np.nan)),
+             ('gaussian_filter(x, sigma=np.pi / 2, truncate=numpy.e)',
+              ndi.gaussian_filter(x, np.pi / 2, truncate=np.e)),
+             ('maximum_filter(x, 3, mode="constant", cval=np.inf)',
+              ndi.maximum_filter(x, 3, mode='constant', cval=np.inf)),
+             ('uniform(x, 3, mode="constant", cval=-2 * np.pi)',
+              ndi.uniform_filter(x, 3, mode='constant', cval=-2 * np.pi))]
+    for i, (e, ref) in enumerate(cases):
+        rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, e, '-o', '%s:/c%d' % (out, i))
+        assert rc == 0, (e, se)
+        got = read(out, '/c%d' % i)
+        assert np.array_equal(np.isnan(got), np.isnan(ref)), e
+        ok = np.isfinite(ref)
+        assert np.array_equal(got[~ok], ref[~ok], equal_nan=True), e
+        close(got[ok], ref[ok], e)
+
+
+def test_filter_origin_on_unit_size_axis(tmp):
+    """scipy's separable uniform / minimum / maximum filters skip an axis of
+    size 1, so one origin for every axis (origin=-1 with size=(3, 2, 1)) is
+    valid there; cask refused it ("origin out of range").  median_filter
+    checks every axis in scipy too, and stays refused."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    x = image((7, 8, 5), 'f8')
+    write(inp, 'x', x, chunks=(4, 3, 2))
+    cases = [('uniform_filter(x, size=(3, 2, 1), origin=-1)',
+              ndi.uniform_filter(x, (3, 2, 1), origin=-1)),
+             ('maximum_filter(x, size=(3, 6, 1), mode="wrap", origin=1)',
+              ndi.maximum_filter(x, (3, 6, 1), mode='wrap', origin=1)),
+             ('minimum_filter(x, size=(1, 6, 1), origin=(5, 2, -3))',
+              ndi.minimum_filter(x, (1, 6, 1), origin=(5, 2, -3)))]
+    for i, (e, ref) in enumerate(cases):
+        rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, e, '-o', '%s:/o%d' % (out, i))
+        assert rc == 0, (e, se)
+        close(read(out, '/o%d' % i), ref, e)
+    rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, 'median_filter(x, size=(3, 2, 1), origin=-1)',
+                    '-o', out + ':/m')
+    assert rc == 2 and 'origin' in se, (rc, se)

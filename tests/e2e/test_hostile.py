@@ -233,6 +233,26 @@ def test_hostile_not_hdf5(tmp):
                 words=['dir.h5'])
 
 
+def test_hostile_output_is_a_group(tmp):
+    """An output dataset name that is a group in the file: every command
+    refuses with exit 1, says it is a group, and does not suggest
+    --overwrite (which refuses too; the message used to say "dataset
+    already exists ... use --overwrite"); the file is untouched."""
+    good = os.path.join(tmp, 'good.h5')
+    make_good(good)
+    out = os.path.join(tmp, 'o.h5')
+    with h5py.File(out, 'w') as f:
+        f.create_group('g').create_dataset('inner', data=np.arange(4.0))
+    before = open(out, 'rb').read()
+    for extra in ([], ['--overwrite']):
+        for args in (('eval', '-i', 'x=%s:/x' % good, 'x + 1', '-o', out + ':/g'),
+                     ('create', out + ':/g', '--shape', '3'),
+                     ('filter', 'laplace', good + ':/x', '-o', out + ':/g')):
+            rc, err = check_error(*(args + tuple(extra)), words=['group', out], codes=(1,))
+            assert 'overwrite' not in err, err
+            assert open(out, 'rb').read() == before
+
+
 def test_hostile_unsupported_types(tmp):
     """Compound, string, enum-free opaque, vlen and array types: refused
     naming the dataset; the supported neighbours in the same file still work."""
