@@ -552,6 +552,20 @@ int cli_fn_filter(cli_build_t *b, const char *name, const cli_expr_t *call,
 	}
 	if ((rc = cli_build_array(b, s[0], &x)) < 0)
 		goto out;
+	/* As scipy's _normalize_sequence: a scalar stands for every axis, a
+	 * sequence must have one entry per axis (mode=('wrap',) of a 2-d array
+	 * is scipy's RuntimeError, not 'wrap' for both axes). */
+	for (i = 1; params[i]; i++) {
+		const cli_expr_t *e = s[i];
+		if (e && (e->kind == CLI_EXPR_TUPLE || e->kind == CLI_EXPR_LIST) &&
+		    strcmp(params[i], "weights") != 0 && e->nkids != cask_array_ndim(x)) {
+			rc = cli_build_fail(b, e->col, "%s: a sequence of %d values for a %d-d input; give "
+			                    "one value, or one per axis (scipy: 'sequence argument must have "
+			                    "length equal to input rank')", params[i], e->nkids,
+			                    cask_array_ndim(x));
+			goto out;
+		}
+	}
 	rc = cask_filter(ctx, &spec, x, out);
 	if (rc < 0)
 		rc = cli_build_lib_fail(b, call->col, rc);

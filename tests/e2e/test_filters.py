@@ -419,6 +419,37 @@ def test_filter_numpy_constants_as_parameters(tmp):
         close(got[ok], ref[ok], e)
 
 
+def test_filter_sequence_length_is_the_rank(tmp):
+    """A sequence parameter has one entry per axis, as scipy's
+    _normalize_sequence wants: mode=('wrap',) or sigma=(2,) of a 2-d image
+    is scipy's RuntimeError, and cask applied the one entry to every axis
+    (exit 0).  A scalar still stands for every axis, and a sequence of the
+    right length works."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    x = image((12, 9), 'f8')
+    write(inp, 'x', x, chunks=(5, 4))
+    bad = [('gaussian(x, 1, mode=("wrap",))', lambda: ndi.gaussian_filter(x, 1, mode=('wrap',))),
+           ('gaussian_filter(x, (2,))', lambda: ndi.gaussian_filter(x, (2,))),
+           ('uniform(x, [3])', lambda: ndi.uniform_filter(x, [3])),
+           ('maximum_filter(x, 3, origin=(1,))', lambda: ndi.maximum_filter(x, 3, origin=(1,))),
+           ('gaussian(x, 1, order=(0, 1, 0))', lambda: ndi.gaussian_filter(x, 1, order=(0, 1, 0)))]
+    for e, ref in bad:
+        try:
+            ref()
+            raise AssertionError('scipy accepted %s' % e)
+        except RuntimeError:
+            pass
+        rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, e)
+        assert rc == 2 and 'one per axis' in se, (e, rc, se)
+    good = [('gaussian(x, (1, 2), mode=("wrap", "nearest"))',
+             ndi.gaussian_filter(x, (1, 2), mode=('wrap', 'nearest'))),
+            ('uniform(x, 3, mode="wrap")', ndi.uniform_filter(x, 3, mode='wrap'))]
+    for i, (e, ref) in enumerate(good):
+        rc, _, se = run('eval', '-i', 'x=%s:/x' % inp, e, '-o', '%s:/g%d' % (out, i))
+        assert rc == 0, (e, se)
+        close(read(out, '/g%d' % i), ref, e)
+
+
 def test_filter_origin_on_unit_size_axis(tmp):
     """scipy's separable uniform / minimum / maximum filters skip an axis of
     size 1, so one origin for every axis (origin=-1 with size=(3, 2, 1)) is
