@@ -623,8 +623,9 @@ int cli_ctx_open(const cli_global_t *g, cask_ctx_t **out)
 		return CLI_EXIT_RUNTIME;
 	}
 	if (mem && (rc = cask_ctx_set_memory(ctx, mem)) < 0) {
-		cli_error("--memory: %s", *cask_ctx_message(ctx) ? cask_ctx_message(ctx)
-		                                                  : cask_strerror(rc));
+		/* name where the size came from: the option, or the environment */
+		cli_error("%s: %s", g->memory ? "--memory" : "CASK_MEMORY",
+		          *cask_ctx_message(ctx) ? cask_ctx_message(ctx) : cask_strerror(rc));
 		cask_ctx_destroy(ctx);
 		return CLI_EXIT_USAGE;
 	}

@@ -612,6 +612,10 @@ def test_exit_codes_and_carets(tmp):
         assert err.startswith('cask: error: '), (args, err)
     rc, _, err = run('eval', '1', env={'CASK_MEMORY': 'lots'})
     assert rc == 2 and 'CASK_MEMORY' in err, err
+    # a size that parses but is below the minimum: the message names the
+    # variable it came from (it said "--memory", an option not given)
+    rc, _, err = run('eval', '1', env={'CASK_MEMORY': '1K'})
+    assert rc == 2 and 'CASK_MEMORY' in err and '--memory' not in err, err
 
 
 # ----------------------------------------------------------------- output
