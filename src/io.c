@@ -123,7 +123,22 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 	if (s->n >= 2 || e->desc == NULL || e->desc[0] == '\0')
 		return 0;
 	size_t len = strlen(s->text);
-	snprintf(s->text + len, sizeof s->text - len, "%s%s", s->n > 0 ? "; " : "", e->desc);
+	/* The sec2 driver's failures carry a ctime() stamp (with its newline),
+	 * buffer addresses and sizes around the one useful part: "file write
+	 * failed: time = ..., errno = 28, error message = 'No space left on
+	 * device', ..." becomes "file write failed: No space left on device". */
+	const char *msg = strstr(e->desc, "error message = '"), *colon = strchr(e->desc, ':');
+	if (msg != NULL && colon != NULL && colon < msg) {
+		msg += strlen("error message = '");
+		const char *end = strchr(msg, '\'');
+		snprintf(s->text + len, sizeof s->text - len, "%s%.*s: %.*s", s->n > 0 ? "; " : "",
+		         (int)(colon - e->desc), e->desc, (int)(end ? end - msg : 200), msg);
+	} else {
+		snprintf(s->text + len, sizeof s->text - len, "%s%s", s->n > 0 ? "; " : "", e->desc);
+	}
+	for (char *c = s->text + len; *c != '\0'; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' '; /* one message, one line */
 	s->n++;
 	return 0;
 }
