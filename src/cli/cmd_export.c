@@ -401,7 +401,10 @@ int cli_cmd_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* all NaN (or infinite): nanmin is NaN, the image black */
+	/* all NaN (or infinite): nanmin is NaN, the image black; say so, as for
+	 * infinities, rather than leave a black picture to be puzzled over */
+	if (isnan(lo) || isnan(hi))
+		cli_warn("%s:%s has no finite values; the image is black", ipath, idset);
 	/* Written under a temporary name and renamed over the target: a failed
 	 * or interrupted export leaves an existing file as it was. */
 	ret = export_png(ctx, f, pos[1], bits, lo, hi);

@@ -392,6 +392,12 @@ def test_export_png(tmp):
     assert rc == 0 and 'infinite' in se, se
     assert np.array_equal(np.array(Image.open(os.path.join(tmp, 'inf.png'))),
                           [[0, 255], [255, 0]])
+    # No finite value at all: a black image, and a warning saying why (it
+    # was written silently, 'range nan .. nan' the only hint).
+    write(h5, 'nan', np.full((3, 4), np.nan))
+    rc, _, se = run('export', h5 + ':/nan', os.path.join(tmp, 'nan.png'))
+    assert rc == 0 and 'no finite values' in se, se
+    assert np.array(Image.open(os.path.join(tmp, 'nan.png'))).max() == 0
 
 
 def test_filter_numpy_constants_as_parameters(tmp):
