@@ -577,7 +577,8 @@ int cask_apply_parallel(cask_ctx_t *ctx, cask_block_fn fn, cask_array_t *x,
                         void *user, int channel_axis, cask_array_t **out);
 
 /* Built-in filters with scipy.ndimage's semantics (1.10), defaults and
- * output dtype (= the input dtype), on arrays of any numeric dtype and rank
+ * output dtype (= the input dtype), on arrays of any numeric dtype (and
+ * bool, see cask_filter) and rank
  * 1..8 (rank 0: the input itself).  The result equals the scipy filter on
  * the whole array whatever the chunking (bit for bit, except uniform_filter
  * on floats: its running sums restart at each block, so the last bits may
@@ -631,7 +632,10 @@ const char *cask_filter_name(cask_filter_kind_t kind);
  * "median", "minimum", "maximum", "min", "max").  0 or CASK_EINVAL. */
 int cask_filter_parse(const char *s, cask_filter_kind_t *out);
 /* Lazy filtered x.  CASK_EINVAL for a bad parameter (named in the message),
- * CASK_ETYPE for bool input, CASK_ENOTSUP above rank 8. */
+ * CASK_ENOTSUP above rank 8.  Bool input gives bool output as scipy's (each
+ * pass cast to bool's byte, True where not 0: maximum_filter of a mask is
+ * its dilation); CASK_ETYPE for bool input to laplace, gaussian_laplace and
+ * gaussian_gradient_magnitude, whose terms scipy combines in bool logic. */
 int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
                 cask_array_t **out);
 

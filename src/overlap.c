@@ -714,6 +714,34 @@ static int check_message(cask_ctx_t *ctx, const char *name, int why)
 	return cask__error(ctx, CASK_EINVAL, "%s: %s", name, t);
 }
 
+/* Bool input, as scipy.ndimage filters it: every pass reads the bytes as
+ * numbers and writes its result into a bool output with C's cast to an
+ * unsigned char, the cast the uint8 path already makes (and its passes
+ * truncate between axes as scipy's do); a byte that is not 0 is True.  So:
+ * through uint8 and back, e.g. maximum_filter(mask, 3) is a dilation.  The
+ * laplace family and gaussian_gradient_magnitude are refused: scipy adds
+ * and multiplies their terms with NumPy's bool arithmetic (or, and), which
+ * the uint8 path does not follow. */
+static int filter_bool(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x,
+                       cask_array_t **out)
+{
+	cask_filter_kind_t kind = spec->kind;
+	if (kind == CASK_FILTER_LAPLACE || kind == CASK_FILTER_GAUSSIAN_LAPLACE ||
+	    kind == CASK_FILTER_GAUSSIAN_GRADIENT_MAGNITUDE)
+		return cask__error(ctx, CASK_ETYPE, "%s: bool input is not supported (scipy combines its "
+		                   "terms with bool arithmetic); cast it first (astype)",
+		                   filter_names[kind]);
+	cask_array_t *u8 = NULL, *r = NULL;
+	int rc = cask_astype(ctx, x, CASK_UINT8, &u8);
+	if (rc == 0)
+		rc = cask_filter(ctx, spec, u8, &r);
+	if (rc == 0)
+		rc = cask_astype(ctx, r, CASK_BOOL, out);
+	cask_array_destroy(u8);
+	cask_array_destroy(r);
+	return rc;
+}
+
 int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x, cask_array_t **out)
 {
 	int rc = CASK__CHECK_PTRS(ctx, ctx, spec, x, out);
@@ -731,7 +759,7 @@ int cask_filter(cask_ctx_t *ctx, const cask_filter_t *spec, cask_array_t *x, cas
 	int weighted = kind == CASK_FILTER_CORRELATE || kind == CASK_FILTER_CONVOLVE;
 	int axial = kind == CASK_FILTER_SOBEL || kind == CASK_FILTER_PREWITT;
 	if (x->dtype == CASK_BOOL)
-		return cask__error(ctx, CASK_ETYPE, "%s: bool input is not supported; cast it first (astype)", name);
+		return filter_bool(ctx, spec, x, out);
 	if (gauss && spec->nsigma == 0)
 		return cask__error(ctx, CASK_EINVAL, "%s: sigma is required", name);
 	if (sized && spec->nsize == 0)

@@ -729,7 +729,12 @@ static void test_overlap_filter_errors(void **state)
 	s.order[0] = 3;
 	assert_int_equal(cask_filter(ctx, &s, x, &y), CASK_EINVAL);
 	s.norder = 0;
+	OK(cask_filter(ctx, &s, b, &y)); /* bool in, bool out, as scipy */
+	assert_int_equal(cask_array_dtype(y), CASK_BOOL);
+	cask_array_destroy(y);
+	s.kind = CASK_FILTER_GAUSSIAN_LAPLACE; /* terms combined in bool logic */
 	assert_int_equal(cask_filter(ctx, &s, b, &y), CASK_ETYPE);
+	s.kind = CASK_FILTER_GAUSSIAN;
 	cask_filter_init(&s, CASK_FILTER_MEDIAN);
 	assert_int_equal(cask_filter(ctx, &s, x, &y), CASK_EINVAL); /* no size */
 	s.nsize = 1;

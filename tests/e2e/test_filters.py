@@ -456,6 +456,45 @@ def test_filter_sequence_length_is_the_rank(tmp):
         close(read(out, '/g%d' % i), ref, e)
 
 
+def test_filter_bool_input(tmp):
+    """Bool masks filter as in scipy (bool output, each pass cast to bool's
+    byte): maximum_filter(mask, 3) is a dilation.  They were refused ("bool
+    input is not supported").  The laplace family and
+    gaussian_gradient_magnitude, whose terms scipy combines with bool
+    arithmetic, stay refused with a clear error."""
+    inp, out = os.path.join(tmp, 'in.h5'), os.path.join(tmp, 'out.h5')
+    m = np.random.default_rng(5).random((23, 31)) > 0.7
+    v = np.random.default_rng(6).random((9, 11, 8)) > 0.5
+    write(inp, 'm', m, chunks=(7, 8))
+    write(inp, 'v', v, chunks=(4, 5, 3))
+    cases = [('maximum_filter(m, 3)', ndi.maximum_filter(m, 3)),
+             ('minimum_filter(m, (3, 2), mode="constant", cval=1)',
+              ndi.minimum_filter(m, (3, 2), mode='constant', cval=1)),
+             ('median_filter(m, 3)', ndi.median_filter(m, 3)),
+             ('uniform_filter(m, 2, mode="wrap")', ndi.uniform_filter(m, 2, mode='wrap')),
+             ('gaussian_filter(m, 1, order=(1, 0))', ndi.gaussian_filter(m, 1, order=(1, 0))),
+             ('sobel(m, axis=0)', ndi.sobel(m, 0)),
+             ('prewitt(m, axis=1)', ndi.prewitt(m, 1)),
+             ('correlate(m, [[1, -1], [2, 0]])', ndi.correlate(m, np.array([[1, -1], [2, 0]]))),
+             ('maximum_filter(v, (3, 1, 2))', ndi.maximum_filter(v, (3, 1, 2))),
+             ('gaussian_filter(v, 0.7, mode="nearest")', ndi.gaussian_filter(v, 0.7, mode='nearest'))]
+    for i, (e, ref) in enumerate(cases):
+        rc, _, se = run('eval', '-i', 'm=%s:/m' % inp, '-i', 'v=%s:/v' % inp, e,
+                        '-o', '%s:/b%d' % (out, i))
+        assert rc == 0, (e, se)
+        got = read(out, '/b%d' % i)
+        assert got.dtype == np.bool_ and ref.dtype == np.bool_, (e, got.dtype)
+        # scipy's bool output may hold bytes other than 0 and 1 (sobel's -1
+        # cast to unsigned char); True is a byte that is not 0
+        assert np.array_equal(got, ref.view(np.uint8) != 0), e
+    rc, _, se = run('filter', 'maximum', inp + ':/m', '-o', out + ':/d', '--size', '3')
+    assert rc == 0, se
+    assert np.array_equal(read(out, '/d'), ndi.maximum_filter(m, 3))
+    for e in ('laplace(m)', 'gaussian_laplace(m, 1)', 'gaussian_gradient_magnitude(m, 1)'):
+        rc, _, se = run('eval', '-i', 'm=%s:/m' % inp, e)
+        assert rc != 0 and 'bool input is not supported' in se, (e, rc, se)
+
+
 def test_filter_origin_on_unit_size_axis(tmp):
     """scipy's separable uniform / minimum / maximum filters skip an axis of
     size 1, so one origin for every axis (origin=-1 with size=(3, 2, 1)) is
