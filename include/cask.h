@@ -676,7 +676,9 @@ int cask_svd(cask_ctx_t *ctx, cask_array_t *a, double *s, double *vt,
              const cask_store_t *vt_store);
 
 /* Randomized rank-k SVD (Halko, Martinsson & Tropp) of any m x n a:
- * oversample p (< 0: 10), power_iters q (< 0: 2, each re-orthonormalised
+ * oversample p (< 0: 10, with a sketch of at least 20 columns, k + p =
+ * max(k + 10, 20), as dask's svd_compressed; >= 0: exactly k + p; at most
+ * min(m, n)), power_iters q (< 0: 2, each re-orthonormalised
  * by TSQR), Gaussian test matrix from seed.  The sketch spans
  * (A A^T)^q A Omega, as in their Alg. 4.4; a is streamed q + 1 times (one
  * pass per A^T A product, the last also giving B = Q^T A) when the m x (k+p)

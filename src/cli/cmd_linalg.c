@@ -204,7 +204,8 @@ static void svd_help(void)
 	       "       --u PATH:/U        left singular vectors (m x k)\n"
 	       "       --vt PATH:/VT      right singular vectors, transposed (k x n)\n"
 	       "       -k, --rank RANK    randomized SVD of rank RANK\n"
-	       "       --oversample P     extra sketch columns (default 10)\n"
+	       "       --oversample P     extra sketch columns (default 10, and a sketch of at\n"
+	       "                          least 20 columns, as dask's svd_compressed)\n"
 	       "       --power-iters Q    power iterations, re-orthonormalised (default 2)\n"
 	       "       --seed N           seed of the Gaussian test matrix (default 0)\n\n");
 	cli_help_global();
@@ -224,7 +225,7 @@ int cli_cmd_svd(int argc, char **argv)
 	out_ref_t u = { 0 }, s = { 0 }, vt = { 0 };
 	cask_ctx_t *ctx = NULL;
 	cask_array_t *x = NULL;
-	int64_t k = 0, p = 10, q = 2, seed = 0;
+	int64_t k = 0, p = -1, q = 2, seed = 0; /* p -1: the library's default sketch */
 
 	ret = cli_parse_args("svd", argc, argv, svd_options, on_option, &a, &g, pos, &npos, 2);
 	if (ret)

@@ -888,3 +888,33 @@ def test_product_of_short_rows_is_not_grouped_past_the_budget(tmp):
              '--memory', '4M')
     got = np.array([float(v) for v in out.split()])
     assert np.abs(got - ref.sum(axis=0)).max() <= 200 * tol
+
+
+def test_randomized_svd_default_sketch_has_20_columns(tmp):
+    """By default the sketch is max(k + 10, 20) columns wide, as dask's
+    svd_compressed (compression_level): -k 1 sketched 11 columns, and its
+    top singular value was ~1e6 times further from exact than dask's.  A
+    rank-20 matrix with a flat spectrum and no power iteration shows it: a
+    20-column sketch spans its range (S[0] exact to rounding), 11 columns
+    cannot.  An explicit --oversample still gives exactly k + p columns."""
+    m, n, r = 3000, 60, 20
+    u, _ = np.linalg.qr(RNG.standard_normal((m, r)))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, r)))
+    sv = np.linspace(1.0, 0.5, r)
+    a = (u * sv) @ v.T
+    f = os.path.join(tmp, 'a.h5')
+    o = os.path.join(tmp, 'o.h5')
+    write(f, 'A', a, chunks=(500, n))
+    exact = np.linalg.svd(a, compute_uv=False)[0]
+    ok('svd', f + ':/A', '-k', 1, '--power-iters', 0, '--s', o + ':/S')
+    s, _, _ = read(o, 'S')
+    assert abs(s[0] - exact) <= 1e-12 * exact, (s[0], exact)
+    ok('svd', f + ':/A', '-k', 1, '--power-iters', 0, '--oversample', 10, '--s', o + ':/S11',
+       '--overwrite')
+    s11, _, _ = read(o, 'S11')
+    assert abs(s11[0] - exact) > 1e-6 * exact, (s11[0], exact)
+    # Wide: through the transpose, the same default.
+    write(f, 'W', a.T.copy(), chunks=(n, 500))
+    ok('svd', f + ':/W', '-k', 1, '--power-iters', 0, '--s', o + ':/SW')
+    sw, _, _ = read(o, 'SW')
+    assert abs(sw[0] - exact) <= 1e-12 * exact, (sw[0], exact)
