@@ -558,7 +558,7 @@ static int rsvd(cask_ctx_t *ctx, cask_array_t *a, int64_t k, int64_t oversample,
 	}
 	if ((double)n * (double)l * 8.0 * 8 > mem) {
 		rc = cask__error(ctx, CASK_EBUDGET,
-			"%s: randomized SVD holds n x (k + p) = %lld x %lld matrices in memory (each within an eighth of the budget); raise --memory",
+			"%s: randomized SVD holds n x l = %lld x %lld matrices in memory (each within an eighth of the budget; l = k + p, by default max(k + 10, 20)); raise --memory",
 			what, (long long)n, (long long)l);
 		goto out;
 	}

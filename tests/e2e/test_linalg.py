@@ -12,6 +12,7 @@ sum of absolute terms, the bound of any summation order.
 Run with: CASK=build/src/cli/cask /usr/bin/python3 tests/e2e/run.py tests/e2e/test_linalg.py
 """
 import os
+import re
 import subprocess
 
 import h5py
@@ -797,6 +798,20 @@ def test_products_of_column_chunked_a_under_a_small_budget(tmp):
         assert np.abs(got - s[:5]).max() <= 1e-12 * s[0]
         uu, _, _ = read(o, 'U' + mem)
         assert np.abs(uu.T @ uu - np.eye(5)).max() <= 30 * EPS * np.sqrt(m)
+
+    # Compressed column chunks decode whole: a block that fits the budget
+    # whole is not cut (each cut read all of A once more: 4.6 -> 13.7 MiB
+    # at --memory 12M).  --stats' bytes read are A's, once, and B's.
+    with h5py.File(f, 'a') as h:
+        h.create_dataset('Z', data=a, chunks=(m, 1), compression='gzip')
+    for mem in ('12M', '16M'):
+        rc, _, err = run('eval', '-i', 'A=' + f + ':/Z', '-i', 'B=' + f + ':/B', 'A @ B',
+                         '-o', o + ':/z' + mem, '--memory', mem, '--threads', 1, '--stats')
+        assert rc == 0, err
+        got = int(re.search(r'read .*\((\d+) bytes\)', err).group(1))
+        assert got <= a.nbytes + bm.nbytes + 4096, (mem, got, a.nbytes)
+        y, _, _ = read(o, 'z' + mem)
+        assert np.abs(y - a @ bm).max() <= n * EPS * (np.abs(a) @ np.abs(bm)).max()
 
 
 def test_transposed_products_with_many_row_blocks(tmp):
