@@ -129,7 +129,7 @@ def test_filter_command_errors(tmp):
         (['median', inp + ':/x', '-o', out + ':/y'], 'size'),
         (['sobel', inp + ':/x', '-o', out + ':/y', '--axis', '2'], 'axis'),
         (['gaussian', inp + ':/x', '--sigma', '1'], '-o'),
-        (['gaussian', inp + ':/b', '-o', out + ':/y', '--sigma', '1'], 'bool'),
+        (['gaussian_gradient_magnitude', inp + ':/b', '-o', out + ':/y', '--sigma', '1'], 'bool'),
         (['median', inp + ':/x', '-o', out + ':/y', '--size', '0'], 'size'),
         # options the filter does not take were ignored (a gaussian over every
         # axis for --axis 0); scipy raises TypeError for such keywords
