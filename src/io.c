@@ -1858,9 +1858,10 @@ int cask__io_txn_begin(cask_ctx_t *ctx, const char *path, cask__h5txn_t **out)
 		txn->had_target = 1;
 		txn->st = st;
 		if (hdf5_locking() && flock(src, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-			rc = cask__error(ctx, CASK_EIO, "'%s' is open for writing in another process (which "
-			                 "holds its HDF5 file lock): writing it now would lose what that "
-			                 "process writes; close it there first", path);
+			rc = cask__error(ctx, CASK_EIO, "'%s' is open for writing elsewhere (an HDF5 writer, "
+			                 "in another process or through another handle of this one, holds "
+			                 "its file lock): writing it now would lose what that writer "
+			                 "writes; close it there first", path);
 			goto out;
 		}
 	}
@@ -2467,9 +2468,9 @@ int cask__io_txn_commit(cask_ctx_t *ctx, cask__h5txn_t *txn)
 	if (dfd >= 0)
 		(void)flock(dfd, LOCK_EX); /* no lock (ENOLCK, ...): check anyway */
 	if (target_changed(txn)) {
-		rc = cask__error(ctx, CASK_EIO, "'%s' was %s by another process during this run (another "
-		                 "cask writing the same file?); this run's result was not written, so as "
-		                 "not to drop that process's changes: run it again",
+		rc = cask__error(ctx, CASK_EIO, "'%s' was %s during this run (another cask, or another "
+		                 "store of this process, writing the same file?); this run's result was "
+		                 "not written, so as not to drop that writer's changes: run it again",
 		                 txn->target, txn->had_target ? "changed or replaced" : "created");
 		goto out;
 	}
