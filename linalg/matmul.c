@@ -300,13 +300,14 @@ static int mm_lazy(cask_ctx_t *ctx, cask_array_t *a, cask_array_t *b, cask_dtype
 	 * reads all of A once more (20,000 x 30 gzip at 12M: 4.6 -> 13.7 MiB
 	 * read for nothing). */
 	size_t whole = 0;
-	if ((double)c0 * per_row > mem / 4) {
+	int cut = (double)c0 * per_row > mem / 4;
+	if (cut) {
 		int64_t st[2] = {0, 0}, ct[2] = {c0, n};
 		if ((rc = cask__eval_plan_ex(ctx, NULL, 1, &ax, st, ct, 0, &whole)) != 0)
 			goto out;
+		cut = (double)whole + (double)c0 * per_row > mem - (double)bytes;
 	}
-	if ((double)c0 * per_row > mem / 4 &&
-	    (double)whole + (double)c0 * per_row > mem - (double)bytes) {
+	if (cut) {
 		int64_t cap = (int64_t)(mem / 6 / per_row);
 		cap = cap < 1 ? 1 : cap;
 		int64_t parts = (c0 + cap - 1) / cap;

@@ -49,11 +49,16 @@ def read(path, name):
         return f[name][()], f[name].dtype, f[name].chunks
 
 
+def with_spectrum(m, n, sv):
+    """An m x n matrix whose singular values are sv (random orthonormal
+    factors of len(sv) columns)."""
+    u, _ = np.linalg.qr(RNG.standard_normal((m, len(sv))))
+    v, _ = np.linalg.qr(RNG.standard_normal((n, len(sv))))
+    return (u * sv) @ v.T
+
+
 def tall(m, n, cond=10.0, dtype=np.float64):
-    u, _ = np.linalg.qr(RNG.standard_normal((m, n)))
-    v, _ = np.linalg.qr(RNG.standard_normal((n, n)))
-    s = np.geomspace(1, 1 / cond, n)
-    return ((u * s) @ v.T).astype(dtype)
+    return with_spectrum(m, n, np.geomspace(1, 1 / cond, n)).astype(dtype)
 
 
 def test_qr_matches_numpy(tmp):
@@ -776,10 +781,8 @@ def test_products_of_column_chunked_a_under_a_small_budget(tmp):
     cut in equal blocks.  Checked against NumPy's product and singular
     values (decaying spectrum: rank-5 sketch exact to rounding)."""
     m, n = 20000, 30
-    u, _ = np.linalg.qr(RNG.standard_normal((m, n)))
-    v, _ = np.linalg.qr(RNG.standard_normal((n, n)))
     s = np.geomspace(1, 1e-12, n)
-    a = (u * s) @ v.T
+    a = with_spectrum(m, n, s)
     bm = RNG.standard_normal((n, 15))
     f = os.path.join(tmp, 'a.h5')
     write(f, 'A', a, chunks=(m, 1))
@@ -861,10 +864,8 @@ def test_randomized_svd_wide_at_the_budget_of_its_partials(tmp):
     the route through A^T (its m x (k + p) of 0.9 MB) fits.  Rank 100
     exactly, so S is NumPy's to rounding and U^T A V = diag(S)."""
     m, n, r = 1000, 3000, 100
-    u, _ = np.linalg.qr(RNG.standard_normal((m, r)))
-    v, _ = np.linalg.qr(RNG.standard_normal((n, r)))
     sv = np.geomspace(10, 0.1, r)
-    a = (u * sv) @ v.T
+    a = with_spectrum(m, n, sv)
     f = os.path.join(tmp, 'a.h5')
     o = os.path.join(tmp, 'o.h5')
     write(f, 'A', a, chunks=(100, n))
@@ -913,10 +914,8 @@ def test_randomized_svd_default_sketch_has_20_columns(tmp):
     20-column sketch spans its range (S[0] exact to rounding), 11 columns
     cannot.  An explicit --oversample still gives exactly k + p columns."""
     m, n, r = 3000, 60, 20
-    u, _ = np.linalg.qr(RNG.standard_normal((m, r)))
-    v, _ = np.linalg.qr(RNG.standard_normal((n, r)))
     sv = np.linspace(1.0, 0.5, r)
-    a = (u * sv) @ v.T
+    a = with_spectrum(m, n, sv)
     f = os.path.join(tmp, 'a.h5')
     o = os.path.join(tmp, 'o.h5')
     write(f, 'A', a, chunks=(500, n))
